@@ -1,0 +1,96 @@
+# kfp-mlops: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.8
+VENV := .venv
+TVENV := .venv-trainer
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+STAMPS := .stamps
+# tfmot needs Keras 2: TensorFlow 2.21 must use tf-keras, not Keras 3.
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export KFP_MLOPS_TRAINER_PYTHON := $(CURDIR)/$(TVENV)/bin/python
+HOROVOD_FLAGS := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
+	HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1
+
+.PHONY: help install install-pipeline install-trainer system-deps test test-fast demo compile \
+	check-compiled lint bench lock images clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+install: install-pipeline install-trainer  ## create both envs (idempotent: seconds when up to date)
+
+install-pipeline: $(STAMPS)/pipeline
+install-trainer: $(STAMPS)/trainer
+
+system-deps:  ## Debian packages the Horovod build needs (cmake, g++), installed only if missing
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	@if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null; then \
+		echo "installing cmake and g++ for the Horovod build"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq cmake g++ make; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq cmake g++ make; fi; fi
+
+$(STAMPS)/pipeline: containers/pipeline/requirements.in containers/pipeline/requirements-dev.in \
+		containers/pipeline/constraints.txt setup.cfg setup.py | system-deps
+	@mkdir -p $(STAMPS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(UV) || $(VENV)/bin/pip install -q uv==$(UV_VERSION)
+	$(UV) pip install -q --python $(PY) -r containers/pipeline/requirements.in \
+		-r containers/pipeline/requirements-dev.in -c containers/pipeline/constraints.txt
+	$(UV) pip install -q --python $(PY) --no-deps -e .
+	$(UV) pip check --python $(PY)
+	touch $@
+
+$(STAMPS)/trainer: containers/trainer/requirements.in containers/trainer/constraints.txt \
+		setup.cfg setup.py | $(STAMPS)/pipeline
+	test -x $(TVENV)/bin/python || $(PYTHON) -m venv $(TVENV)
+	$(UV) pip install -q --python $(TVENV)/bin/python -r containers/trainer/requirements.in \
+		-c containers/trainer/constraints.txt
+	@# Horovod compiles against the installed TensorFlow (about 3 minutes); skipped when present.
+	$(TVENV)/bin/python -c "import horovod.tensorflow.keras" 2>/dev/null || \
+		$(HOROVOD_FLAGS) $(TVENV)/bin/pip install -q --no-build-isolation --no-cache-dir \
+		-c containers/trainer/constraints.txt horovod==0.28.1
+	$(UV) pip install -q --python $(TVENV)/bin/python --no-deps -e .
+	$(TVENV)/bin/pip check
+	touch $@
+
+test: install  ## install what is missing, then run every test (slow ones included, as CI does)
+	$(PY) -m pytest -q
+
+test-fast: install-pipeline  ## unit tests only (no kfp.local runs, servers or training)
+	$(PY) -m pytest -q -m "not slow"
+
+demo: install  ## run the main training pipeline locally through kfp.local and print where everything landed
+	$(PY) -m kfp_mlops.pipelines.cli run-local training_pipeline
+
+compile: install-pipeline  ## compile every pipeline and component into compiled/
+	$(PY) -m kfp_mlops.pipelines.cli compile
+
+check-compiled: install-pipeline  ## fail when compiled/ is stale
+	$(PY) -m kfp_mlops.pipelines.cli compile --check
+
+lint: install-pipeline  ## ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: install  ## run every benchmark under benchmarks/ (ratios from one run each)
+	$(PY) -m benchmarks
+
+lock: install  ## re-resolve both envs and rewrite the constraints files
+	{ echo "# Full resolved pipeline env (Python 3.11). Regenerate with: make lock"; \
+	  $(UV) pip freeze --python $(PY) | grep -v '^-e\|^kfp-mlops'; } > containers/pipeline/constraints.txt
+	{ echo "# Full resolved trainer env (Python 3.11): protobuf < 5 and numpy < 2 for TensorFlow 2.15.1 + Horovod 0.28.1. Regenerate with: make lock"; \
+	  $(UV) pip freeze --python $(TVENV)/bin/python | grep -v '^-e\|^kfp-mlops'; } > containers/trainer/constraints.txt
+
+images:  ## build the container images (needs a Docker engine; not available in CI)
+	@for name in pipeline trainer serving; do \
+		tag=$$($(PY) -c "from kfp_mlops.components.common.versions import IMAGES; print(IMAGES['$$name'])"); \
+		echo "docker build -f containers/$$name/Dockerfile -t $$tag ."; \
+		docker build -f containers/$$name/Dockerfile -t $$tag . || exit 1; done
+
+clean:  ## remove local run outputs (keeps the envs)
+	rm -rf local_outputs mlruns .pytest_cache

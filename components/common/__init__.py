@@ -1,0 +1,1 @@
+"""Shared helpers for component cores: versions, I/O, errors and HTML reports."""

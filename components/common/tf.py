@@ -1,0 +1,20 @@
+"""Import TensorFlow with the Keras 2 API in both environments.
+
+The pipeline env has TensorFlow 2.21, whose default Keras 3 breaks tfmot pruning, so
+``TF_USE_LEGACY_KERAS=1`` selects tf-keras; the trainer env's TensorFlow 2.15 ships Keras 2
+already. Every module that needs TensorFlow imports it through :func:`import_tf`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def import_tf() -> Any:
+    """Return the ``tensorflow`` module with ``tf.keras`` bound to Keras 2."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    return tf

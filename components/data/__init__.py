@@ -1,0 +1,1 @@
+"""Data components: load, validate, detect drift, split and preprocess."""

@@ -1,0 +1,1 @@
+"""Training components: Horovod data-parallel Keras training and Optuna search."""

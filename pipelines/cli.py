@@ -1,0 +1,100 @@
+"""``kfp-mlops``: compile, list and run pipelines (and, later, submit and schedule them).
+
+Every command is also a plain function importable from a notebook
+(:func:`kfp_mlops.pipelines.compile.compile_all`, :func:`kfp_mlops.pipelines.local.run_local`).
+Errors print one line and exit non-zero; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from kfp_mlops.pipelines.compile import compile_all, stale_files
+
+    if args.check:
+        problems = stale_files(args.output)
+        if problems:
+            print(
+                f"{args.output}/ is stale ({len(problems)} files); run `make compile` and commit:"
+            )
+            print("\n".join(f"  {p}" for p in problems))
+            return 1
+        print(f"{args.output}/ is up to date")
+        return 0
+    written = compile_all(args.output, args.names or None)
+    print(f"wrote {len(written)} files under {args.output}/")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from kfp_mlops.pipelines import registry
+
+    print("pipelines:")
+    for name, func in registry.pipelines().items():
+        print(f"  {name:<28} {registry.describe(func)}")
+    print("components:")
+    for name, comp in registry.components().items():
+        print(f"  {name:<28} {registry.describe(comp)}")
+    return 0
+
+
+def _cmd_run_local(args: argparse.Namespace) -> int:
+    from kfp_mlops.pipelines.local import parse_params, run_local
+
+    run = run_local(args.pipeline, parse_params(args.param or []), pipeline_root=args.pipeline_root)
+    print(run.render())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (``--help`` on every command)."""
+    parser = argparse.ArgumentParser(prog="kfp-mlops", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compile", help="compile pipelines and components into compiled/")
+    p.add_argument("names", nargs="*", help="pipelines or components to compile (default: all)")
+    p.add_argument("--output", default="compiled", help="output folder (default: compiled)")
+    p.add_argument("--check", action="store_true", help="fail if the output folder is stale")
+    p.set_defaults(func=_cmd_compile)
+
+    p = sub.add_parser("list", help="list pipelines and components with a one-line description")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("run-local", help="run a pipeline locally through kfp.local")
+    p.add_argument("pipeline", help="pipeline name (see `kfp-mlops list`)")
+    p.add_argument(
+        "--param", "-p", action="append", metavar="NAME=VALUE", help="pipeline parameter"
+    )
+    p.add_argument("--pipeline-root", default="local_outputs", help="where outputs land")
+    p.set_defaults(func=_cmd_run_local)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kfp-mlops`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.debug else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    try:
+        return args.func(args)
+    except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
+        if args.debug:
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"kfp-mlops: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

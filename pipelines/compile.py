@@ -1,0 +1,78 @@
+"""Compile every pipeline and component into ``compiled/``, deterministically.
+
+``compile --check`` compiles into a temporary folder and compares bytes, so CI (and the
+stale-compiled test) fail when someone changed a component without running ``make compile``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from pathlib import Path
+
+from kfp import compiler
+
+from kfp_mlops.pipelines import registry
+
+log = logging.getLogger(__name__)
+
+
+def compile_all(out_dir: str | Path, names: list[str] | None = None) -> list[Path]:
+    """Write ``<out>/<pipeline>.yaml`` and ``<out>/components/<component>.yaml``.
+
+    Args:
+        out_dir: Destination folder (``compiled/`` in the repository).
+        names: Pipelines or components to compile; all when empty.
+
+    Returns:
+        The files written.
+
+    Raises:
+        KeyError: If a name is neither a pipeline nor a component.
+    """
+    out = Path(out_dir)
+    (out / "components").mkdir(parents=True, exist_ok=True)
+    pipes, comps = registry.pipelines(), registry.components()
+    unknown = sorted(set(names or []) - set(pipes) - set(comps))
+    if unknown:
+        raise KeyError(f"unknown pipeline or component {unknown}; see `kfp-mlops list`")
+    written = []
+    for name, func in pipes.items():
+        if not names or name in names:
+            written.append(_compile(func, out / f"{name}.yaml"))
+    for name, comp in comps.items():
+        if not names or name in names:
+            written.append(_compile(comp, out / "components" / f"{name}.yaml"))
+    return written
+
+
+def _compile(obj: object, path: Path) -> Path:
+    compiler.Compiler().compile(obj, str(path))
+    log.info("compiled %s", path)
+    return path
+
+
+def masked(path: Path) -> str:
+    """A compiled file's text with only the ``sdkVersion`` line masked.
+
+    The golden comparison ignores which kfp patch release compiled the file and nothing else.
+    """
+    text = path.read_text(encoding="utf-8")
+    return re.sub(r"(?m)^(\s*sdkVersion:).*$", r"\1 <masked>", text)
+
+
+def stale_files(compiled_dir: str | Path) -> list[str]:
+    """Files of ``compiled_dir`` that differ from a fresh compile, are missing, or are extra."""
+    compiled = Path(compiled_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = {p.relative_to(tmp).as_posix() for p in compile_all(tmp)}
+        current = {p.relative_to(compiled).as_posix() for p in compiled.rglob("*.yaml")}
+        problems = [f"missing: {name}" for name in sorted(fresh - current)]
+        problems += [f"no longer produced: {name}" for name in sorted(current - fresh)]
+        problems += [
+            f"differs: {name}"
+            for name in sorted(fresh & current)
+            if masked(Path(tmp) / name) != masked(compiled / name)
+        ]
+    return problems

@@ -1,0 +1,71 @@
+"""Kubernetes settings for pipeline tasks (kfp-kubernetes), defined once.
+
+Credentials reach pods only through Kubernetes Secrets, never as pipeline parameters, so
+no secret value can appear in compiled YAML. Both Secrets are optional: a pod without
+them uses Workload Identity / in-cluster defaults, and kfp.local ignores these settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kfp import kubernetes
+
+#: Secret with MLflow credentials (keys `username`, `password`): see README, "Secrets".
+MLFLOW_SECRET = "kfp-mlops-mlflow"  # noqa: S105 - a Secret's name, not a value
+#: Secret with a GCS service-account key (key `key.json`), mounted read-only.
+GCS_SECRET = "kfp-mlops-gcs"  # noqa: S105 - a Secret's name, not a value
+GCS_KEY_DIR = "/var/secrets/gcs"
+
+
+def with_credentials(task: Any) -> Any:
+    """Mount the optional MLflow and GCS Secrets into ``task``."""
+    kubernetes.use_secret_as_env(
+        task,
+        secret_name=MLFLOW_SECRET,
+        secret_key_to_env={
+            "username": "MLFLOW_TRACKING_USERNAME",
+            "password": "MLFLOW_TRACKING_PASSWORD",
+        },
+        optional=True,
+    )
+    kubernetes.use_secret_as_volume(
+        task, secret_name=GCS_SECRET, mount_path=GCS_KEY_DIR, optional=True
+    )
+    task.set_env_variable("KFP_MLOPS_GCS_KEY_FILE", f"{GCS_KEY_DIR}/key.json")
+    return task
+
+
+def resources(
+    task: Any, cpu: str = "1", memory: str = "2Gi", cpu_limit: str = "", memory_limit: str = ""
+) -> Any:
+    """Set CPU and memory requests (and limits) on a task."""
+    task.set_cpu_request(cpu).set_memory_request(memory)
+    task.set_cpu_limit(cpu_limit or cpu).set_memory_limit(memory_limit or memory)
+    return task
+
+
+def gpu_training(
+    task: Any,
+    gpus: Any,
+    accelerator_type: Any,
+    node_selector_json: Any,
+    tolerations_json: Any,
+    shm_size: str = "8Gi",
+) -> Any:
+    """GPUs, accelerator type, node selector and tolerations from pipeline parameters.
+
+    A memory-backed ``emptyDir`` at /dev/shm gives NCCL the shared memory it needs (the
+    container default of 64 MiB makes multi-GPU all-reduce fail).
+    """
+    task.set_accelerator_type(accelerator_type).set_accelerator_limit(gpus)
+    kubernetes.add_node_selector_json(task, node_selector_json)
+    kubernetes.add_toleration_json(task, tolerations_json)
+    kubernetes.empty_dir_mount(
+        task,
+        volume_name="dshm",
+        mount_path="/dev/shm",  # noqa: S108 - NCCL shared memory, not a temp file
+        medium="Memory",
+        size_limit=shm_size,
+    )
+    return task

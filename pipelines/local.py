@@ -1,0 +1,126 @@
+"""Run a pipeline locally through ``kfp.local`` and report where everything landed.
+
+kfp.local's SubprocessRunner runs each lightweight component in a subprocess of this
+interpreter (the pipeline env), writing every task's outputs and an
+``executor_output.json`` under ``<pipeline_root>/<pipeline>-<timestamp>/<task>/``; this
+module reads those files back into a summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kfp_mlops.pipelines import registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskOutputs:
+    """What one task produced."""
+
+    task: str
+    artifacts: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LocalRun:
+    """A finished local run: its folder and every task's outputs."""
+
+    pipeline: str
+    run_dir: Path
+    tasks: list[TaskOutputs]
+
+    def render(self) -> str:
+        """Human-readable listing of every artifact path, parameter and metric."""
+        lines = [f"pipeline {self.pipeline}: outputs under {self.run_dir}"]
+        for task in self.tasks:
+            lines.append(f"  {task.task}")
+            for name, uri in sorted(task.artifacts.items()):
+                lines.append(f"    artifact  {name:<22} {uri}")
+            for name, value in sorted(task.parameters.items()):
+                lines.append(f"    output    {name:<22} {value}")
+            for name, value in sorted(task.metrics.items()):
+                shown = f"{value:.4g}" if isinstance(value, float) else value
+                lines.append(f"    metric    {name:<22} {shown}")
+        return "\n".join(lines)
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``["epochs=3", "source=builtin:digits"]`` -> ``{"epochs": 3, "source": "builtin:digits"}``.
+
+    Values are parsed as JSON when they can be (numbers, booleans, lists), else kept as text.
+
+    Raises:
+        ValueError: On an item without ``=`` or with an empty name.
+    """
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"malformed --param '{pair}': write it as name=value")
+        try:
+            params[name.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[name.strip()] = raw
+    return params
+
+
+def collect(run_dir: Path) -> list[TaskOutputs]:
+    """Read every task's ``executor_output.json`` under ``run_dir``."""
+    tasks = []
+    for out_file in sorted(run_dir.glob("*/executor_output.json")):
+        data = json.loads(out_file.read_text())
+        task = TaskOutputs(task=out_file.parent.name, parameters=data.get("parameterValues", {}))
+        for name, entry in data.get("artifacts", {}).items():
+            for artifact in entry.get("artifacts", []):
+                uri = artifact.get("uri", "")
+                metadata = artifact.get("metadata", {})
+                if Path(uri).exists() or not metadata:
+                    task.artifacts[name] = uri
+                # Metrics artifacts carry their values in metadata; other artifacts' metadata
+                # (rows, formats) is descriptive and stays in the file.
+                if name == "metrics" or name.endswith("_metrics"):
+                    task.metrics.update({k: v for k, v in metadata.items() if k != "display_name"})
+        tasks.append(task)
+    return tasks
+
+
+def run_local(
+    name: str, params: dict[str, Any] | None = None, pipeline_root: str = "local_outputs"
+) -> LocalRun:
+    """Run pipeline ``name`` with ``params`` through kfp.local's SubprocessRunner.
+
+    Raises:
+        KeyError: If the pipeline does not exist.
+        TypeError: If a parameter is not one of the pipeline's.
+        RuntimeError: If a task fails (kfp.local's message names the task).
+    """
+    from kfp import local
+
+    func = registry.pipeline(name)
+    params = params or {}
+    known = set(func.component_spec.inputs or {})
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise TypeError(
+            f"pipeline '{name}' has no parameter(s) {unknown}; it takes: {', '.join(sorted(known))}"
+        )
+    root = Path(pipeline_root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    before = {p.name for p in root.iterdir()}
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
+    func(**params)
+    new_dirs = sorted(
+        (p for p in root.iterdir() if p.is_dir() and p.name not in before), key=lambda p: p.name
+    )
+    if not new_dirs:
+        raise RuntimeError(f"kfp.local wrote no run folder under {root}")
+    run_dir = new_dirs[-1]
+    return LocalRun(pipeline=name, run_dir=run_dir, tasks=collect(run_dir))

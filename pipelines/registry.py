@@ -1,0 +1,64 @@
+"""Every pipeline and component of the library, by name.
+
+Pipelines are listed here explicitly; components are discovered from
+``components/<area>/<name>/component.py`` so a new component cannot be forgotten by
+``make compile``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any
+
+import kfp_mlops.components as components_pkg
+
+#: Pipeline name -> "module:function".
+PIPELINES: dict[str, str] = {
+    "data_validation_pipeline": "kfp_mlops.pipelines.data_validation:data_validation_pipeline",
+    "training_pipeline": "kfp_mlops.pipelines.training:training_pipeline",
+}
+
+
+def _resolve(spec: str) -> Any:
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def pipeline(name: str) -> Any:
+    """The pipeline function called ``name``.
+
+    Raises:
+        KeyError: With the known names, if ``name`` is not one.
+    """
+    if name not in PIPELINES:
+        raise KeyError(f"unknown pipeline '{name}'; known: {', '.join(sorted(PIPELINES))}")
+    return _resolve(PIPELINES[name])
+
+
+def pipelines() -> dict[str, Any]:
+    """All pipeline functions by name."""
+    return {name: _resolve(spec) for name, spec in sorted(PIPELINES.items())}
+
+
+def components() -> dict[str, Any]:
+    """All ``@dsl.component`` objects by name, from every ``component.py`` module."""
+    from kfp.dsl.base_component import BaseComponent
+
+    found: dict[str, Any] = {}
+    for info in pkgutil.walk_packages(components_pkg.__path__, components_pkg.__name__ + "."):
+        if not info.name.endswith(".component"):
+            continue
+        module = importlib.import_module(info.name)
+        for value in vars(module).values():
+            if isinstance(value, BaseComponent) and value.__module__ == module.__name__:
+                found[value.name.replace("-", "_")] = value
+    return dict(sorted(found.items()))
+
+
+def describe(obj: Any) -> str:
+    """First line of a pipeline's or component's description."""
+    text = getattr(obj, "description", None) or (obj.__doc__ or "")
+    if hasattr(obj, "component_spec"):
+        text = obj.component_spec.description or text
+    return text.strip().splitlines()[0] if text.strip() else ""
