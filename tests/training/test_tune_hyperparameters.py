@@ -1,0 +1,366 @@
+"""Tests of the tune_hyperparameters component: Optuna search over short Keras fits."""
+
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kfp_mlops.components.common.errors import DataValidationError, ParameterError
+from kfp_mlops.components.training.tune_hyperparameters.core import (
+    DEFAULT_DB_NAME,
+    PARAM_NAMES,
+    resolve_search_space,
+    search_space_from_json,
+    tune,
+)
+
+
+def _splits(df: pd.DataFrame, target: str = "target") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scaled float32 features + int64 label, as split_and_preprocess writes them."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    features = [c for c in df.columns if c != target]
+    classes = sorted(df[target].astype(str).unique())
+    y = df[target].astype(str).map({c: i for i, c in enumerate(classes)}).astype("int64")
+    x_tr, x_va, y_tr, y_va = train_test_split(
+        df[features].to_numpy(), y.to_numpy(), test_size=0.3, random_state=0, stratify=y
+    )
+    scaler = StandardScaler().fit(x_tr)
+
+    def frame(x: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+        out = pd.DataFrame(scaler.transform(x).astype("float32"), columns=features)
+        out["label"] = labels.astype("int64")
+        return out
+
+    return frame(x_tr, y_tr), frame(x_va, y_va)
+
+
+@pytest.fixture(scope="module")
+def splits(breast_cancer: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return _splits(breast_cancer)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- search space (no TensorFlow)
+
+
+def test_default_search_space_has_every_parameter():
+    space = resolve_search_space(None)
+    assert tuple(space) == PARAM_NAMES
+    assert space["learning_rate"] == {"low": 1e-4, "high": 1e-2, "log": True}
+    assert space["hidden_units"] == {"choices": ["32", "64,32", "128,64"]}
+    assert space["batch_size"] == {"choices": [32, 64, 128]}
+
+
+def test_user_search_space_overrides_only_named_parameters():
+    space = resolve_search_space(
+        {"hidden_units": {"choices": ["32", [64, 32]]}, "dropout": {"low": 0.1, "high": 0.2}}
+    )
+    assert space["hidden_units"] == {"choices": ["32", "64,32"]}  # lists normalised to "64,32"
+    assert space["dropout"] == {"low": 0.1, "high": 0.2, "log": False}
+    assert space["activation"] == {"choices": ["relu", "gelu"]}  # untouched default
+
+
+@pytest.mark.parametrize(
+    ("space", "match"),
+    [
+        ({"momentum": {"low": 0.1, "high": 0.9}}, r"unknown parameters \['momentum'\]"),
+        ({"learning_rate": {"low": 1e-2, "high": 1e-4}}, r"low=0.01 >= high=0.0001"),
+        ({"dropout": {"low": 0.2, "high": 0.2}}, r"low=0.2 >= high=0.2"),
+        ({"hidden_units": {"choices": []}}, r"choices is empty"),
+        ({"activation": {"choices": ["sigmoidish"]}}, r"'sigmoidish' is not supported"),
+        ({"l2": {"low": 0.0, "high": 1e-2, "log": True}}, r"log-scaled but low=0.0"),
+        ({"dropout": {"low": 0.0, "high": 1.5}}, r"outside \[0, 1\)"),
+        ({"hidden_units": {"low": 1, "high": 3}}, r"must be given as choices"),
+        ({"batch_size": {"choices": [32, 0]}}, r"not a positive integer"),
+        ({"learning_rate": {"low": 1e-4}}, r"needs both 'low' and 'high'"),
+        ({"learning_rate": {"choices": [1e-3], "low": 1e-4}}, r"mixes 'choices'"),
+        ({"learning_rate": {"lo": 1e-4, "high": 1e-2}}, r"unknown keys \['lo'\]"),
+    ],
+)
+def test_bad_search_space_names_problem(space, match):
+    with pytest.raises(ParameterError, match=match) as info:
+        resolve_search_space(space)
+    assert info.value.fix  # every error also says what to do
+
+
+def test_search_space_json():
+    assert search_space_from_json("") is None
+    assert search_space_from_json('{"activation": ["relu"]}') == {"activation": ["relu"]}
+    with pytest.raises(ParameterError, match="not valid JSON"):
+        search_space_from_json("{learning_rate: 1}")
+    with pytest.raises(ParameterError, match="unknown parameters"):
+        search_space_from_json('{"lr": {"low": 1, "high": 2}}')
+
+
+# ---------------------------------------------------------------- bad inputs (fail before training)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_trials": 0}, "n_trials is 0"),
+        ({"timeout_s": -1}, "timeout_s is -1"),
+        ({"epochs_per_trial": 0}, "epochs_per_trial is 0"),
+        ({"storage": "not a url"}, "is not a database URL"),
+    ],
+)
+def test_bad_parameters(splits, kwargs, match):
+    train, validation = splits
+    with pytest.raises(ParameterError, match=match):
+        tune(train, validation, **kwargs)
+
+
+def test_bad_datasets(splits):
+    train, validation = splits
+    with pytest.raises(DataValidationError, match="train dataset has no rows"):
+        tune(train.iloc[:0], validation)
+    with pytest.raises(DataValidationError, match="validation dataset has no rows"):
+        tune(train, validation.iloc[:0])
+    with pytest.raises(DataValidationError, match="no 'label' column"):
+        tune(train.drop(columns="label"), validation)
+    one_class = train[train["label"] == 0]
+    with pytest.raises(DataValidationError, match="at least two classes"):
+        tune(one_class, validation)
+    with pytest.raises(DataValidationError, match="lacks feature columns"):
+        tune(train, validation.drop(columns=[train.columns[0]]))
+
+
+def test_unreachable_storage_is_a_clear_error(splits, tmp_path):
+    train, validation = splits
+    url = f"postgresql://optuna:secret@127.0.0.1:{_closed_port()}/optuna"
+    with pytest.raises(ParameterError, match="is unreachable") as info:
+        tune(train, validation, storage=url, work_dir=str(tmp_path))
+    assert "secret" not in str(info.value)  # the password is hidden
+    assert "storage_url" in info.value.fix
+
+
+def test_unreachable_tracking_server_is_a_clear_error(splits, tmp_path):
+    train, validation = splits
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    with pytest.raises(ParameterError, match=r"MLflow tracking server .* is unreachable"):
+        tune(train, validation, tracking_uri=uri, work_dir=str(tmp_path))
+    assert not (tmp_path / DEFAULT_DB_NAME).exists()  # nothing started
+
+
+# ---------------------------------------------------------------- real studies (TensorFlow, slow)
+
+
+@pytest.fixture(scope="module")
+def tracked(splits, tmp_path_factory):
+    """One small study, logged to a real MLflow sqlite store."""
+    tmp = tmp_path_factory.mktemp("tune")
+    tracking_uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    result = tune(
+        *splits,
+        n_trials=3,
+        epochs_per_trial=2,
+        tracking_uri=tracking_uri,
+        experiment_name="tune-test",
+        work_dir=str(tmp / "work"),
+    )
+    return result, tracking_uri, tmp
+
+
+@pytest.mark.slow
+def test_best_params_shape(tracked):
+    result, _, tmp = tracked
+    assert set(result.best_params) == set(PARAM_NAMES)
+    params = result.best_params
+    assert params["hidden_units"] in {"32", "64,32", "128,64"}
+    assert params["batch_size"] in {32, 64, 128}
+    assert params["activation"] in {"relu", "gelu"}
+    assert 1e-4 <= params["learning_rate"] <= 1e-2
+    assert 0.0 <= params["dropout"] <= 0.4
+    assert 1e-6 <= params["l2"] <= 1e-2
+    # a scaled breast-cancer MLP beats the 63 % majority class even after 2 epochs
+    assert 0.8 < result.best_value <= 1.0
+    assert result.n_trials_total == 3 == result.n_complete + result.n_pruned
+    assert [h["number"] for h in result.history] == [0, 1, 2]
+    assert result.best_value == max(h["value"] for h in result.history if h["state"] == "COMPLETE")
+    assert (tmp / "work" / DEFAULT_DB_NAME).exists()  # storage "" -> sqlite in the work dir
+
+    out = tmp / "best" / "best_params.json"
+    result.write_best_params(str(out))
+    assert json.loads(out.read_text()) == result.best_params
+
+
+@pytest.mark.slow
+def test_mlflow_nested_run_per_trial(tracked):
+    from mlflow.tracking import MlflowClient
+
+    result, tracking_uri, _ = tracked
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name("tune-test")
+    parent = client.get_run(result.mlflow_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["best_hidden_units"] == result.best_params["hidden_units"]
+    assert parent.data.metrics["best_value"] == pytest.approx(result.best_value)
+
+    children = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+    )
+    assert len(children) == result.n_trials_total == 3
+    by_trial = {int(r.data.tags["optuna.trial_number"]): r for r in children}
+    for h in result.history:
+        run = by_trial[h["number"]]
+        assert run.data.tags["optuna.state"] == h["state"]
+        assert run.data.params["learning_rate"] == str(h["params"]["learning_rate"])
+        assert run.data.metrics["value"] == pytest.approx(h["intermediate"][-1])
+        epochs = client.get_metric_history(run.info.run_id, "val_accuracy")
+        assert [m.step for m in epochs] == list(range(h["epochs"]))
+
+
+@pytest.mark.slow
+def test_html_report(tracked):
+    result, _, tmp = tracked
+    path = tmp / "report.html"
+    result.write_html(str(path))
+    html = path.read_text()
+    assert "Optimization history" in html and "Parameter importances" in html
+    # history plot + per-epoch curves + importance bars, all inline
+    assert html.count("data:image/png;base64,") == 3
+    assert 'src="http' not in html  # self-contained: the KFP UI iframe has no network
+    for h in result.history:
+        assert f"<td>{h['number']}</td><td>{h['state']}</td>" in html
+
+
+@pytest.mark.slow
+def test_html_notes_missing_importances(tracked, tmp_path):
+    import dataclasses
+
+    result, _, _ = tracked
+    first = dataclasses.replace(
+        result, history=result.history[:1], importances={}, importance_note="need at least 2"
+    )
+    first.write_html(str(tmp_path / "r.html"))
+    html = (tmp_path / "r.html").read_text()
+    assert "need at least 2" in html
+    assert html.count("data:image/png;base64,") == 2
+
+
+@pytest.mark.slow
+def test_bad_trials_are_pruned(splits, tmp_path):
+    """Two good trials set the median; a learning rate too small to learn falls below it."""
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    good = {"hidden_units": "64,32", "dropout": 0.0, "l2": 1e-6, "activation": "relu"}
+    study = optuna.create_study(storage=storage, study_name="prune", direction="maximize")
+    study.enqueue_trial({**good, "learning_rate": 1e-2, "batch_size": 32})
+    study.enqueue_trial({**good, "learning_rate": 5e-3, "batch_size": 32})
+    study.enqueue_trial({**good, "learning_rate": 1e-6, "batch_size": 128, "dropout": 0.4})
+
+    result = tune(
+        *splits,
+        n_trials=3,
+        epochs_per_trial=3,
+        storage=storage,
+        study_name="prune",
+        search_space={"learning_rate": {"low": 1e-6, "high": 1e-2, "log": True}},
+    )
+    states = {h["number"]: h["state"] for h in result.history}
+    assert states == {0: "COMPLETE", 1: "COMPLETE", 2: "PRUNED"}
+    assert result.n_pruned == 1 == sum(h["state"] == "PRUNED" for h in result.history)
+    assert result.n_complete == 2 and result.n_trials_total == 3
+    pruned = result.history[2]
+    assert pruned["epochs"] < 3  # the fit stopped early
+    assert result.best_params["learning_rate"] in (1e-2, 5e-3)
+
+
+@pytest.mark.slow
+def test_interrupted_study_resumes(splits, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'resume.db'}"
+    kwargs = {"storage": storage, "study_name": "resume", "epochs_per_trial": 2}
+    first = tune(*splits, n_trials=2, **kwargs)
+    assert first.n_trials_total == 2 and first.n_new_trials == 2
+
+    second = tune(*splits, n_trials=3, **kwargs)
+    assert second.n_new_trials == 1
+    assert second.n_trials_total == 3
+    assert [h["number"] for h in second.history] == [0, 1, 2]
+    assert second.history[:2] == first.history  # earlier trials kept as they were
+    # the re-seeded sampler does not redraw trial 0's parameters for trial 2
+    assert second.history[2]["params"] != second.history[0]["params"]
+
+    third = tune(*splits, n_trials=3, **kwargs)  # already complete: nothing runs
+    assert third.n_new_trials == 0 and third.best_value == second.best_value
+
+
+@pytest.mark.slow
+def test_multiclass(digits):
+    train, validation = _splits(digits.sample(400, random_state=0))
+    result = tune(
+        train,
+        validation,
+        n_trials=1,
+        epochs_per_trial=2,
+        search_space={"hidden_units": ["64,32"], "learning_rate": [1e-2], "batch_size": [32]},
+    )
+    assert result.n_complete == 1
+    assert result.best_params["hidden_units"] == "64,32"
+    assert result.best_value > 0.3  # well above the 10 % of a ten-class guess
+    assert "at least 2 complete trials" in result.importance_note
+
+
+# ---------------------------------------------------------------- kfp.local
+
+
+@pytest.mark.slow
+def test_component_kfp_local(kfp_local, splits, tmp_path):
+    from typing import NamedTuple
+
+    from kfp import dsl
+
+    from kfp_mlops.components.training.tune_hyperparameters.component import tune_hyperparameters
+
+    train, validation = splits
+    paths = {}
+    for name, frame in (("train", train), ("validation", validation)):
+        paths[name] = str(tmp_path / f"{name}.parquet")
+        frame.to_parquet(paths[name], index=False)
+
+    class Outputs(NamedTuple):
+        best_params: dsl.Artifact
+        report: dsl.HTML
+        metrics: dsl.Metrics
+        best_value: float
+
+    @dsl.pipeline(name="tune-local")
+    def pipeline() -> Outputs:
+        tr = dsl.importer(artifact_uri=paths["train"], artifact_class=dsl.Dataset)
+        va = dsl.importer(artifact_uri=paths["validation"], artifact_class=dsl.Dataset)
+        task = tune_hyperparameters(
+            train=tr.output,
+            validation=va.output,
+            n_trials=2,
+            epochs_per_trial=2,
+            search_space_json='{"hidden_units": {"choices": ["32"]}}',
+        )
+        return Outputs(
+            best_params=task.outputs["best_params"],
+            report=task.outputs["report"],
+            metrics=task.outputs["metrics"],
+            best_value=task.outputs["Output"],
+        )
+
+    run = pipeline()
+    params = json.loads(Path(run.outputs["best_params"].path).read_text())
+    assert set(params) == set(PARAM_NAMES) and params["hidden_units"] == "32"
+    assert 0.5 < run.outputs["best_value"] <= 1.0
+    html = Path(run.outputs["report"].path).read_text()
+    assert "Optimization history" in html
+    assert run.outputs["metrics"].metadata["n_trials"] == 2
+    assert run.outputs["metrics"].metadata["best_value"] == pytest.approx(run.outputs["best_value"])
+    # storage_url "" keeps the study next to best_params
+    assert (Path(run.outputs["best_params"].path).parent / DEFAULT_DB_NAME).exists()
