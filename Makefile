@@ -17,7 +17,7 @@ HOROVOD_FLAGS := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WIT
 	HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1
 
 .PHONY: help install install-pipeline install-trainer system-deps test test-fast demo compile \
-	check-compiled lint bench lock images clean
+	check-compiled lint audit bench lock images clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -73,9 +73,13 @@ compile: install-pipeline  ## compile every pipeline and component into compiled
 check-compiled: install-pipeline  ## fail when compiled/ is stale
 	$(PY) -m kfp_mlops.pipelines.cli compile --check
 
-lint: install-pipeline  ## ruff
+lint: install-pipeline  ## ruff and bandit (accepted findings: .ci/SECURITY.md)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/bandit -q -r components pipelines --skip B101,B105,B404,B603
+
+audit: install-pipeline  ## pip-audit of the pipeline env (needs PyPI's JSON API or osv.dev)
+	$(VENV)/bin/pip-audit --skip-editable --strict --progress-spinner off
 
 bench: install  ## run every benchmark under benchmarks/ (ratios from one run each)
 	$(PY) -m benchmarks

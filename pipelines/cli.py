@@ -1,7 +1,8 @@
-"""``kfp-mlops``: compile, list and run pipelines (and, later, submit and schedule them).
+"""``kfp-mlops``: compile, list, run, submit and schedule pipelines.
 
 Every command is also a plain function importable from a notebook
-(:func:`kfp_mlops.pipelines.compile.compile_all`, :func:`kfp_mlops.pipelines.local.run_local`).
+(:func:`kfp_mlops.pipelines.compile.compile_all`, :func:`kfp_mlops.pipelines.local.run_local`,
+:func:`kfp_mlops.pipelines.submit.submit`, :func:`kfp_mlops.pipelines.submit.schedule`).
 Errors print one line and exit non-zero; ``--debug`` shows the traceback.
 """
 
@@ -55,6 +56,64 @@ def _cmd_run_local(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from kfp_mlops.pipelines.local import parse_params
+    from kfp_mlops.pipelines.submit import OK_STATES, submit
+
+    result = submit(
+        args.pipeline,
+        args.host,
+        experiment=args.experiment,
+        namespace=args.namespace,
+        params=parse_params(args.param or []),
+        wait=args.wait,
+        timeout_s=args.timeout,
+        existing_token=args.token,
+        poll_interval_s=args.poll_interval,
+    )
+    print(result.render())
+    return 0 if result.state is None or result.state in OK_STATES else 1
+
+
+def _cmd_schedule(args: argparse.Namespace) -> int:
+    from kfp_mlops.pipelines.local import parse_params
+    from kfp_mlops.pipelines.submit import schedule
+
+    result = schedule(
+        args.pipeline,
+        args.host,
+        cron=args.cron,
+        experiment=args.experiment,
+        namespace=args.namespace,
+        params=parse_params(args.param or []),
+        job_name=args.name,
+        max_concurrency=args.max_concurrency,
+        existing_token=args.token,
+    )
+    print(result.render())
+    return 0
+
+
+def _add_cluster_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pipeline", help="pipeline name (see `kfp-mlops list`)")
+    p.add_argument(
+        "--host",
+        required=True,
+        help="KFP UI / API address, e.g. http://localhost:8080 after "
+        "`kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80`",
+    )
+    p.add_argument("--experiment", default="Default", help="experiment name (created if missing)")
+    p.add_argument("--namespace", help="profile namespace (multi-user deployments)")
+    p.add_argument(
+        "--param", "-p", action="append", metavar="NAME=VALUE", help="pipeline parameter"
+    )
+    p.add_argument(
+        "--token",
+        help="bearer token for the API (default: $KF_PIPELINES_TOKEN; prefer the variable, "
+        "command-line arguments are visible to other users of the machine)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (``--help`` on every command)."""
     parser = argparse.ArgumentParser(prog="kfp-mlops", description=__doc__.splitlines()[0])
@@ -77,6 +136,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--pipeline-root", default="local_outputs", help="where outputs land")
     p.set_defaults(func=_cmd_run_local)
+
+    p = sub.add_parser(
+        "submit",
+        help="compile, upload and run a pipeline on a Kubeflow Pipelines cluster",
+        description="Compile the pipeline, upload it (or a new version of it, reusing an "
+        "identical one), get or create the experiment and start a run. Exit 1 when --wait "
+        "sees the run end in a state other than SUCCEEDED or SKIPPED.",
+    )
+    _add_cluster_arguments(p)
+    p.add_argument("--wait", action="store_true", help="wait for the run and print its state")
+    p.add_argument(
+        "--timeout", type=float, default=3600, help="seconds to wait with --wait (default: 3600)"
+    )
+    p.add_argument(
+        "--poll-interval", type=float, default=5, help="seconds between state checks (default: 5)"
+    )
+    p.set_defaults(func=_cmd_submit)
+
+    p = sub.add_parser(
+        "schedule",
+        help="upload a pipeline and create a recurring run on a cron schedule",
+        description="Like submit, but creates a recurring run. --cron takes 5 fields "
+        "(minute hour day-of-month month day-of-week; KFP's seconds field is set to 0), "
+        "6 fields with seconds first, or a descriptor such as @daily or '@every 6h'.",
+    )
+    _add_cluster_arguments(p)
+    p.add_argument("--cron", required=True, help="e.g. '0 3 * * *' for 03:00 every day")
+    p.add_argument("--name", help="recurring run name (default: '<pipeline> [<cron>]')")
+    p.add_argument(
+        "--max-concurrency", type=int, default=1, help="runs allowed at once (default: 1)"
+    )
+    p.set_defaults(func=_cmd_schedule)
     return parser
 
 
