@@ -1,0 +1,1 @@
+"""Monitoring components: model quality, latency and drift checks that can trigger retraining."""
