@@ -1,0 +1,1 @@
+"""validate_data component: Great Expectations validation with plain-word explanations."""

@@ -1,0 +1,59 @@
+"""KFP wrapper of :mod:`kfp_mlops.components.data.validate_data.core`."""
+
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Output
+
+from kfp_mlops.components.common.versions import PIPELINE_IMAGE
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def validate_data(
+    dataset: Input[Dataset],
+    report: Output[HTML],
+    metrics: Output[Metrics],
+    validation_result: Output[Artifact],
+    reference: Input[Dataset] = None,
+    suite: Input[Artifact] = None,
+    suite_json: str = "",
+    target_column: str = "target",
+    margin: float = 0.1,
+    on_failure: str = "fail",
+) -> bool:
+    """Validate a dataset with Great Expectations; every failure is explained with its fix.
+
+    Args:
+        dataset: The table to validate (Parquet Dataset artifact).
+        report: HTML report: summary, failures with fixes, every expectation's result.
+        metrics: success_percent, failed_expectations, evaluated_expectations.
+        validation_result: JSON: summary, failures, the suite used and the raw GX result.
+        reference: A table to derive the suite from (e.g. the training data), used when no
+            suite is given: exact columns, non-null, numeric ranges widened by margin, value sets.
+        suite: A GX 1.x ExpectationSuite JSON file; takes precedence over suite_json.
+        suite_json: The suite as a JSON string; takes precedence over reference.
+        target_column: The label column (reference only: it gets a value-set check).
+        margin: Slack for derived ranges and non-null rates, as a fraction (reference only).
+        on_failure: fail (the task fails, naming each problem) or warn (only report).
+
+    Returns:
+        Whether every expectation passed.
+    """
+    import json
+
+    from kfp_mlops.components.common.io import load_dataset_artifact
+    from kfp_mlops.components.data.validate_data import core
+
+    chosen = core.resolve_suite(
+        suite_json=suite_json,
+        suite_path=suite.path if suite is not None else None,
+        reference=load_dataset_artifact(reference.path) if reference is not None else None,
+        target_column=target_column,
+        margin=margin,
+    )
+    result = core.validate(load_dataset_artifact(dataset.path), chosen)
+    result.write_html(report.path)
+    with open(validation_result.path, "w", encoding="utf-8") as f:
+        json.dump(result.to_json(), f, indent=1, default=str)
+    metrics.log_metric("success_percent", result.success_percent)
+    metrics.log_metric("failed_expectations", result.failed_expectations)
+    metrics.log_metric("evaluated_expectations", result.evaluated)
+    return core.enforce(result, on_failure)
