@@ -1,0 +1,1 @@
+"""Model optimization for serving: pruning, TFLite quantization and ONNX export."""

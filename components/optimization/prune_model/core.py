@@ -1,0 +1,266 @@
+"""Magnitude pruning of a trained Keras model with tensorflow-model-optimization.
+
+Every Dense layer is wrapped with ``prune_low_magnitude`` under a ``PolynomialDecay``
+schedule from ``initial_sparsity`` to ``final_sparsity``; the model is fine-tuned with the
+``UpdatePruningStep`` callback and the wrappers are stripped, so the output ``model.h5`` is a
+plain Keras model (zeros in its kernels) that quantize_model and export_onnx consume.
+
+The schedule fits any run length: pruning spans the first 80% of the fine-tuning steps
+(the rest lets accuracy recover at the final sparsity), fires every ``max(1, span // 10)``
+steps, and its end step is a multiple of that frequency so the final sparsity is reached.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kfp_mlops.components.common.artifacts import KERAS_FILE, num_classes_of
+from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.optimization.common import (
+    TFLITE_FILE,
+    LiteRTModel,
+    OptimizationGateError,
+    OptimizationResult,
+    accuracy,
+    accuracy_gate,
+    dense_sparsity,
+    gzipped_size,
+    keras_outputs,
+    load_model,
+    load_split,
+    tflite_convert,
+    validate_gate,
+    validate_positive,
+)
+
+log = logging.getLogger(__name__)
+
+#: Above this, a small tabular MLP keeps too few weights to hold its accuracy.
+MAX_FINAL_SPARSITY = 0.95
+#: Share of the fine-tuning steps over which sparsity ramps up.
+PRUNING_SPAN = 0.8
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Steps of a PolynomialDecay pruning schedule."""
+
+    steps_per_epoch: int
+    begin_step: int
+    end_step: int
+    frequency: int
+
+
+def validate_sparsity(initial_sparsity: float, final_sparsity: float) -> None:
+    """Both in [0, 1), final >= initial and <= MAX_FINAL_SPARSITY."""
+    for name, value in (("initial_sparsity", initial_sparsity), ("final_sparsity", final_sparsity)):
+        if not 0.0 <= value < 1.0:
+            raise ParameterError(
+                f"{name} {value} is outside [0, 1)",
+                "give the share of Dense weights set to zero, e.g. final_sparsity=0.5",
+            )
+    if final_sparsity < initial_sparsity:
+        raise ParameterError(
+            f"final_sparsity {final_sparsity} is below initial_sparsity {initial_sparsity}",
+            "sparsity only grows while pruning: set final_sparsity >= initial_sparsity",
+        )
+    if final_sparsity > MAX_FINAL_SPARSITY:
+        raise ParameterError(
+            f"final_sparsity {final_sparsity} is above {MAX_FINAL_SPARSITY}",
+            f"use at most {MAX_FINAL_SPARSITY}; beyond it the model keeps too few weights",
+        )
+
+
+def schedule_for(rows: int, batch_size: int, epochs: int) -> Schedule:
+    """Begin/end step and frequency that fire within ``epochs`` of fine-tuning."""
+    steps_per_epoch = math.ceil(rows / batch_size)
+    total = steps_per_epoch * epochs
+    # Steps are counted from 0, so the last one is total - 1.
+    span = max(1, min(total - 1, int(total * PRUNING_SPAN)))
+    frequency = max(1, span // 10)
+    end_step = (span // frequency) * frequency
+    return Schedule(steps_per_epoch, 0, end_step, frequency)
+
+
+def check_sparsity(
+    achieved: float, target: float, per_layer: dict[str, float], tolerance_pp: float = 2.0
+) -> None:
+    """Raise when the achieved sparsity is more than ``tolerance_pp`` below the target."""
+    if (target - achieved) * 100.0 > tolerance_pp:
+        layers = ", ".join(f"{name}={value:.3f}" for name, value in per_layer.items())
+        raise OptimizationGateError(
+            f"achieved sparsity {achieved:.4f} is more than {tolerance_pp} pp below the "
+            f"target {target} (per Dense layer: {layers})",
+            "fine-tune for more epochs or with a smaller batch_size so the schedule's "
+            "pruning steps run, or lower final_sparsity",
+        )
+
+
+def prune(
+    model_path: str,
+    train_path: str,
+    validation_path: str,
+    test_path: str,
+    output_dir: str,
+    initial_sparsity: float = 0.0,
+    final_sparsity: float = 0.5,
+    epochs: int = 2,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    max_accuracy_drop: float = 0.5,
+    gate_mode: str = "fail",
+    sparsity_tolerance_pp: float = 2.0,
+    latency_runs: int = 200,
+    seed: int = 42,
+) -> OptimizationResult:
+    """Prune, fine-tune, strip and measure; write ``model.h5`` and ``model.tflite``.
+
+    Args:
+        model_path: Model artifact (directory with model.h5, or the file).
+        train_path: Processed training split (Parquet with ``label``), for fine-tuning.
+        validation_path: Validation split, monitored during fine-tuning.
+        test_path: Test split on which the input and pruned models are compared.
+        output_dir: Where model.h5 (stripped Keras) and model.tflite (its float32 TFLite
+            conversion, which shows the size win of the zeros after gzip) are written.
+        initial_sparsity: Sparsity at the first pruning step, in [0, 1).
+        final_sparsity: Target sparsity of the Dense kernels, in [initial, 0.95].
+        epochs: Fine-tuning epochs (>= 1).
+        batch_size: Fine-tuning batch size.
+        learning_rate: Adam learning rate of the fine-tuning.
+        max_accuracy_drop: Largest accepted test-accuracy loss, percentage points.
+        gate_mode: ``fail`` raises when the gate fails; ``mark`` returns blessed=False.
+        sparsity_tolerance_pp: How far (pp) achieved sparsity may fall below the target.
+        latency_runs: Timed batch-1 inferences per latency measurement.
+        seed: Seed of the fine-tuning.
+
+    Returns:
+        Metrics, blessed flag and metadata (per-layer sparsity, schedule).
+
+    Raises:
+        ParameterError: On bad parameters or a path that is not a Keras model.
+        OptimizationGateError: When sparsity falls short of the target, or (``gate_mode``
+            ``fail``) when accuracy drops more than allowed.
+    """
+    validate_sparsity(initial_sparsity, final_sparsity)
+    validate_positive(epochs=epochs, batch_size=batch_size, latency_runs=latency_runs)
+    validate_gate(max_accuracy_drop, gate_mode)
+
+    from kfp_mlops.components.common.tf import import_tf
+    from kfp_mlops.components.training.model import loss_name
+
+    model = load_model(model_path)
+    tf = import_tf()
+    import tensorflow_model_optimization as tfmot
+
+    x_train, y_train = load_split(train_path, "train", model)
+    x_val, y_val = load_split(validation_path, "validation", model)
+    x_test, y_test = load_split(test_path, "test", model)
+    num_classes = num_classes_of(model)
+    baseline_accuracy = accuracy(keras_outputs(model, x_test), y_test)
+    # Converted now: the pruning wrappers reuse (and so change) the input model's layers.
+    base_tflite = tflite_convert(model)
+
+    schedule = schedule_for(len(x_train), batch_size, epochs)
+    log.info("pruning schedule: %s", schedule)
+    pruning_schedule = tfmot.sparsity.keras.PolynomialDecay(
+        initial_sparsity=initial_sparsity,
+        final_sparsity=final_sparsity,
+        begin_step=schedule.begin_step,
+        end_step=schedule.end_step,
+        frequency=schedule.frequency,
+    )
+
+    def wrap_dense(layer: Any) -> Any:
+        # Only Dense kernels are pruned; other layers are reused as they are (with weights).
+        if isinstance(layer, tf.keras.layers.Dense):
+            return tfmot.sparsity.keras.prune_low_magnitude(
+                layer, pruning_schedule=pruning_schedule
+            )
+        return layer
+
+    tf.keras.utils.set_random_seed(seed)
+    wrapped = tf.keras.models.clone_model(model, clone_function=wrap_dense)
+    wrapped.compile(
+        optimizer=tf.keras.optimizers.Adam(learning_rate),
+        loss=loss_name(num_classes),
+        metrics=["accuracy"],
+    )
+    history = wrapped.fit(
+        x_train,
+        y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_data=(x_val, y_val),
+        callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
+        verbose=0,
+    )
+    pruned = tfmot.sparsity.keras.strip_pruning(wrapped)
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    keras_path = out / KERAS_FILE
+    pruned.save(str(keras_path), include_optimizer=False)
+
+    sparsity, per_layer = dense_sparsity(pruned)
+    for name, value in per_layer.items():
+        log.info("layer %s: sparsity %.4f", name, value)
+    log.info("overall Dense-kernel sparsity %.4f (target %.4f)", sparsity, final_sparsity)
+    pruned_accuracy = accuracy(keras_outputs(pruned, x_test), y_test)
+
+    # Latency and the compressed size are measured on float32 TFLite conversions of the
+    # input and pruned models, with the LiteRT interpreter at batch 1, so the numbers
+    # compare with quantize_model's.
+    pruned_tflite = tflite_convert(pruned)
+    (out / TFLITE_FILE).write_bytes(pruned_tflite)
+    base_rt, pruned_rt = LiteRTModel(base_tflite), LiteRTModel(pruned_tflite)
+    row = x_test[:1]
+    base_latency = base_rt.latency_ms(row, latency_runs)
+    latency = pruned_rt.latency_ms(row, latency_runs)
+    tflite_accuracy = accuracy(pruned_rt.predict(x_test), y_test)
+    base_gz, tflite_gz = gzipped_size(base_tflite), gzipped_size(pruned_tflite)
+
+    metrics = {
+        "sparsity": sparsity,
+        "target_sparsity": final_sparsity,
+        "size_bytes": keras_path.stat().st_size,
+        "gzipped_size_bytes": gzipped_size(keras_path),
+        "tflite_size_bytes": len(pruned_tflite),
+        "tflite_gzipped_size_bytes": tflite_gz,
+        "baseline_tflite_gzipped_size_bytes": base_gz,
+        "gzipped_size_ratio": base_gz / tflite_gz,
+        "accuracy": pruned_accuracy,
+        "tflite_accuracy": tflite_accuracy,
+        "baseline_accuracy": baseline_accuracy,
+        "latency_p50_ms": latency,
+        "baseline_latency_p50_ms": base_latency,
+        "latency_ratio": latency / base_latency if base_latency else 0.0,
+        "final_val_accuracy": float(history.history.get("val_accuracy", [0.0])[-1]),
+    }
+    metrics.update({f"sparsity_{name}": value for name, value in per_layer.items()})
+
+    check_sparsity(sparsity, final_sparsity, per_layer, sparsity_tolerance_pp)
+    gate = accuracy_gate(
+        baseline_accuracy, pruned_accuracy, max_accuracy_drop, gate_mode, "pruned model"
+    )
+    metrics["accuracy_change_pp"] = gate.accuracy_change_pp
+    metadata = {
+        **gate.metadata,
+        "format": "keras-h5",
+        "files": [KERAS_FILE, TFLITE_FILE],
+        "sparsity": round(sparsity, 4),
+        "layer_sparsity": {k: round(v, 4) for k, v in per_layer.items()},
+        "schedule": {
+            "initial_sparsity": initial_sparsity,
+            "final_sparsity": final_sparsity,
+            "begin_step": schedule.begin_step,
+            "end_step": schedule.end_step,
+            "frequency": schedule.frequency,
+            "epochs": epochs,
+        },
+        "latency_runtime": "LiteRT interpreter, float32 TFLite, batch 1, 1 thread",
+    }
+    return OptimizationResult(metrics=metrics, blessed=gate.blessed, metadata=metadata)

@@ -1,0 +1,239 @@
+"""TFLite conversion and quantization of a Keras model, evaluated with the LiteRT interpreter.
+
+Modes: ``dynamic_range`` (int8 weights, float activations: no calibration data), ``int8``
+(full integer, activations calibrated on rows of the training split; optionally after
+quantization-aware training) and ``float16`` (half-size weights). The converted model is
+compared with the input model's float32 TFLite conversion (size, gzipped size, batch-1
+latency) and with the input Keras model (test accuracy).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from kfp_mlops.components.common.artifacts import num_classes_of
+from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.optimization.common import (
+    IO_TYPES,
+    TFLITE_FILE,
+    TFLITE_MODES,
+    LiteRTModel,
+    OptimizationResult,
+    accuracy,
+    accuracy_gate,
+    calibration_rows,
+    dense_sparsity,
+    gzipped_size,
+    keras_outputs,
+    load_model,
+    load_split,
+    parse_ops,
+    tflite_convert,
+    validate_gate,
+    validate_positive,
+)
+
+log = logging.getLogger(__name__)
+
+#: The modes a user may ask for (``float32`` is only the internal baseline).
+MODES = TFLITE_MODES[1:]
+
+
+def validate_params(mode: str, io_type: str, rows: int, qat_epochs: int) -> None:
+    """Reject unknown modes/io types, missing calibration rows and QAT outside int8."""
+    if mode not in MODES:
+        raise ParameterError(f"mode '{mode}' is not supported", f"use one of {MODES}")
+    if io_type not in IO_TYPES:
+        raise ParameterError(
+            f"io_type '{io_type}' is not supported",
+            f"use one of {IO_TYPES} (the int8 model's input/output tensor type)",
+        )
+    if mode == "int8" and rows < 1:
+        raise ParameterError(
+            f"representative_rows is {rows}",
+            "int8 calibration needs representative data: set representative_rows to e.g. 100",
+        )
+    if qat_epochs < 0:
+        raise ParameterError(f"qat_epochs is {qat_epochs}", "use 0 (no QAT) or more")
+    if qat_epochs and mode != "int8":
+        raise ParameterError(
+            f"qat_epochs={qat_epochs} with mode '{mode}'",
+            "quantization-aware training prepares a model for int8: set mode='int8' or "
+            "qat_epochs=0",
+        )
+
+
+def quantization_aware(
+    model: Any,
+    x_train: Any,
+    y_train: Any,
+    validation: tuple[Any, Any],
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+) -> Any:
+    """Fine-tune ``model`` with fake-quant nodes (tfmot) so int8 loses less accuracy."""
+    from kfp_mlops.components.common.tf import import_tf
+    from kfp_mlops.components.training.model import loss_name
+
+    tf = import_tf()
+    import tensorflow_model_optimization as tfmot
+
+    try:
+        qat = tfmot.quantization.keras.quantize_model(model)
+    except (RuntimeError, ValueError) as exc:
+        raise ParameterError(
+            f"quantization-aware training cannot wrap the model: {exc}",
+            "set qat_epochs=0 (post-training int8 still works), or give the named layer a "
+            "tfmot QuantizeConfig",
+        ) from exc
+    tf.keras.utils.set_random_seed(seed)
+    qat.compile(
+        optimizer=tf.keras.optimizers.Adam(learning_rate),
+        loss=loss_name(num_classes_of(model)),
+        metrics=["accuracy"],
+    )
+    qat.fit(
+        x_train,
+        y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_data=validation,
+        verbose=0,
+    )
+    return qat
+
+
+def quantize(
+    model_path: str,
+    train_path: str,
+    validation_path: str,
+    test_path: str,
+    output_dir: str,
+    mode: str = "int8",
+    io_type: str = "int8",
+    representative_rows: int = 100,
+    qat_epochs: int = 0,
+    batch_size: int = 32,
+    learning_rate: float = 1e-4,
+    float_ops: str = "",
+    max_accuracy_drop: float = 0.5,
+    gate_mode: str = "fail",
+    latency_runs: int = 200,
+    seed: int = 42,
+) -> OptimizationResult:
+    """Convert to TFLite in ``mode``, evaluate with LiteRT and write ``model.tflite``.
+
+    Args:
+        model_path: Model artifact (directory with model.h5, or the file).
+        train_path: Processed training split: calibration rows and QAT data.
+        validation_path: Validation split, monitored during QAT.
+        test_path: Test split on which the Keras and TFLite models are compared.
+        output_dir: Directory that receives model.tflite.
+        mode: ``int8``, ``dynamic_range`` or ``float16``.
+        io_type: Input/output tensor type of an ``int8`` model: int8, uint8 or float32
+            (ignored by the other modes, whose tensors are float32).
+        representative_rows: Training rows used to calibrate ``int8`` activations.
+        qat_epochs: Epochs of quantization-aware training before an ``int8`` conversion;
+            0 converts the model as it is.
+        batch_size: QAT batch size.
+        learning_rate: QAT Adam learning rate.
+        float_ops: Comma-separated TFLite builtin ops (e.g. ``"SIN"``) allowed to stay
+            float32 inside an ``int8`` model; any other unquantized op is an error.
+        max_accuracy_drop: Largest accepted test-accuracy loss, percentage points.
+        gate_mode: ``fail`` raises when the gate fails; ``mark`` returns blessed=False.
+        latency_runs: Timed batch-1 inferences per latency measurement.
+        seed: Seed of the calibration sample and of QAT.
+
+    Returns:
+        Metrics, blessed flag and metadata.
+
+    Raises:
+        ParameterError: On bad parameters, a path that is not a Keras model, no
+            calibration data, or an op the converter cannot convert or quantize.
+        OptimizationGateError: With ``gate_mode="fail"``, when accuracy drops too much.
+    """
+    validate_params(mode, io_type, representative_rows, qat_epochs)
+    validate_positive(batch_size=batch_size, latency_runs=latency_runs)
+    validate_gate(max_accuracy_drop, gate_mode)
+    allowed_float_ops = parse_ops(float_ops)
+
+    model = load_model(model_path)
+    x_test, y_test = load_split(test_path, "test", model)
+    representative = None
+    if mode == "int8" or qat_epochs:
+        x_train, y_train = _train_split(train_path, model)
+        representative = calibration_rows(x_train, representative_rows, seed)
+    baseline_accuracy = accuracy(keras_outputs(model, x_test), y_test)
+    float32_tflite = tflite_convert(model)
+
+    to_convert = model
+    if qat_epochs:
+        validation = load_split(validation_path, "validation", model)
+        to_convert = quantization_aware(
+            model, x_train, y_train, validation, qat_epochs, batch_size, learning_rate, seed
+        )
+    content = tflite_convert(
+        to_convert,
+        mode=mode,
+        representative=representative,
+        io_type=io_type if mode == "int8" else "float32",
+        float_ops=allowed_float_ops,
+    )
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / TFLITE_FILE).write_bytes(content)
+
+    runtime, float32_runtime = LiteRTModel(content), LiteRTModel(float32_tflite)
+    tflite_accuracy = accuracy(runtime.predict(x_test), y_test)
+    row = x_test[:1]
+    float32_latency = float32_runtime.latency_ms(row, latency_runs)
+    latency = runtime.latency_ms(row, latency_runs)
+    gz, float32_gz = gzipped_size(content), gzipped_size(float32_tflite)
+    sparsity, _ = dense_sparsity(model)
+
+    gate = accuracy_gate(
+        baseline_accuracy, tflite_accuracy, max_accuracy_drop, gate_mode, f"{mode} TFLite model"
+    )
+    metrics = {
+        "size_bytes": len(content),
+        "gzipped_size_bytes": gz,
+        "float32_size_bytes": len(float32_tflite),
+        "float32_gzipped_size_bytes": float32_gz,
+        "gzipped_size_ratio": float32_gz / gz,
+        "sparsity": sparsity,
+        "accuracy": tflite_accuracy,
+        "baseline_accuracy": baseline_accuracy,
+        "accuracy_change_pp": gate.accuracy_change_pp,
+        "latency_p50_ms": latency,
+        "float32_latency_p50_ms": float32_latency,
+        "latency_ratio": latency / float32_latency if float32_latency else 0.0,
+    }
+    log.info("quantized (%s): %s", mode, metrics)
+    metadata = {
+        **gate.metadata,
+        "format": "tflite",
+        "files": [TFLITE_FILE],
+        "mode": mode,
+        "io_type": runtime.input["dtype"].__name__,
+        "qat_epochs": qat_epochs,
+        "representative_rows": 0 if representative is None else len(representative),
+        "float_ops": allowed_float_ops,
+        "latency_runtime": "LiteRT interpreter, batch 1, 1 thread",
+    }
+    return OptimizationResult(metrics=metrics, blessed=gate.blessed, metadata=metadata)
+
+
+def _train_split(train_path: str, model: Any) -> tuple[Any, Any]:
+    """The training split; an empty one means there is nothing to calibrate on."""
+    import numpy as np
+
+    from kfp_mlops.components.common.io import load_dataset_artifact
+
+    if load_dataset_artifact(train_path).empty:
+        width = int(model.inputs[0].shape[-1])
+        return np.zeros((0, width), dtype="float32"), np.zeros(0, dtype="int64")
+    return load_split(train_path, "train", model)
