@@ -1,0 +1,1 @@
+"""Model evaluation: quality metrics, serving latency and the champion/challenger gate."""

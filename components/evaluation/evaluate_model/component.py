@@ -1,0 +1,128 @@
+"""KFP wrapper of :mod:`kfp_mlops.components.evaluation.evaluate_model.core`."""
+
+from kfp import dsl
+from kfp.dsl import (
+    Artifact,
+    ClassificationMetrics,
+    Dataset,
+    Input,
+    Markdown,
+    Metrics,
+    Model,
+    Output,
+)
+
+from kfp_mlops.components.common.versions import PIPELINE_IMAGE
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def evaluate_model(
+    test: Input[Dataset],
+    model: Input[Model],
+    preprocessor: Input[Model],
+    metrics: Output[Metrics],
+    classification_metrics: Output[ClassificationMetrics],
+    summary: Output[Markdown],
+    evaluation_json: Output[Artifact],
+    min_accuracy: float = 0.95,
+    max_latency_p50_ms: float = 10.0,
+    max_latency_p95_ms: float = 50.0,
+    max_latency_p99_ms: float = 100.0,
+    serving_format: str = "auto",
+    latency_repetitions: int = 200,
+    batch_size: int = 256,
+    batch_repetitions: int = 20,
+    tracking_uri: str = "",
+    registered_model_name: str = "kfp-mlops-classifier",
+    compare_metric: str = "accuracy",
+    min_improvement: float = 0.0,
+) -> bool:
+    """Evaluate the model on the test split, time it as served, and decide if it may ship.
+
+    Args:
+        test: Processed test split (split_and_preprocess output).
+        model: Model directory (model.h5, optionally model.tflite).
+        preprocessor: Preprocessor JSON of the same run (class names for the reports).
+        metrics: accuracy, precision, recall, f1, roc_auc, log_loss, single-row and batch
+            latency p50/p95/p99 (ms), throughput, blessed (1/0), champion_<metric>.
+        classification_metrics: Confusion matrix; ROC curve for binary problems.
+        summary: Markdown: decision, reasons, metrics table (challenger vs champion), latency.
+        evaluation_json: Everything above as JSON (read by register_model); its metadata
+            holds blessed and reasons.
+        min_accuracy: Minimum test accuracy.
+        max_latency_p50_ms: Maximum single-row latency median (<= 0 disables the check).
+        max_latency_p95_ms: Maximum single-row latency p95 (<= 0 disables the check).
+        max_latency_p99_ms: Maximum single-row latency p99 (<= 0 disables the check).
+        serving_format: keras, tflite (model.tflite with ai_edge_litert) or auto (tflite
+            when the model directory has model.tflite).
+        latency_repetitions: Timed single-row calls.
+        batch_size: Rows per timed batch call.
+        batch_repetitions: Timed batch calls.
+        tracking_uri: MLflow server; when set, the challenger is compared with
+            models:/<registered_model_name>@champion on the same test rows.
+        registered_model_name: Registered model to compare with.
+        compare_metric: accuracy, precision, recall, f1 or roc_auc.
+        min_improvement: Required gain over the champion's compare_metric; 0 blesses ties.
+
+    Returns:
+        Whether the model is blessed (all thresholds met and not worse than the champion).
+    """
+    import json
+    import math
+    import os
+
+    from kfp_mlops.components.evaluation.evaluate_model import core
+
+    result = core.evaluate(
+        test.path,
+        model.path,
+        preprocessor.path,
+        core.Thresholds(
+            min_accuracy=min_accuracy,
+            max_latency_p50_ms=max_latency_p50_ms,
+            max_latency_p95_ms=max_latency_p95_ms,
+            max_latency_p99_ms=max_latency_p99_ms,
+        ),
+        serving_format=serving_format,
+        repetitions=latency_repetitions,
+        batch_size=batch_size,
+        batch_repetitions=batch_repetitions,
+        tracking_uri=tracking_uri,
+        registered_model_name=registered_model_name,
+        compare_metric=compare_metric,
+        min_improvement=min_improvement,
+    )
+    for key, value in result.scalars.items():
+        if math.isfinite(value):
+            metrics.log_metric(key, float(value))
+    if result.champion:
+        for key, value in result.champion["metrics"].items():
+            if math.isfinite(value):
+                metrics.log_metric(f"champion_{key}", float(value))
+    metrics.log_metric("blessed", 1.0 if result.blessed else 0.0)
+
+    classification_metrics.log_confusion_matrix(
+        result.metrics.classes, result.metrics.confusion_matrix
+    )
+    if result.metrics.roc:
+        roc = result.metrics.roc
+        classification_metrics.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])
+
+    # The metadata also goes into the files, so the artifacts are self-contained in the
+    # object store (the KFP UI reads the metadata; kfp.local shows only the files).
+    for artifact in (metrics, classification_metrics):
+        os.makedirs(os.path.dirname(artifact.path), exist_ok=True)
+        with open(artifact.path, "w", encoding="utf-8") as f:
+            json.dump(artifact.metadata, f, indent=1)
+    with open(summary.path, "w", encoding="utf-8") as f:
+        f.write(result.to_markdown())
+    core.write_json(result, evaluation_json.path)
+    evaluation_json.metadata.update(
+        {
+            "blessed": result.blessed,
+            "reasons": result.decision.reasons,
+            "serving_format": result.serving_format,
+            "champion_version": (result.champion or {}).get("version", ""),
+        }
+    )
+    return result.blessed

@@ -1,0 +1,1 @@
+"""MLflow model registry: register blessed models, promote to champion, roll back."""
