@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -64,6 +66,8 @@ def test_int8_is_much_smaller_and_litert_accuracy_matches_keras(trained_model, s
     assert m["accuracy"] > 0.9
     assert result.blessed == (m["accuracy_change_pp"] >= -0.5)
     assert result.metadata["io_type"] == "int8"
+    # The Model directory stays complete: the float Keras model sits beside the TFLite file.
+    assert (out / "model.h5").read_bytes() == (Path(trained_model) / "model.h5").read_bytes()
     interpreter = Interpreter(model_content=content)
     details = interpreter.get_input_details()[0]
     assert details["dtype"] == np.int8

@@ -10,10 +10,11 @@ latency) and with the input Keras model (test accuracy).
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
-from kfp_mlops.components.common.artifacts import num_classes_of
+from kfp_mlops.components.common.artifacts import KERAS_FILE, keras_file, num_classes_of
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.optimization.common import (
     IO_TYPES,
@@ -132,7 +133,8 @@ def quantize(
         train_path: Processed training split: calibration rows and QAT data.
         validation_path: Validation split, monitored during QAT.
         test_path: Test split on which the Keras and TFLite models are compared.
-        output_dir: Directory that receives model.tflite.
+        output_dir: Directory that receives model.tflite, and model.h5 (a copy of the input
+            Keras model, before any QAT) so the directory stays a complete Model artifact.
         mode: ``int8``, ``dynamic_range`` or ``float16``.
         io_type: Input/output tensor type of an ``int8`` model: int8, uint8 or float32
             (ignored by the other modes, whose tensors are float32).
@@ -186,6 +188,9 @@ def quantize(
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / TFLITE_FILE).write_bytes(content)
+    # Keep the float Keras model beside the TFLite file: the registry, a later champion
+    # evaluation and the model server's Keras fallback all read the same Model directory.
+    shutil.copy2(keras_file(model_path), out / KERAS_FILE)
 
     runtime, float32_runtime = LiteRTModel(content), LiteRTModel(float32_tflite)
     tflite_accuracy = accuracy(runtime.predict(x_test), y_test)
@@ -216,7 +221,7 @@ def quantize(
     metadata = {
         **gate.metadata,
         "format": "tflite",
-        "files": [TFLITE_FILE],
+        "files": [TFLITE_FILE, KERAS_FILE],
         "mode": mode,
         "io_type": runtime.input["dtype"].__name__,
         "qat_epochs": qat_epochs,
