@@ -37,18 +37,27 @@ class LocalRun:
     run_dir: Path
     tasks: list[TaskOutputs]
 
-    def render(self) -> str:
-        """Human-readable listing of every artifact path, parameter and metric."""
+    def render(self, max_metrics: int = 12) -> str:
+        """Human-readable listing of every artifact path, parameter and metric.
+
+        Tasks with many metrics (per-feature PSI, say) show the first ``max_metrics``; all
+        of them are in the task's ``executor_output.json``, whose path is printed.
+        """
         lines = [f"pipeline {self.pipeline}: outputs under {self.run_dir}"]
         for task in self.tasks:
             lines.append(f"  {task.task}")
             for name, uri in sorted(task.artifacts.items()):
-                lines.append(f"    artifact  {name:<22} {uri}")
+                lines.append(f"    artifact  {name:<24} {uri}")
             for name, value in sorted(task.parameters.items()):
-                lines.append(f"    output    {name:<22} {value}")
-            for name, value in sorted(task.metrics.items()):
+                lines.append(f"    output    {name:<24} {value}")
+            metrics = sorted(task.metrics.items())
+            for name, value in metrics[:max_metrics]:
                 shown = f"{value:.4g}" if isinstance(value, float) else value
-                lines.append(f"    metric    {name:<22} {shown}")
+                lines.append(f"    metric    {name:<24} {shown}")
+            if metrics:
+                more = f"{len(metrics) - max_metrics} more; " if len(metrics) > max_metrics else ""
+                where = self.run_dir / task.task / "executor_output.json"
+                lines.append(f"    metrics   ({more}all in {where})")
         return "\n".join(lines)
 
 
@@ -92,6 +101,20 @@ def collect(run_dir: Path) -> list[TaskOutputs]:
     return tasks
 
 
+def local_defaults(root: Path) -> dict[str, Any]:
+    """Parameter values that make a cluster pipeline run on this machine alone.
+
+    MLflow goes to a SQLite store (tracking and registry) under the pipeline root, and
+    deployment to real model-server processes on loopback instead of a cluster.
+    """
+    return {
+        "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+        "deploy_target": "local",
+        "serving_state_dir": str(root / "serving"),
+        "gitops_dir": str(root / "gitops"),
+    }
+
+
 def run_local(
     name: str, params: dict[str, Any] | None = None, pipeline_root: str = "local_outputs"
 ) -> LocalRun:
@@ -114,6 +137,7 @@ def run_local(
         )
     root = Path(pipeline_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
+    params = {**{k: v for k, v in local_defaults(root).items() if k in known}, **params}
     before = {p.name for p in root.iterdir()}
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
     func(**params)
