@@ -17,6 +17,8 @@ import kfp_mlops.components as components_pkg
 PIPELINES: dict[str, str] = {
     "data_validation_pipeline": "kfp_mlops.pipelines.data_validation:data_validation_pipeline",
     "training_pipeline": "kfp_mlops.pipelines.training:training_pipeline",
+    "monitoring_pipeline": "kfp_mlops.pipelines.monitoring:monitoring_pipeline",
+    "retraining_pipeline": "kfp_mlops.pipelines.monitoring:retraining_pipeline",
 }
 
 

@@ -18,7 +18,7 @@ from kfp_mlops.components.registry.record_outcome.component import record_outcom
 from kfp_mlops.components.registry.register_model.component import register_model
 from kfp_mlops.components.training.train_model.component import train_model
 from kfp_mlops.components.training.tune_hyperparameters.component import tune_hyperparameters
-from kfp_mlops.pipelines.data_validation import validated_splits
+from kfp_mlops.pipelines.data_validation import load_current_and_reference, validated_splits
 from kfp_mlops.pipelines.k8s import gpu_training, resources, with_credentials
 
 #: In a cluster, MLflow is a Service; `kfp-mlops run-local` replaces this with a local store.
@@ -46,6 +46,7 @@ def train_optimize_evaluate(
     experiment_name: str,
     registered_model_name: str,
     seed: int,
+    min_improvement: float = 0.0,
 ) -> dict:
     """Tune, train, prune, quantize and evaluate; shared by the training and retraining pipelines.
 
@@ -105,6 +106,7 @@ def train_optimize_evaluate(
             model=quantize.outputs["quantized_model"],
             preprocessor=split.outputs["preprocessor"],
             min_accuracy=min_accuracy,
+            min_improvement=min_improvement,
             tracking_uri=tracking_uri,
             registered_model_name=registered_model_name,
         )
@@ -252,8 +254,9 @@ def training_pipeline(
     """
     outcome = record_outcome(tracking_uri=tracking_uri, experiment_name=experiment_name)
     with dsl.ExitHandler(outcome, name="train-and-deploy"):
+        current, reference = load_current_and_reference(source, reference_source, target_column)
         splits = validated_splits(
-            source, reference_source, target_column, drift_threshold, on_validation_failure, seed
+            current, reference, target_column, drift_threshold, on_validation_failure, seed
         )
         trained = train_optimize_evaluate(
             splits,

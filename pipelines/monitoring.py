@@ -1,0 +1,242 @@
+"""``monitoring_pipeline`` and ``retraining_pipeline``: watch the champion, retrain on drift.
+
+monitoring: fetch champion -> load recent and reference data -> monitor (metrics vs the
+champion's baseline, feature and prediction drift, latency; Pushgateway). Meant for a
+recurring run (``kfp-mlops schedule monitoring_pipeline --cron ...``).
+
+retraining: the same monitoring, then ``dsl.If(retrain)`` -> validate the new data ->
+tune -> train (Horovod) -> prune + quantize -> evaluate against the champion ->
+``dsl.If(blessed)`` -> register -> canary deploy -> promote, inside an ``ExitHandler`` that
+records the run whatever happens. Bad data never triggers training (validation runs first),
+and only a model better than the champion is promoted.
+"""
+
+from kfp import dsl
+
+from kfp_mlops.components.monitoring.monitor_model.component import monitor_model
+from kfp_mlops.components.registry.fetch_champion.component import fetch_champion
+from kfp_mlops.components.registry.record_outcome.component import record_outcome
+from kfp_mlops.pipelines.data_validation import load_current_and_reference, validated_splits
+from kfp_mlops.pipelines.k8s import with_credentials
+from kfp_mlops.pipelines.training import (
+    CLUSTER_TRACKING_URI,
+    register_deploy_promote,
+    train_optimize_evaluate,
+)
+
+
+def monitor_champion(
+    current_source: str,
+    reference_source: str,
+    target_column: str,
+    drift_threshold: float,
+    retrain_on: str,
+    tracking_uri: str,
+    registered_model_name: str,
+    pushgateway_url: str,
+    history_uri: str,
+) -> dict:
+    """Fetch the champion and monitor it on the recent window.
+
+    Returns:
+        The tasks by name: ``champion``, ``current``, ``reference``, ``monitor``.
+    """
+    champion = with_credentials(
+        fetch_champion(tracking_uri=tracking_uri, registered_model_name=registered_model_name)
+    )
+    current, reference = load_current_and_reference(current_source, reference_source, target_column)
+    monitor = with_credentials(
+        monitor_model(
+            current=current.outputs["dataset"],
+            reference=reference.outputs["dataset"],
+            model=champion.outputs["model"],
+            preprocessor=champion.outputs["preprocessor"],
+            baseline=champion.outputs["baseline"],
+            retrain_on=retrain_on,
+            drift_threshold=drift_threshold,
+            history_uri=history_uri,
+            pushgateway_url=pushgateway_url,
+        )
+    )
+    return {"champion": champion, "current": current, "reference": reference, "monitor": monitor}
+
+
+@dsl.pipeline(
+    name="monitoring-pipeline",
+    description="Monitor the champion on recent data: metrics vs its baseline, feature and "
+    "prediction drift, latency; optional Pushgateway. Schedule it with `kfp-mlops schedule`.",
+)
+def monitoring_pipeline(
+    current_source: str = "builtin:breast_cancer",
+    reference_source: str = "builtin:breast_cancer",
+    target_column: str = "target",
+    drift_threshold: float = 0.1,
+    retrain_on: str = "drift,critical",
+    tracking_uri: str = CLUSTER_TRACKING_URI,
+    registered_model_name: str = "kfp-mlops-classifier",
+    pushgateway_url: str = "",
+    history_uri: str = "",
+) -> None:
+    """Monitor the serving champion.
+
+    Args:
+        current_source: Recent inference data (with labels when they exist).
+        reference_source: Reference data (the training data of the champion).
+        target_column: Label column.
+        drift_threshold: PSI above which a feature or the predictions count as drifted.
+        retrain_on: What makes monitoring ask for retraining: drift, critical, warning, ...
+        tracking_uri: MLflow tracking and registry URI.
+        registered_model_name: Registered model to monitor (its champion alias).
+        pushgateway_url: Prometheus Pushgateway to push the figures to; empty = none.
+        history_uri: Path or gs:// URI of the monitoring history (metric trend); empty = none.
+    """
+    monitor_champion(
+        current_source,
+        reference_source,
+        target_column,
+        drift_threshold,
+        retrain_on,
+        tracking_uri,
+        registered_model_name,
+        pushgateway_url,
+        history_uri,
+    )
+
+
+@dsl.pipeline(
+    name="retraining-pipeline",
+    description="Monitor the champion and, on drift or degradation, validate the new data, "
+    "retrain with Horovod, optimize, evaluate against the champion, and canary-deploy and "
+    "promote the new model only if it is better.",
+)
+def retraining_pipeline(
+    current_source: str = "builtin:breast_cancer",
+    reference_source: str = "builtin:breast_cancer",
+    target_column: str = "target",
+    drift_threshold: float = 0.1,
+    retrain_on: str = "drift,critical",
+    validation_margin: float = 1.0,
+    tune_trials: int = 4,
+    tune_epochs: int = 6,
+    num_workers: int = 2,
+    epochs: int = 20,
+    precision: str = "auto",
+    gpus: int = 0,
+    accelerator_type: str = "nvidia.com/gpu",
+    node_selector_json: dict = {},  # noqa: B006 - KFP reads defaults from the signature
+    tolerations_json: list = [],  # noqa: B006
+    checkpoint_uri: str = "",
+    final_sparsity: float = 0.5,
+    quantization_mode: str = "int8",
+    max_accuracy_drop: float = 0.5,
+    min_accuracy: float = 0.95,
+    min_improvement: float = 0.0,
+    tracking_uri: str = CLUSTER_TRACKING_URI,
+    experiment_name: str = "kfp-mlops",
+    registered_model_name: str = "kfp-mlops-classifier",
+    deploy_target: str = "cluster",
+    namespace: str = "kubeflow-user",
+    storage_uri: str = "",
+    gitops_dir: str = "",
+    serving_state_dir: str = "",
+    pushgateway_url: str = "",
+    history_uri: str = "",
+    seed: int = 42,
+) -> None:
+    """Monitor, and retrain / re-gate / canary-redeploy when the champion degrades.
+
+    Args:
+        current_source: New labelled data: what the model sees now; retraining uses it.
+        reference_source: The champion's training data (drift baseline and suite).
+        target_column: Label column.
+        drift_threshold: PSI above which a feature or the predictions count as drifted.
+        retrain_on: What triggers retraining: drift, critical, warning, feature_drift, ...
+        validation_margin: Range margin of the suite derived from the reference, as a share
+            of its range: drifted data is expected here, so ranges are wide; columns,
+            types, missing values and categories stay strict.
+        tune_trials: Optuna trials.
+        tune_epochs: Epochs per trial.
+        num_workers: Horovod processes.
+        epochs: Training epochs.
+        precision: auto | mixed_float16 | mixed_bfloat16 | float32.
+        gpus: GPUs for the training pod (0 = CPU).
+        accelerator_type: Kubernetes GPU resource name.
+        node_selector_json: Node selector of the training pod.
+        tolerations_json: Tolerations of the training pod.
+        checkpoint_uri: Where epoch checkpoints live; a retried task resumes there.
+        final_sparsity: Pruning target sparsity.
+        quantization_mode: int8 | dynamic_range | float16.
+        max_accuracy_drop: Accuracy (pp) pruning or quantization may cost.
+        min_accuracy: Evaluation gate on the new test split.
+        min_improvement: Accuracy the new model must gain over the champion (0 = not worse).
+        tracking_uri: MLflow tracking and registry URI.
+        experiment_name: MLflow experiment.
+        registered_model_name: Registered model and serving name.
+        deploy_target: cluster | gitops | local.
+        namespace: Kubernetes namespace of the InferenceService.
+        storage_uri: Where the cluster reads models (gs://bucket/models).
+        gitops_dir: Folder the gitops target writes manifests into.
+        serving_state_dir: Folder of the local target's state.
+        pushgateway_url: Prometheus Pushgateway for the monitoring figures.
+        history_uri: Path or gs:// URI of the monitoring history.
+        seed: Seed of the split, tuning and training.
+    """
+    outcome = record_outcome(tracking_uri=tracking_uri, experiment_name=experiment_name)
+    with dsl.ExitHandler(outcome, name="monitor-and-retrain"):
+        watched = monitor_champion(
+            current_source,
+            reference_source,
+            target_column,
+            drift_threshold,
+            retrain_on,
+            tracking_uri,
+            registered_model_name,
+            pushgateway_url,
+            history_uri,
+        )
+        with dsl.If(watched["monitor"].outputs["Output"] == True, name="retrain"):  # noqa: E712
+            splits = validated_splits(
+                watched["current"],
+                watched["reference"],
+                target_column,
+                drift_threshold,
+                "fail",
+                seed,
+                validation_margin=validation_margin,
+            )
+            trained = train_optimize_evaluate(
+                splits,
+                tune_trials=tune_trials,
+                tune_epochs=tune_epochs,
+                num_workers=num_workers,
+                epochs=epochs,
+                precision=precision,
+                gpus=gpus,
+                accelerator_type=accelerator_type,
+                node_selector_json=node_selector_json,
+                tolerations_json=tolerations_json,
+                checkpoint_uri=checkpoint_uri,
+                final_sparsity=final_sparsity,
+                quantization_mode=quantization_mode,
+                max_accuracy_drop=max_accuracy_drop,
+                min_accuracy=min_accuracy,
+                min_improvement=min_improvement,
+                tracking_uri=tracking_uri,
+                experiment_name=experiment_name,
+                registered_model_name=registered_model_name,
+                seed=seed,
+            )
+            with dsl.If(trained["evaluate"].outputs["Output"] == True, name="better"):  # noqa: E712
+                register_deploy_promote(
+                    splits,
+                    trained,
+                    tracking_uri=tracking_uri,
+                    experiment_name=experiment_name,
+                    registered_model_name=registered_model_name,
+                    deploy_target=deploy_target,
+                    deploy_strategy="canary",
+                    namespace=namespace,
+                    storage_uri=storage_uri,
+                    gitops_dir=gitops_dir,
+                    serving_state_dir=serving_state_dir,
+                )
