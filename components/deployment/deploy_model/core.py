@@ -1,0 +1,269 @@
+"""Deploy a trained model with a canary, blue-green or rolling strategy, gated by smoke tests.
+
+:func:`deploy` checks the model files and parameters, builds and validates the manifests,
+picks the target (``cluster``, ``gitops`` or ``local``) and lets
+:func:`kfp_mlops.components.deployment.strategies.run` roll the new version out. A failed
+smoke test or canary check rolls back first; :meth:`Outcome.raise_if_failed` then raises
+with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from kfp_mlops.components.common.errors import DataValidationError, ParameterError
+from kfp_mlops.components.deployment import bundle, strategies, validation
+from kfp_mlops.components.deployment import manifests as m
+from kfp_mlops.components.deployment.targets import (
+    ClusterTarget,
+    GitOpsTarget,
+    LocalTarget,
+    Release,
+    Target,
+)
+
+log = logging.getLogger(__name__)
+
+TARGETS = ("local", "gitops", "cluster")
+
+
+@dataclass
+class DeployResult:
+    """Everything :func:`deploy` produced."""
+
+    outcome: strategies.Outcome
+    manifests: list[dict[str, Any]] = field(default_factory=list)
+    release: Release | None = None
+    storage_uri: str = ""
+
+
+def sample_rows(frame: pd.DataFrame, preprocessor: dict[str, Any], n: int = 8) -> list[dict]:
+    """Up to ``n`` complete raw rows with only the feature columns, ready for JSON.
+
+    Raises:
+        DataValidationError: If feature columns are missing or no row is complete.
+    """
+    columns = list(preprocessor["numeric_columns"]) + list(preprocessor["categorical_columns"])
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataValidationError(
+            f"smoke_data lacks the feature columns {missing[:5]}",
+            "pass the raw dataset the model was trained on (load_dataset's output)",
+        )
+    rows = frame[columns].dropna().head(n)
+    if rows.empty:
+        raise DataValidationError(
+            "smoke_data has no row without missing values", "pass rows with every feature set"
+        )
+    return json.loads(rows.to_json(orient="records"))
+
+
+def upload_model(
+    model_dir: str, preprocessor: str, uri: str, runtime: str = "custom", client: Any = None
+) -> list[str]:
+    """Copy the files a server needs to ``uri`` (``gs://...``); returns the object URIs."""
+    from kfp_mlops.components.common.io import write_bytes
+
+    root = Path(model_dir)
+    files: dict[str, Path] = {bundle.PREPROCESSOR_FILE: Path(preprocessor)}
+    if root.is_file():
+        files[root.name] = root
+    else:
+        for name in (bundle.KERAS_FILE, bundle.TFLITE_FILE):
+            if (root / name).is_file():
+                files[name] = root / name
+        if runtime == "tensorflow":
+            for path in sorted((root / "saved_model").rglob("*")):
+                if path.is_file():
+                    files[path.relative_to(root).as_posix()] = path
+    written = []
+    for rel, path in sorted(files.items()):
+        target = f"{uri.rstrip('/')}/{rel}"
+        write_bytes(target, path.read_bytes(), client=client)
+        written.append(target)
+    log.info("uploaded %d files to %s", len(written), uri)
+    return written
+
+
+def _check_params(
+    target: str, strategy: str, ready_timeout_s: float, storage_uri: str, runtime: str
+) -> None:
+    if target not in TARGETS:
+        raise ParameterError(f"target '{target}' is not supported", f"use one of {TARGETS}")
+    if strategy not in strategies.STRATEGIES:
+        raise ParameterError(
+            f"strategy '{strategy}' is not supported", f"use one of {strategies.STRATEGIES}"
+        )
+    if ready_timeout_s <= 0:
+        raise ParameterError(f"ready_timeout_s {ready_timeout_s} is not positive", "use e.g. 120")
+    if target in ("cluster", "gitops") and not storage_uri:
+        raise ParameterError(
+            f"target={target} needs storage_uri: the cluster downloads the model from there",
+            "set storage_uri to e.g. gs://my-bucket/models (files are uploaded under "
+            "<storage_uri>/<name>/<version>/)",
+        )
+    if runtime not in m.RUNTIMES:
+        raise ParameterError(f"runtime '{runtime}' is not supported", f"use one of {m.RUNTIMES}")
+
+
+def deploy(
+    model_dir: str,
+    preprocessor: str,
+    smoke_data: pd.DataFrame,
+    target: str = "local",
+    strategy: str = "canary",
+    model_name: str = "kfp-mlops-classifier",
+    namespace: str = "kubeflow-user",
+    storage_uri: str = "",
+    traffic_steps: str = "10,50,100",
+    max_error_rate: float = 0.01,
+    max_p95_ms: float = 100.0,
+    ready_timeout_s: float = 120.0,
+    gitops_dir: str = "",
+    state_dir: str = "",
+    runtime: str = "custom",
+    backend: str = "auto",
+    smoke_rows: int = 8,
+    probe_requests: int = 100,
+    api_client: Any = None,
+    kubeconfig: str = "",
+    gcs_client: Any = None,
+    poll_interval_s: float = 2.0,
+) -> DeployResult:
+    """Validate, render and roll out one model version; see the module docstring.
+
+    Args:
+        model_dir: Model artifact directory (model.h5 and/or model.tflite).
+        preprocessor: Preprocessor JSON of split_and_preprocess.
+        smoke_data: Raw rows (the load_dataset output); a few become smoke-test requests.
+        target: ``local``, ``gitops`` or ``cluster``.
+        strategy: ``canary``, ``blue-green`` or ``rolling``.
+        model_name: Service name; sanitized to a Kubernetes name.
+        namespace: Kubernetes namespace (cluster and GitOps).
+        storage_uri: Where the cluster reads the model (``gs://`` is uploaded to).
+        traffic_steps: Canary percentages, e.g. ``"10,50,100"``.
+        max_error_rate: Runbook limit per canary step (0.01 = 1 %).
+        max_p95_ms: Runbook p95 latency limit per canary step.
+        ready_timeout_s: How long a new version may take to become ready.
+        gitops_dir: Repository folder for ``gitops``.
+        state_dir: Folder of the local target's state.
+        runtime: ``custom`` (our server image) or ``tensorflow`` (KServe's TF runtime).
+        backend: Server backend: auto (tflite if present), keras or tflite.
+        smoke_rows: Sample rows per smoke request.
+        probe_requests: Requests per canary step.
+        api_client: Kubernetes ``ApiClient`` for ``cluster`` (default: in-cluster/kubeconfig).
+        kubeconfig: Kubeconfig path for ``cluster``.
+        gcs_client: Storage client for the upload (default from the environment).
+        poll_interval_s: Status poll interval for ``cluster``.
+
+    Raises:
+        ParameterError: On bad parameters or model files, before anything is deployed.
+        DataValidationError: If smoke_data lacks the model's feature columns.
+    """
+    _check_params(target, strategy, ready_timeout_s, storage_uri, runtime)
+    steps = strategies.parse_traffic_steps(traffic_steps)
+    thresholds = strategies.Thresholds(max_error_rate, max_p95_ms)
+    thresholds.validate()
+    name = m.k8s_name(model_name, m.MAX_ISVC_NAME)
+    if namespace != m.k8s_name(namespace):
+        raise ParameterError(
+            f"namespace '{namespace}' is not a valid Kubernetes namespace",
+            f"use an existing namespace such as '{m.k8s_name(namespace)}'",
+        )
+    served = bundle.preflight(model_dir, preprocessor, backend)
+    if runtime == "tensorflow":
+        bundle.check_saved_model_signature(model_dir)
+    pre = bundle.check_preprocessor(preprocessor)
+    version = bundle.version_of(model_dir, preprocessor, backend)
+    rows = sample_rows(smoke_data, pre, smoke_rows)
+    log.info("deploying %s %s (%s backend) to %s with %s", name, version, served, target, strategy)
+
+    spec = None
+    docs: list[dict[str, Any]] = []
+    model_uri = ""
+    if storage_uri:
+        model_uri = f"{storage_uri.rstrip('/')}/{name}/{version}"
+        spec = m.ServingSpec(
+            name=name,
+            namespace=namespace,
+            version=version,
+            storage_uri=model_uri,
+            runtime=runtime,
+            backend=backend,
+        )
+        isvc = m.inference_service(spec)
+        docs = [isvc, m.release_configmap(spec, isvc, strategy)]
+        validation.validate_all(docs)
+        if model_uri.startswith("gs://") and target != "local":
+            upload_model(model_dir, preprocessor, model_uri, runtime, gcs_client)
+
+    release = Release(name, version, str(model_dir), str(preprocessor), backend, spec)
+    tgt: Target
+    if target == "local":
+        tgt = LocalTarget(state_dir or str(Path.home() / ".kfp-mlops" / "local-deployments"), name)
+    elif target == "gitops":
+        tgt = GitOpsTarget(gitops_dir, name, steps)
+    else:
+        tgt = ClusterTarget(name, namespace, api_client, kubeconfig, poll_interval_s)
+    smoke = strategies.SmokeSpec(
+        rows=rows,
+        classes=[str(c) for c in pre["classes"]],
+        inputs=list(pre["numeric_columns"]) + list(pre["categorical_columns"]),
+        probe_requests=probe_requests,
+    )
+    outcome = strategies.run(tgt, release, strategy, smoke, steps, thresholds, ready_timeout_s)
+    return DeployResult(outcome, docs, release, model_uri)
+
+
+def report_markdown(result: DeployResult) -> str:
+    """The deployment report shown in the KFP UI."""
+    o = result.outcome
+    icon = {"promoted": "✅", "written": "📝", "rolled_back": "❌"}.get(o.decision, "")
+    lines = [
+        f"# Deployment of `{o.name}`: {icon} {o.decision}",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| target | {o.target} |",
+        f"| strategy | {o.strategy} |",
+        f"| new version | `{o.version}` |",
+        f"| previous version | `{o.previous or '-'}` |",
+        f"| live now | `{o.live or '-'}` |",
+        f"| reason | {o.reason} |",
+    ]
+    if result.storage_uri:
+        lines.append(f"| model URI | `{result.storage_uri}` |")
+    if o.smoke is not None:
+        lines += ["", f"## Smoke test ({o.smoke.url})", "", "| check | result | detail |"]
+        lines.append("|---|---|---|")
+        for c in o.smoke.checks:
+            lines.append(f"| {c.name} | {'pass' if c.ok else '**FAIL**'} | {c.detail} |")
+    if o.steps:
+        lines += ["", "## Traffic steps", "", "| traffic | requests | errors | p95 ms | decision |"]
+        lines.append("|---|---|---|---|---|")
+        for s in o.steps:
+            verdict = "continue" if s.proceed else "**roll back**"
+            lines.append(
+                f"| {s.percent}% | {s.requests} | {s.errors} | {s.p95_ms:.1f} | "
+                f"{verdict}: {s.reason} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(result: DeployResult, manifests_path: str, report_path: str) -> None:
+    """Write the manifests YAML and the Markdown report."""
+    Path(manifests_path).parent.mkdir(parents=True, exist_ok=True)
+    text = (
+        m.to_yaml(*result.manifests)
+        if result.manifests
+        else "# no Kubernetes manifests: set storage_uri to render them\n"
+    )
+    Path(manifests_path).write_text(text, encoding="utf-8")
+    Path(report_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(report_path).write_text(report_markdown(result), encoding="utf-8")

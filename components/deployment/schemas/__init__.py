@@ -1,0 +1,1 @@
+"""JSON Schemas written for this library (package data)."""

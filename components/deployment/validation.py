@@ -1,0 +1,184 @@
+"""Offline validation of the manifests before anything is applied or committed.
+
+- Core Kubernetes objects (the release ConfigMap, the InferenceService's ``metadata`` and the
+  predictor's container as a Pod) are validated by ``kubernetes-validate`` against the
+  Kubernetes OpenAPI schemas it ships, in strict mode (unknown fields are errors).
+- The InferenceService itself: no installed package ships KServe's CRD schema, so it is
+  checked twice: (1) against the KServe Python SDK's models, which are generated from the
+  CRD's OpenAPI (every field name and type, recursively, including the Kubernetes types it
+  embeds; unknown fields and wrong types are errors, then the objects are built and
+  serialized back and must round-trip unchanged), and (2) against a strict JSON Schema of
+  exactly the subset this library emits (``schemas/inferenceservice-v1beta1-subset.schema.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from kfp_mlops.components.common.errors import ParameterError
+
+#: Kubernetes version whose schemas are used (kubernetes-validate picks the closest it has).
+K8S_VERSION = "1.30"
+SCHEMA_FILE = Path(__file__).parent / "schemas" / "inferenceservice-v1beta1-subset.schema.json"
+_PRIMITIVES = {"str", "int", "float", "bool", "object", "date", "datetime"}
+
+
+class ManifestError(ParameterError):
+    """A manifest is not valid."""
+
+
+def validate_core(obj: dict[str, Any], version: str = K8S_VERSION) -> list[str]:
+    """Problems of a core Kubernetes object per ``kubernetes-validate`` (strict)."""
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(obj, version, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        return [f"{obj.get('kind')} {where}: {exc.message}"]
+    except kubernetes_validate.SchemaNotFoundError as exc:
+        return [exc.message]
+    return []
+
+
+@cache
+def _subset_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+
+def validate_subset_schema(isvc: dict[str, Any]) -> list[str]:
+    """Problems of an InferenceService against the library's strict subset schema."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(_subset_schema())
+    return [
+        f"InferenceService {'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+        for e in sorted(validator.iter_errors(isvc), key=lambda e: list(map(str, e.path)))
+    ]
+
+
+def _resolve(name: str) -> Any:
+    """A generated model class from the KServe SDK, or the Kubernetes client it embeds."""
+    import kserve.models
+    import kubernetes.client.models
+
+    return getattr(kserve.models, name, None) or getattr(kubernetes.client.models, name, None)
+
+
+def _build(data: Any, klass: str, path: str, errors: list[str]) -> Any:
+    """Strictly deserialize ``data`` as OpenAPI type ``klass`` (SDK notation), collecting errors."""
+    if klass.startswith("list["):
+        if not isinstance(data, list):
+            errors.append(f"{path}: expected a list, got {type(data).__name__}")
+            return data
+        inner = klass[5:-1]
+        return [_build(v, inner, f"{path}[{i}]", errors) for i, v in enumerate(data)]
+    if klass.startswith("dict("):
+        if not isinstance(data, dict):
+            errors.append(f"{path}: expected an object, got {type(data).__name__}")
+            return data
+        inner = klass[5:-1].split(", ", 1)[1]
+        return {k: _build(v, inner, f"{path}.{k}", errors) for k, v in data.items()}
+    if klass in _PRIMITIVES:
+        expected = {
+            "str": (str,),
+            "date": (str,),
+            "datetime": (str,),
+            "int": (int,),
+            "float": (int, float),
+            "bool": (bool,),
+            "object": (object,),
+        }[klass]
+        is_bool = isinstance(data, bool)
+        if not isinstance(data, expected) or (is_bool and klass in ("int", "float")):
+            errors.append(f"{path}: expected {klass}, got {type(data).__name__} {data!r}")
+        return data
+    cls = _resolve(klass)
+    if cls is None:  # e.g. ResourceQuantity: a string or number in JSON
+        return data
+    if not isinstance(data, dict):
+        errors.append(f"{path}: expected a {klass} object, got {type(data).__name__}")
+        return data
+    by_json = {json_key: attr for attr, json_key in cls.attribute_map.items()}
+    for key in data:
+        if key not in by_json:
+            errors.append(f"{path}.{key}: unknown field of {klass}")
+    kwargs = {
+        by_json[k]: _build(v, cls.openapi_types[by_json[k]], f"{path}.{k}", errors)
+        for k, v in data.items()
+        if k in by_json
+    }
+    try:
+        return cls(**kwargs)  # the generated setters check required fields and enums
+    except (ValueError, TypeError) as exc:
+        errors.append(f"{path}: {klass}: {exc}")
+        return None
+
+
+def validate_with_sdk(isvc: dict[str, Any]) -> list[str]:
+    """Problems of an InferenceService per the KServe SDK's generated models (round-trip)."""
+    from kserve import ApiClient
+
+    errors: list[str] = []
+    built = _build(isvc, "V1beta1InferenceService", "InferenceService", errors)
+    if errors or built is None:
+        return errors
+    back = ApiClient().sanitize_for_serialization(built)
+    return [
+        f"{path}: changed by the KServe SDK round-trip"
+        for path in _lost(isvc, back, "InferenceService")
+    ]
+
+
+def _lost(original: Any, back: Any, path: str) -> list[str]:
+    """Paths whose value did not survive (fields the SDK adds with defaults are fine)."""
+    if isinstance(original, dict):
+        if not isinstance(back, dict):
+            return [path]
+        return [p for k, v in original.items() for p in _lost(v, back.get(k), f"{path}.{k}")]
+    if isinstance(original, list):
+        if not isinstance(back, list) or len(back) != len(original):
+            return [path]
+        return [p for i, v in enumerate(original) for p in _lost(v, back[i], f"{path}[{i}]")]
+    return [] if original == back and type(original) is type(back) else [path]
+
+
+def validate_inference_service(isvc: dict[str, Any]) -> list[str]:
+    """Every check of an InferenceService: subset schema, SDK round-trip, core objects."""
+    problems = validate_subset_schema(isvc) + validate_with_sdk(isvc)
+    meta = isvc.get("metadata", {})
+    problems += [
+        p.replace("ConfigMap", "InferenceService metadata", 1)
+        for p in validate_core({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta})
+    ]
+    for container in isvc.get("spec", {}).get("predictor", {}).get("containers", []):
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": meta.get("name", "x")},
+            "spec": {"containers": [container]},
+        }
+        problems += [p.replace("Pod", "predictor container", 1) for p in validate_core(pod)]
+    return problems
+
+
+def validate_all(docs: list[dict[str, Any]]) -> None:
+    """Validate every manifest; raise one error listing all problems.
+
+    Raises:
+        ManifestError: Naming each invalid field.
+    """
+    problems: list[str] = []
+    for doc in docs:
+        if doc.get("kind") == "InferenceService":
+            problems += validate_inference_service(doc)
+        else:
+            problems += validate_core(doc)
+    if problems:
+        raise ManifestError(
+            "invalid manifests: " + "; ".join(problems[:10]),
+            "this is a bug in the manifest builder or a bad parameter (see the field named)",
+        )
