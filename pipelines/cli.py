@@ -53,6 +53,42 @@ def _cmd_run_local(args: argparse.Namespace) -> int:
 
     run = run_local(args.pipeline, parse_params(args.param or []), pipeline_root=args.pipeline_root)
     print(run.render())
+    for line in serving_endpoints(args.pipeline_root):
+        print(line)
+    return 0
+
+
+def serving_endpoints(pipeline_root: str) -> list[str]:
+    """Lines naming each local deployment still serving under ``pipeline_root``."""
+    import json
+    from pathlib import Path
+
+    lines = []
+    for state_file in sorted(Path(pipeline_root, "serving").glob("*/state.json")):
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        router, live = state.get("router"), state.get("live")
+        if router and live:
+            name = state_file.parent.name
+            lines.append(
+                f"serving {name} version {live['version']} at "
+                f"http://127.0.0.1:{router['port']}/v1/models/{name}:predict "
+                f"(stop: kfp-mlops stop-local --pipeline-root {pipeline_root})"
+            )
+    return lines
+
+
+def _cmd_stop_local(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kfp_mlops.components.deployment.targets import stop_local
+
+    serving = Path(args.pipeline_root) / "serving"
+    names = [p.name for p in serving.glob("*") if (p / "state.json").exists()]
+    for name in names:
+        stopped = stop_local(str(serving), name)
+        print(f"stopped {name}: {len(stopped)} processes")
+    if not names:
+        print(f"no local deployment under {serving}")
     return 0
 
 
@@ -136,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--pipeline-root", default="local_outputs", help="where outputs land")
     p.set_defaults(func=_cmd_run_local)
+
+    p = sub.add_parser("stop-local", help="stop the model servers a local run left serving")
+    p.add_argument("--pipeline-root", default="local_outputs", help="the run-local pipeline root")
+    p.set_defaults(func=_cmd_stop_local)
 
     p = sub.add_parser(
         "submit",

@@ -53,7 +53,12 @@ def components() -> dict[str, Any]:
             continue
         module = importlib.import_module(info.name)
         for value in vars(module).values():
-            if isinstance(value, BaseComponent) and value.__module__ == module.__name__:
+            # Only components defined here, not ones a module imports from elsewhere.
+            func = getattr(value, "python_func", None)
+            if (
+                isinstance(value, BaseComponent)
+                and getattr(func, "__module__", "") == module.__name__
+            ):
                 found[value.name.replace("-", "_")] = value
     return dict(sorted(found.items()))
 
