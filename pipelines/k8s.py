@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kfp import kubernetes
+from kfp.dsl.pipeline_channel import PipelineChannel
 
 #: Secret with MLflow credentials (keys `username`, `password`): see README, "Secrets".
 MLFLOW_SECRET = "kfp-mlops-mlflow"  # noqa: S105 - a Secret's name, not a value
@@ -59,6 +60,12 @@ def gpu_training(
     container default of 64 MiB makes multi-GPU all-reduce fail).
     """
     task.set_accelerator_type(accelerator_type).set_accelerator_limit(gpus)
+    # kfp 2.17's accelerator setters turn a channel into a placeholder string without
+    # registering it, so a task inside an ExitHandler or dsl.If would reference a pipeline
+    # input its enclosing DAG never declares (a broken spec on a cluster, and kfp.local fails
+    # with "Parent pipeline input argument ... not found"). Register them explicitly.
+    channels = [c for c in (gpus, accelerator_type) if isinstance(c, PipelineChannel)]
+    task.register_pipeline_channels(channels)
     kubernetes.add_node_selector_json(task, node_selector_json)
     kubernetes.add_toleration_json(task, tolerations_json)
     kubernetes.empty_dir_mount(
