@@ -31,11 +31,12 @@ class TaskOutputs:
 
 @dataclass
 class LocalRun:
-    """A finished local run: its folder and every task's outputs."""
+    """A finished local run: its folder, every task's outputs and the parameters it ran with."""
 
     pipeline: str
     run_dir: Path
     tasks: list[TaskOutputs]
+    params: dict[str, Any] = field(default_factory=dict)
 
     def render(self, max_metrics: int = 12) -> str:
         """Human-readable listing of every artifact path, parameter and metric.
@@ -44,6 +45,8 @@ class LocalRun:
         of them are in the task's ``executor_output.json``, whose path is printed.
         """
         lines = [f"pipeline {self.pipeline}: outputs under {self.run_dir}"]
+        if self.params.get("tracking_uri"):
+            lines.append(f"MLflow tracking and registry: {self.params['tracking_uri']}")
         for task in self.tasks:
             lines.append(f"  {task.task}")
             for name, uri in sorted(task.artifacts.items()):
@@ -52,13 +55,24 @@ class LocalRun:
                 lines.append(f"    output    {name:<24} {value}")
             metrics = sorted(task.metrics.items())
             for name, value in metrics[:max_metrics]:
-                shown = f"{value:.4g}" if isinstance(value, float) else value
+                shown = _short(value)
                 lines.append(f"    metric    {name:<24} {shown}")
             if metrics:
                 more = f"{len(metrics) - max_metrics} more; " if len(metrics) > max_metrics else ""
                 where = self.run_dir / task.task / "executor_output.json"
                 lines.append(f"    metrics   ({more}all in {where})")
         return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    """A metric value on one line: numbers rounded, curves and matrices summarised."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return f"[{len(value)} points]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(map(str, value)) + "}"
+    return str(value)
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -147,4 +161,4 @@ def run_local(
     if not new_dirs:
         raise RuntimeError(f"kfp.local wrote no run folder under {root}")
     run_dir = new_dirs[-1]
-    return LocalRun(pipeline=name, run_dir=run_dir, tasks=collect(run_dir))
+    return LocalRun(pipeline=name, run_dir=run_dir, tasks=collect(run_dir), params=params)
