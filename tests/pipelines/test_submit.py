@@ -277,7 +277,7 @@ def test_login_redirect_is_an_auth_error():
 def test_unknown_pipeline_and_parameter_list_the_known_ones(capsys, kfp_server):
     assert cli.main(["submit", "no_such", "--host", kfp_server.url]) == 2
     err = one_line_error(capsys)
-    assert "unknown pipeline 'no_such'; known: data_validation_pipeline, training_pipeline" in err
+    assert "unknown pipeline 'no_such'; known: data_validation_pipeline, monitoring_pipeline" in err
     assert cli.main(["schedule", PIPELINE, "--cron", "@daily", "--host", kfp_server.url,
                      "-p", "nope=1"]) == 2  # fmt: skip
     err = one_line_error(capsys)

@@ -1,0 +1,114 @@
+"""End-to-end runs of the pipelines through kfp.local: the real components, no mocks.
+
+One module-scoped training run makes a champion (registered, deployed on loopback,
+promoted); the retraining tests then run against it, in order:
+no drift -> no retraining; drift -> a better model is promoted; drift with a bar the new
+model cannot clear -> nothing is promoted and the champion keeps serving.
+"""
+
+import json
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kfp_mlops.pipelines.local import run_local
+
+pytestmark = [pytest.mark.slow, pytest.mark.trainer]
+
+MODEL = "kfp-mlops-classifier"
+# Small but real: 2 Horovod workers, a short Optuna search, int8 quantization.
+FAST = {"tune_trials": 2, "tune_epochs": 3, "epochs": 12, "num_workers": 2}
+
+
+def _task(run, prefix):
+    matches = [t for t in run.tasks if t.task == prefix or t.task.startswith(prefix + "-")]
+    return matches[0] if matches else None
+
+
+def _champion(root):
+    from kfp_mlops.components.registry.common import CHAMPION, alias_version
+
+    version = alias_version(f"sqlite:///{root / 'mlflow.db'}", MODEL, CHAMPION)
+    return None if version is None else str(version.version)
+
+
+def _predict_through_router(root, rows):
+    state = json.loads((root / "serving" / MODEL / "state.json").read_text())
+    url = f"http://127.0.0.1:{state['router']['port']}/v1/models/{MODEL}:predict"
+    body = json.dumps({"instances": rows}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:  # loopback only
+        return response.status, json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, breast_cancer):
+    """A pipeline root with a champion made by training_pipeline; servers stopped at the end."""
+    from kfp_mlops.components.deployment.targets import stop_local
+
+    root = tmp_path_factory.mktemp("e2e")
+    run = run_local("training_pipeline", dict(FAST), pipeline_root=str(root))
+    # Drifted copy of the data: five features shifted by 1.5 std and rescaled, same labels.
+    drifted = breast_cancer.copy()
+    for col in ["mean_radius", "mean_texture", "mean_area", "worst_area", "worst_radius"]:
+        drifted[col] = drifted[col] * 1.5 + 1.5 * drifted[col].std()
+    drifted.to_csv(root / "drifted.csv", index=False)
+    try:
+        yield root, run
+    finally:
+        stop_local(str(root / "serving"), MODEL)
+
+
+def test_training_pipeline_trains_gates_registers_deploys_and_promotes(workspace, breast_cancer):
+    root, run = workspace
+    assert _task(run, "validate-data").parameters["Output"] is True
+    train = _task(run, "train-model")
+    assert train.metrics["workers"] == 2
+    assert train.metrics["val_accuracy"] > 0.9
+    assert (Path(train.artifacts["model"]) / "model.h5").exists()
+    assert _task(run, "quantize-model").metrics["gzipped_size_ratio"] > 2
+    assert _task(run, "evaluate-model").parameters["Output"] is True
+    version = _task(run, "register-model").parameters["Output"]
+    assert _task(run, "promote-model") is not None
+    assert _champion(root) == version
+    outcome = json.loads(open(_task(run, "record-outcome").artifacts["outcome"]).read())
+    assert outcome["state"] == "SUCCEEDED"
+    # The promoted model answers through the local router.
+    rows = breast_cancer.drop(columns=["target"]).head(3).to_dict(orient="records")
+    status, answer = _predict_through_router(root, rows)
+    assert status == 200 and len(answer["predictions"]) == 3
+
+
+def test_retraining_without_drift_does_not_retrain(workspace):
+    root, _ = workspace
+    before = _champion(root)
+    run = run_local("retraining_pipeline", dict(FAST), pipeline_root=str(root))
+    assert _task(run, "monitor-model").parameters["Output"] is False
+    assert _task(run, "train-model") is None
+    assert _champion(root) == before
+
+
+def test_drift_retrains_and_promotes_only_a_better_model(workspace, breast_cancer):
+    root, _ = workspace
+    before = _champion(root)
+    params = {**FAST, "current_source": str(root / "drifted.csv")}
+    run = run_local("retraining_pipeline", params, pipeline_root=str(root))
+    monitor = _task(run, "monitor-model")
+    assert monitor.parameters["Output"] is True
+    assert monitor.metrics["drifted_features"] >= 3
+    evaluation = _task(run, "evaluate-model")
+    assert evaluation.parameters["Output"] is True  # beats the champion on the drifted data
+    assert _champion(root) == _task(run, "register-model").parameters["Output"] != before
+
+    # A bar no model can clear: the retrained model is not promoted, the champion serves on.
+    champion = _champion(root)
+    strict = {**params, "min_improvement": 0.5}
+    run = run_local("retraining_pipeline", strict, pipeline_root=str(root))
+    assert _task(run, "evaluate-model").parameters["Output"] is False
+    assert _task(run, "register-model") is None and _task(run, "deploy-model") is None
+    assert _champion(root) == champion
+    rows = breast_cancer.drop(columns=["target"]).head(2)
+    status, answer = _predict_through_router(root, rows.to_dict(orient="records"))
+    assert status == 200 and np.asarray(answer["predictions"]).shape[0] == 2
