@@ -7,13 +7,17 @@ already. Every module that needs TensorFlow imports it through :func:`import_tf`
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Any
 
 
 def import_tf() -> Any:
     """Return the ``tensorflow`` module with ``tf.keras`` bound to Keras 2."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    if importlib.util.find_spec("tf_keras") is not None:
+        # Only where tf-keras exists: TensorFlow 2.15 (trainer env) would otherwise look
+        # for it and fail, although its own tf.keras is Keras 2 already.
+        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 

@@ -1,0 +1,356 @@
+"""Distributed training of the tabular classifier with Horovod.
+
+:func:`train` is what the KFP wrapper calls: it merges tuned hyperparameters, validates
+everything that can be checked before a worker starts, runs the Horovod job through
+:mod:`.launcher` (workers in the trainer env, see :mod:`.worker`), then writes
+``model_config.json`` into the model directory and the training curves as an HTML report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kfp_mlops.components.common import report
+from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.training.model import ModelConfig, hidden_units_from
+from kfp_mlops.components.training.train_model import launcher
+from kfp_mlops.components.training.train_model.config import (
+    MODEL_FILE,
+    SAVED_MODEL_DIR,
+    WorkerConfig,
+)
+
+log = logging.getLogger(__name__)
+
+MODEL_CONFIG_FILE = "model_config.json"
+#: Keys of a tuning result that override the training parameters.
+TUNABLE = (
+    "learning_rate",
+    "hidden_units",
+    "activation",
+    "dropout",
+    "l2",
+    "batch_size",
+    "warmup_epochs",
+    "grad_accum_steps",
+    "clip_norm",
+)
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train`."""
+
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+    model_dir: str
+    checkpoint_dir: str
+    log_dir: str
+    params: dict[str, Any]
+    weights: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def model_path(self) -> str:
+        """The Keras H5 file."""
+        return str(Path(self.model_dir) / MODEL_FILE)
+
+
+def load_best_params(path: str | None) -> dict[str, Any]:
+    """Read a tuning result: a JSON object, optionally nested under ``params``/``best_params``.
+
+    Only the keys in :data:`TUNABLE` are returned; others (trial number, score) are ignored.
+
+    Raises:
+        ParameterError: If the file is not a JSON object.
+    """
+    if not path:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ParameterError(
+            f"best_params '{path}' is not readable JSON: {exc}",
+            "pass the best_params artifact written by the tuning component, or none",
+        ) from exc
+    if isinstance(data, dict):
+        for key in ("best_params", "params"):
+            if isinstance(data.get(key), dict):
+                data = data[key]
+                break
+    if not isinstance(data, dict):
+        raise ParameterError(
+            f"best_params '{path}' holds a {type(data).__name__}, not a JSON object",
+            'write it as {"learning_rate": 0.001, "hidden_units": "64,32", ...}',
+        )
+    chosen = {k: v for k, v in data.items() if k in TUNABLE}
+    ignored = sorted(set(data) - set(chosen))
+    if ignored:
+        log.info("best_params: ignoring keys %s", ignored)
+    log.info("best_params override: %s", chosen)
+    return chosen
+
+
+def _absolute(path: str) -> str:
+    """Absolute local path (the workers run in another directory); URIs stay as they are."""
+    return path if "://" in path else str(Path(path).resolve())
+
+
+def default_checkpoint_dir(model_dir: str) -> str:
+    """``<model_dir>-checkpoints``: outside the model artifact, stable across task retries."""
+    return f"{str(model_dir).rstrip('/')}-checkpoints"
+
+
+def train(
+    train_path: str,
+    validation_path: str,
+    model_dir: str,
+    *,
+    curves_path: str | None = None,
+    best_params_path: str | None = None,
+    num_workers: int = 2,
+    epochs: int = 20,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    hidden_units: str | list[int] = "64,32",
+    activation: str = "relu",
+    dropout: float = 0.1,
+    l2: float = 1e-4,
+    precision: str = "auto",
+    loss_scale: float = 0.0,
+    warmup_epochs: int = 5,
+    grad_accum_steps: int = 4,
+    clip_norm: float = 1.0,
+    early_stopping_patience: int = 5,
+    checkpoint_uri: str = "",
+    tracking_uri: str = "",
+    experiment_name: str = "kfp-mlops",
+    seed: int = 42,
+    num_classes: int = 0,
+    log_dir: str | None = None,
+    export_saved_model: bool = True,
+    run_name: str = "",
+    timeout_s: float | None = None,
+    python: str | None = None,
+) -> TrainResult:
+    """Train the model on ``num_workers`` Horovod processes and write it to ``model_dir``.
+
+    Args:
+        train_path: Training Parquet (float features + int ``label``).
+        validation_path: Validation Parquet with the same columns.
+        model_dir: Directory that receives model.h5, saved_model/, history.json,
+            metrics.json, model_config.json and the worker logs (``logs/``).
+        curves_path: Where to write the HTML training curves (None: skip).
+        best_params_path: Tuning result JSON; its keys override the parameters below.
+        num_workers: Horovod processes (at most the CPU cores, or GPUs when visible).
+        epochs: Total epochs (a resumed run counts the epochs already done).
+        batch_size: Global batch size, split over the workers.
+        learning_rate: Single-worker rate; the peak rate is ``learning_rate * num_workers``.
+        hidden_units: Hidden layer widths, ``"64,32"`` or a list.
+        activation: Hidden-layer activation.
+        dropout: Dropout rate.
+        l2: L2 weight penalty.
+        precision: auto | mixed_float16 | mixed_bfloat16 | float32.
+        loss_scale: 0 = dynamic loss scaling, > 0 = fixed scale (mixed_float16 only).
+        warmup_epochs: Linear warm-up epochs before the cosine decay.
+        grad_accum_steps: Batches accumulated per allreduce and optimizer update.
+        clip_norm: Global-norm gradient clipping (0 disables it).
+        early_stopping_patience: Epochs without val_loss improvement before stopping.
+        checkpoint_uri: Local path or gs:// URI of the checkpoints; empty uses
+            :func:`default_checkpoint_dir`. An existing checkpoint there is resumed.
+        tracking_uri: MLflow tracking URI (empty: no MLflow).
+        experiment_name: MLflow experiment.
+        seed: Seed of initialisation and shuffling.
+        num_classes: Class count; 0 infers it from the labels.
+        log_dir: Worker logs; default ``<model_dir>/logs``.
+        export_saved_model: Also export a SavedModel for TF Serving.
+        run_name: MLflow run name.
+        timeout_s: Stop the job after this many seconds.
+        python: Trainer interpreter (default: see :func:`launcher.trainer_python`).
+
+    Raises:
+        ParameterError: On an invalid parameter, label set or unreachable tracking server.
+        DataLoadError: On missing or unusable data.
+        launcher.TrainingError: If a worker fails; the message holds its error.
+    """
+    overrides = load_best_params(best_params_path)
+    params: dict[str, Any] = {
+        "learning_rate": learning_rate,
+        "hidden_units": hidden_units,
+        "activation": activation,
+        "dropout": dropout,
+        "l2": l2,
+        "batch_size": batch_size,
+        "warmup_epochs": warmup_epochs,
+        "grad_accum_steps": grad_accum_steps,
+        "clip_norm": clip_norm,
+    }
+    params.update(overrides)
+    model_dir = _absolute(str(model_dir))
+    checkpoint_dir = _absolute(checkpoint_uri or default_checkpoint_dir(model_dir))
+    config = WorkerConfig(
+        train_path=_absolute(str(train_path)),
+        validation_path=_absolute(str(validation_path)),
+        output_dir=model_dir,
+        log_dir=_absolute(str(log_dir or Path(model_dir) / "logs")),
+        checkpoint_dir=checkpoint_dir,
+        num_classes=int(num_classes),
+        hidden_units=hidden_units_from(params["hidden_units"]),
+        activation=str(params["activation"]),
+        dropout=float(params["dropout"]),
+        l2=float(params["l2"]),
+        epochs=int(epochs),
+        batch_size=int(params["batch_size"]),
+        learning_rate=float(params["learning_rate"]),
+        precision=precision,
+        loss_scale=float(loss_scale),
+        warmup_epochs=int(params["warmup_epochs"]),
+        grad_accum_steps=int(params["grad_accum_steps"]),
+        clip_norm=float(params["clip_norm"]),
+        early_stopping_patience=int(early_stopping_patience),
+        seed=int(seed),
+        tracking_uri=tracking_uri,
+        experiment_name=experiment_name,
+        run_name=run_name,
+        export_saved_model=export_saved_model,
+    )
+    # Everything below fails in seconds, before any worker imports TensorFlow.
+    python = python or launcher.trainer_python()
+    launcher.validate_parameters(config, num_workers)
+    data = launcher.validate_data(config.train_path, config.validation_path, config.num_classes)
+    config.num_classes = data.num_classes
+    config.feature_names = data.feature_names
+    launcher.check_tracking_server(tracking_uri)
+    log.info(
+        "training on %d rows x %d features, %d classes, %d workers; checkpoints in %s",
+        data.train_rows,
+        data.num_features,
+        data.num_classes,
+        num_workers,
+        checkpoint_dir,
+    )
+
+    result = launcher.launch(config, num_workers, python=python, timeout_s=timeout_s)
+    model_config = ModelConfig(
+        hidden_units=config.hidden_units,
+        activation=config.activation,
+        dropout=config.dropout,
+        l2=config.l2,
+    )
+    description = {
+        "num_features": data.num_features,
+        "num_classes": data.num_classes,
+        "feature_names": data.feature_names,
+        "label_column": launcher.LABEL,
+        "model_config": model_config.to_dict(),
+        "precision_policy": result.metrics.get("precision_policy"),
+        "model_file": MODEL_FILE,
+        "saved_model_dir": SAVED_MODEL_DIR if export_saved_model else None,
+        "format": "Keras 2 HDF5 (loads with tf_keras / TF_USE_LEGACY_KERAS=1)",
+    }
+    Path(model_dir, MODEL_CONFIG_FILE).write_text(
+        json.dumps(description, indent=2), encoding="utf-8"
+    )
+    used = {
+        **params,
+        "hidden_units": config.hidden_units,
+        "num_workers": num_workers,
+        "epochs": epochs,
+    }
+    if curves_path:
+        write_curves(curves_path, result.history, result.metrics, used)
+    run_id = result.metrics.get("mlflow_run_id")
+    if tracking_uri and run_id:
+        _log_extra_artifacts(
+            tracking_uri,
+            run_id,
+            [p for p in (curves_path, str(Path(model_dir, MODEL_CONFIG_FILE))) if p],
+        )
+    return TrainResult(
+        metrics=result.metrics,
+        history=result.history,
+        model_dir=model_dir,
+        checkpoint_dir=checkpoint_dir,
+        log_dir=result.log_dir,
+        params=used,
+        weights=result.weights,
+    )
+
+
+def _log_extra_artifacts(tracking_uri: str, run_id: str, paths: list[str]) -> None:
+    """Attach the curves and model_config.json to the workers' MLflow run."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    for path in paths:
+        try:
+            client.log_artifact(run_id, path)
+        except Exception as exc:  # the model is trained; a tracking hiccup must not fail the task
+            log.warning("MLflow: could not log %s to run %s: %s", path, run_id, exc)
+
+
+def write_curves(
+    path: str, history: list[dict[str, Any]], metrics: dict[str, Any], params: dict[str, Any]
+) -> None:
+    """Write loss, accuracy and learning rate per epoch as a self-contained HTML page."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    figures = []
+    for title, keys in (
+        ("Loss", ("loss", "val_loss")),
+        ("Accuracy", ("accuracy", "val_accuracy")),
+        ("Learning rate", ("lr",)),
+    ):
+        fig, ax = plt.subplots(figsize=(4.5, 3))
+        for key in keys:
+            values = [h.get(key) for h in history]
+            if any(v is not None for v in values):
+                ax.plot(epochs, values, marker="o", markersize=3, label=key)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        figures.append(report.figure_png(fig))
+    shown = (
+        "val_accuracy",
+        "val_loss",
+        "accuracy",
+        "loss",
+        "epochs_run",
+        "resumed_from_epoch",
+        "workers",
+        "samples_per_second",
+        "precision_policy",
+    )
+    body = (
+        f"<div class='grid'>{''.join(figures)}</div>"
+        "<h2>Final metrics</h2>"
+        + report.table(
+            ["metric", "value"], [(k, _fmt(metrics.get(k))) for k in shown if k in metrics]
+        )
+        + "<h2>Parameters</h2>"
+        + report.table(["parameter", "value"], sorted((k, _fmt(v)) for k, v in params.items()))
+        + "<h2>Per epoch</h2>"
+        + report.table(
+            ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr"],
+            [
+                [h.get("epoch")]
+                + [_fmt(h.get(k)) for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr")]
+                for h in history
+            ],
+        )
+    )
+    report.write(path, "Training curves", body)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
