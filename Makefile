@@ -58,8 +58,8 @@ $(STAMPS)/trainer: containers/trainer/requirements.in containers/trainer/constra
 	$(TVENV)/bin/pip check
 	touch $@
 
-test: install  ## install what is missing, then run every test (slow ones included, as CI does)
-	$(PY) -m pytest -q
+test: install lint  ## install what is missing, lint, then run every test (slow ones too, as CI does)
+	$(PY) -m pytest -q --durations=15
 
 test-fast: install-pipeline  ## unit tests only (no kfp.local runs, servers or training)
 	$(PY) -m pytest -q -m "not slow"

@@ -71,7 +71,7 @@ def gpu_training(
     kubernetes.empty_dir_mount(
         task,
         volume_name="dshm",
-        mount_path="/dev/shm",  # noqa: S108 - NCCL shared memory, not a temp file
+        mount_path="/dev/shm",  # noqa: S108 - NCCL shared memory, not a temp file  # nosec B108
         medium="Memory",
         size_limit=shm_size,
     )

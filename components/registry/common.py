@@ -84,7 +84,7 @@ def check_registry(tracking_uri: str, timeout_s: float = PROBE_TIMEOUT_S) -> Non
         )
     if tracking_uri.startswith(("http://", "https://")):
         try:
-            with urllib.request.urlopen(  # noqa: S310 - scheme checked just above
+            with urllib.request.urlopen(  # noqa: S310 - scheme checked just above  # nosec B310
                 f"{tracking_uri.rstrip('/')}/health", timeout=timeout_s
             ) as resp:
                 if resp.status == 200:

@@ -332,7 +332,7 @@ def check_tracking_server(uri: str, timeout: float = 5.0) -> None:
     last_error = ""
     for path in ("/health", "/api/2.0/mlflow/experiments/search?max_results=1"):
         try:
-            with urllib.request.urlopen(base + path, timeout=timeout) as response:  # noqa: S310 - http(s) only
+            with urllib.request.urlopen(base + path, timeout=timeout) as response:  # noqa: S310 - http(s) only  # nosec B310
                 if response.status < 400:
                     return
                 last_error = f"HTTP {response.status}"

@@ -395,7 +395,7 @@ def check_tracking_uri(tracking_uri: str) -> None:
     """
     if tracking_uri.startswith(("http://", "https://")):
         try:
-            urllib.request.urlopen(  # noqa: S310 - scheme checked above
+            urllib.request.urlopen(  # noqa: S310 - scheme checked above  # nosec B310
                 tracking_uri.rstrip("/") + "/health", timeout=_CONNECT_TIMEOUT_S
             ).close()
         except urllib.error.HTTPError:
