@@ -51,7 +51,8 @@ $(STAMPS)/trainer: containers/trainer/requirements.in containers/trainer/constra
 	$(UV) pip install -q --python $(TVENV)/bin/python -r containers/trainer/requirements.in \
 		-c containers/trainer/constraints.txt
 	@# Horovod compiles against the installed TensorFlow (about 3 minutes); skipped when present.
-	$(TVENV)/bin/python -c "import horovod.tensorflow.keras" 2>/dev/null || \
+	@# TF 2.15 has Keras 2 built in: the exported TF_USE_LEGACY_KERAS=1 must not reach it.
+	TF_USE_LEGACY_KERAS=0 $(TVENV)/bin/python -c "import horovod.tensorflow.keras" 2>/dev/null || \
 		$(HOROVOD_FLAGS) $(TVENV)/bin/pip install -q --no-build-isolation --no-cache-dir \
 		-c containers/trainer/constraints.txt horovod==0.28.1
 	$(UV) pip install -q --python $(TVENV)/bin/python --no-deps -e .
