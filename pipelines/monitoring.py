@@ -115,7 +115,7 @@ def retraining_pipeline(
     target_column: str = "target",
     drift_threshold: float = 0.1,
     retrain_on: str = "drift,critical",
-    validation_margin: float = 1.0,
+    validation_margin: float = 0.9,
     tune_trials: int = 4,
     tune_epochs: int = 6,
     num_workers: int = 2,
@@ -151,9 +151,9 @@ def retraining_pipeline(
         target_column: Label column.
         drift_threshold: PSI above which a feature or the predictions count as drifted.
         retrain_on: What triggers retraining: drift, critical, warning, feature_drift, ...
-        validation_margin: Range margin of the suite derived from the reference, as a share
-            of its range: drifted data is expected here, so ranges are wide; columns,
-            types, missing values and categories stay strict.
+        validation_margin: Slack of the suite derived from the reference, in [0, 1): numeric
+            ranges widen by this share of the reference range (drifted data is expected
+            here); columns, types and categories stay strict.
         tune_trials: Optuna trials.
         tune_epochs: Epochs per trial.
         num_workers: Horovod processes.

@@ -148,3 +148,21 @@ def test_training_pipeline_exposes_gpu_settings_as_parameters(fresh):
     assert k8s["emptyDirMounts"][0]["mountPath"] == "/dev/shm"
     assert k8s["emptyDirMounts"][0]["medium"] == "Memory"
     assert "nodeSelector" in k8s and "tolerations" in k8s
+
+
+def test_heavy_steps_request_resources(fresh):
+    """Training, tuning and optimization steps must not run as best-effort pods."""
+    for path in fresh.glob("*_pipeline.yaml"):
+        executors = _docs(path)[0]["deploymentSpec"]["executors"]
+        for name, executor in executors.items():
+            if any(
+                step in name
+                for step in ("train-model", "tune-hyperparameters", "prune-model", "quantize-model")
+            ):
+                resources = executor["container"].get("resources", {})
+                assert resources.get("resourceCpuRequest"), (
+                    f"{path.name}: {name} has no CPU request"
+                )
+                assert resources.get("resourceMemoryRequest"), (
+                    f"{path.name}: {name} has no memory request"
+                )
