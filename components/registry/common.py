@@ -16,12 +16,11 @@ import contextlib
 import logging
 import os
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 from kfp_mlops.components.common.errors import ComponentError, ParameterError
+from kfp_mlops.components.common.http import probe
 
 log = logging.getLogger(__name__)
 
@@ -83,18 +82,14 @@ def check_registry(tracking_uri: str, timeout_s: float = PROBE_TIMEOUT_S) -> Non
             "pass the MLflow tracking server URL, e.g. http://mlflow.mlflow.svc:5000",
         )
     if tracking_uri.startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(  # noqa: S310 - scheme checked just above  # nosec B310
-                f"{tracking_uri.rstrip('/')}/health", timeout=timeout_s
-            ) as resp:
-                if resp.status == 200:
-                    return
-        except urllib.error.HTTPError as exc:
-            # Some deployments (auth proxies, static prefixes) do not expose /health:
-            # fall through to a real registry call.
-            log.info("%s/health answered %s; probing the registry API", tracking_uri, exc.code)
-        except (OSError, ValueError) as exc:
-            raise _unreachable(tracking_uri, exc) from exc
+        found = probe(tracking_uri, ("/health",), timeout_s)
+        if found.ok:
+            return
+        if not found.answered:
+            raise _unreachable(tracking_uri, found.detail)
+        # Some deployments (auth proxies, static prefixes) do not expose /health:
+        # fall through to a real registry call.
+        log.info("%s/health answered %s; probing the registry API", tracking_uri, found.detail)
     try:
         with _fail_fast(timeout_s):
             client(tracking_uri).search_registered_models(max_results=1)

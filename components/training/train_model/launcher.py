@@ -22,8 +22,6 @@ import shutil
 import signal
 import subprocess
 import threading
-import urllib.error
-import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +31,7 @@ from urllib.parse import urlparse
 import pandas as pd
 
 from kfp_mlops.components.common.errors import ComponentError, DataLoadError, ParameterError
+from kfp_mlops.components.common.http import probe
 from kfp_mlops.components.training.model import ModelConfig
 from kfp_mlops.components.training.train_model.config import (
     HISTORY_FILE,
@@ -328,20 +327,11 @@ def check_tracking_server(uri: str, timeout: float = 5.0) -> None:
     scheme = urlparse(uri).scheme
     if scheme not in ("http", "https"):
         return
-    base = uri.rstrip("/")
-    last_error = ""
-    for path in ("/health", "/api/2.0/mlflow/experiments/search?max_results=1"):
-        try:
-            with urllib.request.urlopen(base + path, timeout=timeout) as response:  # noqa: S310 - http(s) only  # nosec B310
-                if response.status < 400:
-                    return
-                last_error = f"HTTP {response.status}"
-        except urllib.error.HTTPError as exc:
-            last_error = f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            last_error = str(getattr(exc, "reason", exc))
+    found = probe(uri, ("/health", "/api/2.0/mlflow/experiments/search?max_results=1"), timeout)
+    if found.ok:
+        return
     raise ParameterError(
-        f"the MLflow tracking server {uri} is unreachable ({last_error})",
+        f"the MLflow tracking server {uri} is unreachable ({found.detail})",
         "start it or fix tracking_uri (e.g. http://mlflow.mlflow.svc:5000), "
         "or pass tracking_uri='' to train without MLflow",
     )

@@ -14,8 +14,6 @@ import logging
 import math
 import os
 import socket
-import urllib.error
-import urllib.request
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ import pandas as pd
 
 from kfp_mlops.components.common import report
 from kfp_mlops.components.common.errors import ComponentError, DataValidationError, ParameterError
+from kfp_mlops.components.common.http import probe
 from kfp_mlops.components.common.tf import import_tf
 from kfp_mlops.components.training.model import (
     ACTIVATIONS,
@@ -394,19 +393,14 @@ def check_tracking_uri(tracking_uri: str) -> None:
         ParameterError: If the server does not answer within a few seconds.
     """
     if tracking_uri.startswith(("http://", "https://")):
-        try:
-            urllib.request.urlopen(  # noqa: S310 - scheme checked above  # nosec B310
-                tracking_uri.rstrip("/") + "/health", timeout=_CONNECT_TIMEOUT_S
-            ).close()
-        except urllib.error.HTTPError:
-            return  # it answered, so it is reachable; MLflow reports API errors itself
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
+        # Any answer, even an error status, means it is up; MLflow reports API errors itself.
+        found = probe(tracking_uri, ("/health",), _CONNECT_TIMEOUT_S)
+        if not found.answered:
             raise ParameterError(
-                f"the MLflow tracking server {tracking_uri} is unreachable ({reason})",
+                f"the MLflow tracking server {tracking_uri} is unreachable ({found.detail})",
                 "start it or fix tracking_uri (check the Service name and port), "
                 "or leave tracking_uri empty to skip MLflow logging",
-            ) from exc
+            )
     elif tracking_uri.startswith("sqlite:///"):
         Path(tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
 
