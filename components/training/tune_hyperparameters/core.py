@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -57,6 +58,26 @@ PRUNER_STARTUP_TRIALS = 2
 DEFAULT_DB_NAME = "optuna-study.db"
 _DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433, "oracle": 1521}
 _CONNECT_TIMEOUT_S = 3.0
+#: Seconds a database login may take (TCP, TLS, auth) before the storage is reported unreachable.
+DB_CONNECT_TIMEOUT_S = 5
+# SQLAlchemy driver name -> its connect() timeout keyword; drivers not named get no timeout.
+_TIMEOUT_ARGS = {
+    "psycopg": "connect_timeout",
+    "psycopg2": "connect_timeout",
+    "pg8000": "timeout",
+    "mysqldb": "connect_timeout",
+    "pymysql": "connect_timeout",
+}
+# Driver module -> the PyPI package that provides it (for the fix of a missing-driver error).
+_DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "pg8000": "pg8000",
+    "MySQLdb": "mysqlclient",
+    "pymysql": "PyMySQL",
+    "pyodbc": "pyodbc",
+    "oracledb": "oracledb",
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,6 +331,32 @@ def prepare_data(train: pd.DataFrame, validation: pd.DataFrame) -> _Data:
     return _Data(x_train, y_train, x_val, y_val, num_classes, features)
 
 
+def _check_driver(url: Any, shown: str) -> None:
+    """Fail when the URL's backend is unknown or its driver module is not installed."""
+    import sqlalchemy
+
+    try:
+        dialect = url.get_dialect()
+    except sqlalchemy.exc.NoSuchModuleError as exc:
+        raise ParameterError(
+            f"the Optuna storage '{shown}' names an unknown database backend '{url.drivername}'",
+            "use sqlite:///path/study.db or postgresql://user:pass@host:5432/db",
+        ) from exc
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        module = exc.name or url.get_driver_name()
+        package = _DRIVER_PACKAGES.get(module.split(".")[0], module)
+        raise ParameterError(
+            f"the Optuna storage '{shown}' needs the Python module '{module}' (the "
+            f"'{url.get_driver_name()}' driver of {url.get_backend_name()}), which is not "
+            "installed",
+            f"use postgresql://... (the pipeline image has its driver, psycopg), add {package} to "
+            "an image built from the pipeline image, or leave storage_url empty for a local "
+            "sqlite file",
+        ) from exc
+
+
 def _tcp_check(host: str, port: int, what: str, fix: str) -> None:
     try:
         with socket.create_connection((host, port), timeout=_CONNECT_TIMEOUT_S):
@@ -340,8 +387,9 @@ def open_storage(storage: str, work_dir: str | None = None) -> tuple[Any, str]:
     try:
         url = make_url(storage)
     except sqlalchemy.exc.ArgumentError as exc:
+        hidden = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", storage)  # a password, unparsed
         raise ParameterError(
-            f"storage '{storage}' is not a database URL",
+            f"storage '{hidden}' is not a database URL",
             "use sqlite:///path/study.db or postgresql://user:pass@host:5432/db",
         ) from exc
     shown = url.render_as_string(hide_password=True)
@@ -350,6 +398,8 @@ def open_storage(storage: str, work_dir: str | None = None) -> tuple[Any, str]:
         "check the host and port, that the database is running and that the pod may reach it "
         "(NetworkPolicy), or leave storage_url empty for a local sqlite file"
     )
+    # A missing driver is a fault of the image that no retry fixes: report it before the network.
+    _check_driver(url, shown)
     if backend == "sqlite":
         if url.database and url.database != ":memory:":
             try:
@@ -363,26 +413,34 @@ def open_storage(storage: str, work_dir: str | None = None) -> tuple[Any, str]:
         port = url.port or _DEFAULT_PORTS.get(backend)
         if port:
             _tcp_check(url.host, port, f"the Optuna storage '{shown}'", fix)
+    engine_kwargs: dict[str, Any] | None = None
+    if backend != "sqlite":
+        engine_kwargs = {"pool_pre_ping": True}
+        timeout_arg = _TIMEOUT_ARGS.get(url.get_driver_name())
+        # A server that accepts TCP but never answers (a stuck proxy) would hang the task.
+        if timeout_arg:
+            engine_kwargs["connect_args"] = {timeout_arg: DB_CONNECT_TIMEOUT_S}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
             # The heartbeat marks trials of a killed pod as failed and re-queues their params.
             rdb = optuna.storages.RDBStorage(
                 storage,
-                engine_kwargs={"pool_pre_ping": True} if backend != "sqlite" else None,
+                engine_kwargs=engine_kwargs,
                 heartbeat_interval=30,
                 grace_period=120,
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
                     max_retry=1
                 ),
             )
-        except ImportError as exc:
-            raise ParameterError(
-                f"the database driver for '{backend}' is not installed ({exc})",
-                "install it in the image (e.g. psycopg2-binary for postgresql) or use sqlite",
-            ) from exc
         except sqlalchemy.exc.SQLAlchemyError as exc:
-            raise ParameterError(f"cannot open the Optuna storage '{shown}': {exc}", fix) from exc
+            # The driver's own message (e.g. "timeout expired", "password authentication
+            # failed") on one line, without SQLAlchemy's link; drivers never print the password.
+            detail = " ".join(str(getattr(exc, "orig", None) or exc).split())
+            raise ParameterError(
+                f"cannot open the Optuna storage '{shown}': {detail}",
+                "check the user, password and database name in the URL; " + fix,
+            ) from exc
     return rdb, shown
 
 
