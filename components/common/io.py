@@ -123,6 +123,35 @@ def write_bytes(uri: str, data: bytes, client: Any = None) -> None:
     path.write_bytes(data)
 
 
+def download_tree(uri: str, local_dir: str | Path, client: Any = None) -> list[str]:
+    """Copy every object under the ``gs://`` prefix ``uri`` into ``local_dir``.
+
+    Returns:
+        The relative paths copied, sorted.
+
+    Raises:
+        DataLoadError: If nothing is stored under ``uri``.
+    """
+    bucket_name, prefix = split_gs_uri(uri)
+    prefix = prefix.rstrip("/") + "/"
+    client = client or gcs_client()
+    copied = []
+    for blob in client.list_blobs(bucket_name, prefix=prefix):
+        rel = blob.name[len(prefix) :]
+        if not rel or rel.endswith("/"):
+            continue
+        dest = Path(local_dir, rel)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        blob.download_to_filename(str(dest))
+        copied.append(rel)
+    if not copied:
+        raise DataLoadError(
+            f"nothing is stored under '{uri}'",
+            "check the job's logs: it should have written its outputs there",
+        )
+    return sorted(copied)
+
+
 def infer_format(uri: str, file_format: str = "auto") -> str:
     """Return ``csv`` or ``parquet`` for a URI, from ``file_format`` or the file suffix."""
     if file_format not in FORMATS:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.common.k8s import default_api_client
 from kfp_mlops.components.deployment import manifests as m
 from kfp_mlops.components.deployment import processes
 from kfp_mlops.components.deployment.smoke import DeploymentError, ReadyTimeout, request, wait_ready
@@ -120,21 +121,10 @@ class ClusterTarget(Target):
         kubeconfig: str = "",
         poll_interval_s: float = 2.0,
     ) -> None:
-        from kubernetes import client, config
+        from kubernetes import client
 
         if api_client is None:
-            try:
-                config.load_incluster_config()
-            except config.ConfigException:
-                try:
-                    config.load_kube_config(config_file=kubeconfig or None)
-                except (config.ConfigException, OSError) as exc:
-                    raise ParameterError(
-                        f"no Kubernetes credentials: not in a pod and no kubeconfig ({exc})",
-                        "run in the cluster with a service account allowed to manage "
-                        "inferenceservices, or pass a kubeconfig",
-                    ) from exc
-            api_client = client.ApiClient()
+            api_client = default_api_client(kubeconfig, "manage inferenceservices")
         self.name = name
         self.namespace = namespace
         self.api = client.CustomObjectsApi(api_client)

@@ -17,12 +17,13 @@ from typing import Any
 from kfp_mlops.components.common import report
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.training.model import ModelConfig, hidden_units_from
-from kfp_mlops.components.training.train_model import launcher
+from kfp_mlops.components.training.train_model import launcher, trainjob
 from kfp_mlops.components.training.train_model.config import (
     MODEL_FILE,
     SAVED_MODEL_DIR,
     WorkerConfig,
 )
+from kfp_mlops.components.training.train_model.trainjob import ClusterRun
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ def train(
     run_name: str = "",
     timeout_s: float | None = None,
     python: str | None = None,
+    cluster: ClusterRun | None = None,
 ) -> TrainResult:
     """Train the model on ``num_workers`` Horovod processes and write it to ``model_dir``.
 
@@ -170,6 +172,8 @@ def train(
         run_name: MLflow run name.
         timeout_s: Stop the job after this many seconds.
         python: Trainer interpreter (default: see :func:`launcher.trainer_python`).
+        cluster: Run the workers as a Kubeflow Trainer TrainJob across nodes instead of
+            local processes (``num_workers`` is then the TrainJob's world size).
 
     Raises:
         ParameterError: On an invalid parameter, label set or unreachable tracking server.
@@ -219,7 +223,7 @@ def train(
     )
     # Everything below fails in seconds, before any worker imports TensorFlow.
     python = python or launcher.trainer_python()
-    launcher.validate_parameters(config, num_workers)
+    launcher.validate_parameters(config, num_workers, check_slots=cluster is None)
     data = launcher.validate_data(config.train_path, config.validation_path, config.num_classes)
     config.num_classes = data.num_classes
     config.feature_names = data.feature_names
@@ -233,7 +237,20 @@ def train(
         checkpoint_dir,
     )
 
-    result = launcher.launch(config, num_workers, python=python, timeout_s=timeout_s)
+    if cluster is None:
+        result = launcher.launch(config, num_workers, python=python, timeout_s=timeout_s)
+    else:
+        config.train_path, config.validation_path = cluster.train_uri, cluster.validation_uri
+        result = trainjob.run_on_cluster(
+            config,
+            cluster.spec,
+            cluster.work_uri,
+            manifests_path=cluster.manifests_path,
+            api_client=cluster.api_client,
+            gcs_client=cluster.gcs_client,
+            timeout_s=timeout_s or cluster.timeout_s,
+            poll_interval_s=cluster.poll_interval_s,
+        )
     model_config = ModelConfig(
         hidden_units=config.hidden_units,
         activation=config.activation,
@@ -273,7 +290,7 @@ def train(
         metrics=result.metrics,
         history=result.history,
         model_dir=model_dir,
-        checkpoint_dir=checkpoint_dir,
+        checkpoint_dir=config.checkpoint_dir,
         log_dir=result.log_dir,
         params=used,
         weights=result.weights,

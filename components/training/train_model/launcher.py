@@ -158,7 +158,7 @@ def available_slots() -> tuple[int, str]:
 # --------------------------------------------------------------------------- validation
 
 
-def validate_parameters(config: WorkerConfig, num_workers: int) -> None:
+def validate_parameters(config: WorkerConfig, num_workers: int, check_slots: bool = True) -> None:
     """Check every parameter that needs no data.
 
     Raises:
@@ -166,7 +166,8 @@ def validate_parameters(config: WorkerConfig, num_workers: int) -> None:
     """
     if num_workers < 1:
         raise ParameterError(f"num_workers is {num_workers}", "use at least 1 worker")
-    slots, unit = available_slots()
+    # A TrainJob's workers run on other nodes: this pod's cores say nothing about them.
+    slots, unit = available_slots() if check_slots else (num_workers, "slots")
     if num_workers > slots:
         raise ParameterError(
             f"num_workers {num_workers} exceeds the {slots} {unit} available",

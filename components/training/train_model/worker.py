@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import logging
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -87,6 +90,33 @@ def _read_json(path: str) -> Any | None:
         return json.loads(handle.read())
 
 
+def _is_uri(path: str) -> bool:
+    return "://" in str(path)
+
+
+def read_config(path: str) -> dict[str, Any]:
+    """The WorkerConfig JSON at a local path or a URI TensorFlow can read (``gs://``)."""
+    if not _is_uri(path):
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    tf = import_tf()
+    with tf.io.gfile.GFile(path, "r") as handle:
+        return json.loads(handle.read())
+
+
+def upload_dir(local: Path, uri: str) -> None:
+    """Copy a local directory tree to ``uri`` (rank 0's outputs in a multi-node TrainJob).
+
+    ``metrics.json`` goes last: its presence tells a reader that the upload is complete.
+    """
+    tf = import_tf()
+    files = sorted(p for p in local.rglob("*") if p.is_file())
+    files.sort(key=lambda p: p.name == METRICS_FILE)
+    for src in files:
+        dest = f"{uri.rstrip('/')}/{src.relative_to(local).as_posix()}"
+        tf.io.gfile.makedirs(dest.rsplit("/", 1)[0])
+        tf.io.gfile.copy(str(src), dest, overwrite=True)
+
+
 def load_split(path: str, feature_names: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read a Parquet split into float32 features and int64 labels.
 
@@ -94,7 +124,12 @@ def load_split(path: str, feature_names: list[str]) -> tuple[np.ndarray, np.ndar
         ValueError: If the file is unreadable or lacks ``label`` or a feature column.
     """
     try:
-        frame = pd.read_parquet(path)
+        if _is_uri(path):  # gs:// in a multi-node TrainJob: every node reads the same object
+            tf = import_tf()
+            with tf.io.gfile.GFile(path, "rb") as handle:
+                frame = pd.read_parquet(io.BytesIO(handle.read()))
+        else:
+            frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types; name the file in one message
         raise ValueError(f"cannot read '{path}' as Parquet: {exc}") from exc
     if LABEL not in frame.columns:
@@ -327,6 +362,10 @@ def _make_optimizer(tf: Any, hvd: Any, cfg: WorkerConfig, policy: str):
         base,
         backward_passes_per_step=cfg.grad_accum_steps,
         average_aggregated_gradients=True,
+        # One grouped allreduce a step: gradients become ready layer by layer, and without
+        # a group Horovod's 1 ms negotiation cycles split them into several collectives,
+        # each paying Gloo's full latency (measured: ~6 per step for a 3-layer MLP).
+        groups=1,
     )
     if policy == "mixed_float16":
         if cfg.loss_scale > 0:
@@ -525,7 +564,9 @@ def train(cfg: WorkerConfig) -> dict[str, Any]:
         "loss_scale": float(opt.loss_scale.numpy()) if hasattr(opt, "loss_scale") else 0.0,
         "loss_scale_dynamic": bool(getattr(opt, "dynamic", False)),
     }
-    out = Path(cfg.output_dir)
+    remote = _is_uri(cfg.output_dir)
+    # Keras writes HDF5 and SavedModels to local files: stage them, then copy to the URI.
+    out = Path(tempfile.mkdtemp(prefix="kfp-mlops-model-")) if remote else Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     # No optimizer in the file: Horovod's wrapper class is not needed to serve or fine-tune.
     model.save(str(out / MODEL_FILE), include_optimizer=False, save_format="h5")
@@ -547,6 +588,9 @@ def train(cfg: WorkerConfig) -> dict[str, Any]:
         for name in (MODEL_FILE, HISTORY_FILE, METRICS_FILE):
             mlflow.log_artifact(str(out / name))
         mlflow.end_run()
+    if remote:
+        upload_dir(out, cfg.output_dir)
+        shutil.rmtree(out, ignore_errors=True)
     log.info("done: val_accuracy=%.4f after %d epochs", val_accuracy, len(history))
     return metrics
 
@@ -560,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
     # env's TF 2.21) would make it look for the tf_keras package, which the trainer env lacks.
     os.environ["TF_USE_LEGACY_KERAS"] = "0"
     rank = _env_rank()
-    cfg_data = json.loads(Path(args.config).read_text(encoding="utf-8"))
+    cfg_data = read_config(args.config)
     log_dir = Path(cfg_data.get("log_dir", "."))
     _setup_logging(log_dir, rank)
     (log_dir / f"pid_rank{rank}").write_text(str(os.getpid()), encoding="utf-8")

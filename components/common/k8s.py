@@ -1,0 +1,34 @@
+"""The Kubernetes API client of components that talk to the cluster (deploy, multi-node train)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kfp_mlops.components.common.errors import ParameterError
+
+
+def default_api_client(kubeconfig: str = "", allowed_to: str = "") -> Any:
+    """The in-cluster API client, else one from ``kubeconfig`` (or ``~/.kube/config``).
+
+    Args:
+        kubeconfig: Path of a kubeconfig file (empty: the default one).
+        allowed_to: What the service account must be allowed to do, for the error message
+            (e.g. ``"manage inferenceservices"``).
+
+    Raises:
+        ParameterError: If neither in-cluster credentials nor a kubeconfig are available.
+    """
+    from kubernetes import client, config
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        try:
+            config.load_kube_config(config_file=kubeconfig or None)
+        except (config.ConfigException, OSError) as exc:
+            raise ParameterError(
+                f"no Kubernetes credentials: not in a pod and no kubeconfig ({exc})",
+                f"run in the cluster with a service account allowed to {allowed_to or 'do this'}"
+                ", or pass a kubeconfig",
+            ) from exc
+    return client.ApiClient()

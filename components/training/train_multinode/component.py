@@ -1,0 +1,153 @@
+"""KFP wrapper of :mod:`kfp_mlops.components.training.train_multinode.core`."""
+
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
+
+from kfp_mlops.components.common.versions import PIPELINE_IMAGE
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def train_model_multinode(
+    train: Input[Dataset],
+    validation: Input[Dataset],
+    model: Output[Model],
+    metrics: Output[Metrics],
+    curves: Output[HTML],
+    manifests: Output[Artifact],
+    best_params: Input[Artifact] = None,
+    num_nodes: int = 2,
+    procs_per_node: int = 1,
+    gpus_per_node: int = 1,
+    accelerator_type: str = "nvidia.com/gpu",
+    node_cpu: str = "8",
+    node_memory: str = "32Gi",
+    node_selector_json: str = "{}",
+    tolerations_json: str = "[]",
+    namespace: str = "",
+    timeout_minutes: int = 360,
+    epochs: int = 20,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    hidden_units: str = "64,32",
+    activation: str = "relu",
+    dropout: float = 0.1,
+    l2: float = 1e-4,
+    precision: str = "auto",
+    loss_scale: float = 0.0,
+    warmup_epochs: int = 5,
+    grad_accum_steps: int = 4,
+    clip_norm: float = 1.0,
+    early_stopping_patience: int = 5,
+    checkpoint_uri: str = "",
+    tracking_uri: str = "",
+    experiment_name: str = "kfp-mlops",
+    seed: int = 42,
+):
+    """Train across several nodes as a Kubeflow Trainer TrainJob (Horovod on an MPI runtime).
+
+    This step only orchestrates: it checks the data and parameters, writes the worker config
+    next to the model, creates a TrainingRuntime (MPI policy: the Trainer makes the SSH keys
+    and hostfile) and a TrainJob whose launcher runs horovodrun across num_nodes pods of the
+    trainer image, waits for it, and copies the trained model back into the Model artifact.
+    Needs Kubeflow Trainer v2 in the cluster, a gs:// pipeline root (every node reads the data
+    from there) and RBAC to create trainjobs and trainingruntimes. Same training options as
+    train_model.
+
+    Args:
+        train: Training set (Parquet) on gs://.
+        validation: Validation set on gs://.
+        model: Output: the same files as train_model's model (model.h5, history.json, ...).
+        metrics: Final loss, accuracy, val_loss, val_accuracy, epochs_run, workers,
+            samples_per_second.
+        curves: HTML report of loss, accuracy and learning rate per epoch.
+        manifests: The TrainingRuntime and TrainJob applied, as YAML (for audit or GitOps).
+        best_params: Optional tuning result JSON (see train_model).
+        num_nodes: Pods that train; the world size is num_nodes * procs_per_node.
+        procs_per_node: Horovod processes per node: one per GPU.
+        gpus_per_node: GPUs each node requests (0 = CPU nodes).
+        accelerator_type: GPU resource name, e.g. nvidia.com/gpu.
+        node_cpu: CPU request and limit of each node.
+        node_memory: Memory request and limit of each node.
+        node_selector_json: Node labels as JSON, e.g.
+            {"cloud.google.com/gke-accelerator": "nvidia-l4"}.
+        tolerations_json: Kubernetes tolerations as a JSON list.
+        namespace: Namespace of the TrainJob; empty = this step's namespace.
+        timeout_minutes: Fail the step if the TrainJob has not finished by then.
+        epochs: Total epochs; a resumed run counts those already done.
+        batch_size: Global batch size, split over all processes.
+        learning_rate: Single-worker rate; the peak rate is learning_rate * world size.
+        hidden_units: Comma-separated hidden layer widths, e.g. "64,32".
+        activation: relu | gelu | elu | selu | tanh | swish.
+        dropout: Dropout rate after each hidden layer, in [0, 1).
+        l2: L2 weight penalty (0 disables it).
+        precision: auto (mixed_float16 on GPU) | mixed_float16 | mixed_bfloat16 | float32.
+        loss_scale: mixed_float16 only: 0 = dynamic loss scaling, > 0 = fixed scale.
+        warmup_epochs: Epochs of linear learning-rate warm-up.
+        grad_accum_steps: Batches accumulated per allreduce and optimizer step.
+        clip_norm: Clip gradients to this global norm (0 disables clipping).
+        early_stopping_patience: Epochs without val_loss improvement before stopping.
+        checkpoint_uri: gs:// URI of the checkpoints; empty = next to the model. A TrainJob
+            restarted on the same URI resumes from the last epoch.
+        tracking_uri: MLflow tracking server URI; empty disables MLflow logging.
+        experiment_name: MLflow experiment name.
+        seed: Seed of weight initialisation and shuffling.
+    """
+    import os
+
+    from kfp_mlops.components.training.train_multinode.core import train_multinode
+
+    os.makedirs(model.path, exist_ok=True)
+    result = train_multinode(
+        train.path,
+        validation.path,
+        train.uri,
+        validation.uri,
+        model.path,
+        model.uri,
+        manifests_path=manifests.path,
+        curves_path=curves.path,
+        best_params_path=best_params.path if best_params is not None else None,
+        num_nodes=num_nodes,
+        procs_per_node=procs_per_node,
+        gpus_per_node=gpus_per_node,
+        accelerator_type=accelerator_type,
+        cpu=node_cpu,
+        memory=node_memory,
+        node_selector_json=node_selector_json,
+        tolerations_json=tolerations_json,
+        namespace=namespace,
+        timeout_minutes=timeout_minutes,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        hidden_units=hidden_units,
+        activation=activation,
+        dropout=dropout,
+        l2=l2,
+        precision=precision,
+        loss_scale=loss_scale,
+        warmup_epochs=warmup_epochs,
+        grad_accum_steps=grad_accum_steps,
+        clip_norm=clip_norm,
+        early_stopping_patience=early_stopping_patience,
+        checkpoint_uri=checkpoint_uri,
+        tracking_uri=tracking_uri,
+        experiment_name=experiment_name,
+        seed=seed,
+        num_classes=int(train.metadata.get("num_classes", 0) or 0),
+    )
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "epochs_run", "workers"):
+        metrics.log_metric(key, float(result.metrics[key]))
+    metrics.log_metric("samples_per_second", float(result.metrics["samples_per_second"]))
+    model.metadata.update(
+        {
+            "framework": "tensorflow-keras2",
+            "format": "h5",
+            "model_file": "model.h5",
+            "val_accuracy": float(result.metrics["val_accuracy"]),
+            "num_classes": int(result.metrics.get("num_classes", 0) or 0),
+            "precision_policy": result.metrics["precision_policy"],
+            "mlflow_run_id": result.metrics.get("mlflow_run_id", ""),
+            "checkpoint_dir": result.checkpoint_dir,
+        }
+    )
