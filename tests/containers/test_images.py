@@ -2,7 +2,8 @@
 
 The Dockerfiles are parsed and linted (hadolint), and their requirement sets are checked
 against the constraints files, against each other and against ``versions.py``. The slow tests
-install the serving set into a fresh venv and re-resolve the pipeline and trainer sets.
+install the serving and pipeline sets into fresh venvs (no Docker engine here) and re-resolve
+the pipeline and trainer sets.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import ast
 import configparser
 import importlib
+import os
 import re
 import shutil
 import subprocess
@@ -259,6 +261,9 @@ def test_pipeline_pins():
     assert pinned["tensorflow"].startswith("2.21.")
     assert pinned["tf-keras"].startswith("2.21.")
     assert pinned["ai-edge-litert"] == "2.3.0"
+    # The Optuna storage's PostgreSQL driver (SQLAlchemy 2.1's default for postgresql://);
+    # psycopg requires the binary build of its own version.
+    assert pinned["psycopg"] == pinned["psycopg-binary"]
 
 
 def test_gpu_swap_keeps_the_trainer_pins():
@@ -429,6 +434,100 @@ def test_serving_set_installs_into_a_fresh_venv(tmp_path):
         assert pinned[canonicalize_name(name)] == version
 
 
+# Each pipeline requirement -> the module the components import from it (most import lazily,
+# inside functions, so importing the components alone would not load these).
+PIPELINE_IMPORTS = {
+    "kfp": "kfp.dsl.executor_main",  # the entry point KFP runs in the container
+    "kfp-kubernetes": "kfp.kubernetes",
+    "tensorflow": "tensorflow",
+    "tf-keras": "tf_keras",
+    "tensorflow-model-optimization": "tensorflow_model_optimization",  # needs tf-keras
+    "ai-edge-litert": "ai_edge_litert.interpreter",
+    "tf2onnx": "tf2onnx",
+    "onnxruntime": "onnxruntime",
+    "mlflow": "mlflow",
+    "great-expectations": "great_expectations",
+    "optuna": "optuna",
+    "psycopg": "psycopg",
+    "scikit-learn": "sklearn",
+    "pandas": "pandas",
+    "pyarrow": "pyarrow.parquet",
+    "scipy": "scipy.stats",
+    "matplotlib": "matplotlib.pyplot",
+    "google-cloud-storage": "google.cloud.storage",
+    "kubernetes": "kubernetes.client",
+    "kubernetes-validate": "kubernetes_validate",
+    "kubeflow-trainer-api": "kubeflow_trainer_api.models",
+    "prometheus-client": "prometheus_client",
+    "jsonschema": "jsonschema",
+    "kserve": "kserve",
+}
+# Imports everything named on its command line; prints where the project is installed and
+# which Keras tf.keras is.
+IMPORT_PROBE = """
+import importlib, sys
+import kfp_mlops.components
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+import tensorflow as tf
+print(kfp_mlops.components.__path__[0], tf.keras.__name__)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_pipeline_set_installs_into_a_fresh_venv(tmp_path):
+    """The pipeline Dockerfile's two installs, with uv (hard links from its cache) for pip."""
+    env = tmp_path / "pipeline-env"
+    run([sys.executable, "-m", "venv", "--without-pip", str(env)])
+    python = str(env / "bin" / "python")
+    uv = tool("uv")
+    install = [uv, "pip", "install", "--quiet", "--python", python]
+    requirements_in = CONTAINERS / "pipeline/requirements.in"
+    constraints = CONTAINERS / "pipeline/constraints.txt"
+    run([*install, "-r", str(requirements_in), "-c", str(constraints)])
+    # The project, non-editable and without dependencies, built from a copy of the image's
+    # build context (the build writes build/ and *.egg-info next to setup.py).
+    src = tmp_path / "src"
+    src.mkdir()
+    dockerignore = (CONTAINERS / "pipeline/Dockerfile.dockerignore").read_text().splitlines()
+    context = [line[1:] for line in dockerignore if line.startswith("!")]
+    for name in context:
+        if name.startswith("containers/"):  # the requirement files, installed above
+            continue
+        if (ROOT / name).is_dir():
+            ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+            shutil.copytree(ROOT / name, src / name, ignore=ignore)
+        else:
+            shutil.copy2(ROOT / name, src / name)
+    run([*install, "--no-deps", str(src)])
+    run([uv, "pip", "check", "--python", python])
+
+    # Every installed distribution is one the constraints pin, at its pinned version.
+    pinned = pins(constraints.read_text())
+    frozen = run([uv, "pip", "freeze", "--python", python]).stdout
+    project = [line for line in frozen.splitlines() if line.startswith("kfp-mlops")]
+    assert len(project) == 1  # installed, not editable (uv freezes that as "-e file://...")
+    installed = pins("\n".join(line for line in frozen.splitlines() if line not in project))
+    assert {k: v for k, v in installed.items() if pinned.get(k) != v} == {}
+
+    assert {canonicalize_name(r.name) for r in requirements(requirements_in)} == set(
+        PIPELINE_IMPORTS
+    ), "a requirement was added or removed: keep PIPELINE_IMPORTS in step"
+    modules = sorted(
+        f"kfp_mlops.components.{path.parent.parent.name}.{path.parent.name}.{path.stem}"
+        for pattern in ("*/*/core.py", "*/*/component.py")
+        for path in (ROOT / "components").glob(pattern)
+    )
+    assert len(modules) > 20
+    environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    environ["TF_USE_LEGACY_KERAS"] = "1"  # as the image's ENV sets it
+    command = [python, "-c", IMPORT_PROBE, *PIPELINE_IMPORTS.values(), *modules]
+    package_dir, keras = run(command, cwd=tmp_path, env=environ).stdout.split()[-2:]
+    assert Path(package_dir).resolve().is_relative_to(env.resolve())  # not the checkout
+    assert keras.startswith("tf_keras")  # Keras 2, which tfmot needs
+
+
 def compile_pins(req: Path, constraints: Path) -> dict[str, str]:
     result = run(
         [
@@ -466,3 +565,20 @@ def test_requirement_set_resolves_to_the_constraints(name, tmp_path):
         assert compiled[key] == pinned[key], f"{name}: {key}"
     # The frozen set is complete: nothing resolves to a package or version it lacks.
     assert {k: v for k, v in compiled.items() if pinned.get(k) != v} == {}
+
+
+def test_trainer_image_provides_what_the_trainjob_expects():
+    """The TrainJob's sshd command, port, key directory and paths exist in the trainer image."""
+    from kfp_mlops.components.training.train_model import trainjob as tj
+
+    text = (ROOT / "containers" / "trainer" / "Dockerfile").read_text()
+    assert "openssh-server" in text and "openssh-client" in text
+    assert f"> {tj.SSHD_CONFIG}" in text
+    assert f'"Port {tj.SSH_PORT}"' in text
+    assert f'"AuthorizedKeysFile {tj.SSH_AUTH_DIR}/authorized_keys"' in text
+    user = tj.USER_HOME.split("/")[-1]
+    assert f"useradd --uid 1000 --user-group --create-home --shell /bin/bash {user}" in text
+    assert (
+        f"COPY --from=builder {tj.TRAINER_BIN.rsplit('/', 1)[0]} {tj.TRAINER_BIN.rsplit('/', 1)[0]}"
+        in text
+    )
