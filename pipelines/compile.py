@@ -13,13 +13,16 @@ from pathlib import Path
 
 from kfp import compiler
 
-from kfp_mlops.pipelines import registry
+from kfp_mlops.pipelines import gitops, registry
 
 log = logging.getLogger(__name__)
 
 
 def compile_all(out_dir: str | Path, names: list[str] | None = None) -> list[Path]:
-    """Write ``<out>/<pipeline>.yaml`` and ``<out>/components/<component>.yaml``.
+    """Write the pipelines, the components and the GitOps manifests into ``out_dir``.
+
+    Files: ``<pipeline>.yaml``, ``components/<component>.yaml``, ``k8s/<pipeline>.yaml``
+    (Pipeline + PipelineVersion objects, see :mod:`.gitops`) and ``k8s/kustomization.yaml``.
 
     Args:
         out_dir: Destination folder (``compiled/`` in the repository).
@@ -40,7 +43,9 @@ def compile_all(out_dir: str | Path, names: list[str] | None = None) -> list[Pat
     written = []
     for name, func in pipes.items():
         if not names or name in names:
-            written.append(_compile(func, out / f"{name}.yaml"))
+            path = _compile(func, out / f"{name}.yaml")
+            written += [path, gitops.write(name, path, out / "k8s" / f"{name}.yaml")]
+    written.append(gitops.write_kustomization(list(pipes), out / "k8s"))
     for name, comp in comps.items():
         if not names or name in names:
             written.append(_compile(comp, out / "components" / f"{name}.yaml"))
