@@ -74,12 +74,13 @@ compile: install-pipeline  ## compile every pipeline and component into compiled
 check-compiled: install-pipeline  ## fail when compiled/ is stale
 	$(PY) -m kfp_mlops.pipelines.cli compile --check
 
-lint: install-pipeline  ## ruff and bandit (accepted findings: .ci/SECURITY.md)
+lint: install-pipeline  ## ruff, bandit and pip-audit (accepted findings: .ci/SECURITY.md)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/bandit -q -r components pipelines --skip B101,B105,B404,B603
+	$(PY) .ci/audit.py
 
-audit: install-pipeline  ## pip-audit of the pipeline env (needs PyPI's JSON API or osv.dev)
+audit: install-pipeline  ## strict pip-audit: every package must be audited (needs PyPI's JSON API or osv.dev)
 	$(VENV)/bin/pip-audit --skip-editable --strict --progress-spinner off
 
 bench: install  ## run every benchmark under benchmarks/ (ratios from one run each)

@@ -63,6 +63,8 @@ HOSTFILE = "/etc/mpi/hostfile"
 WORKER_MODULE = "kfp_mlops.components.training.train_model.worker"
 #: Per-node local log directory of the workers (pod logs keep their output too).
 NODE_LOG_DIR = "/tmp/kfp-mlops-logs"  # noqa: S108 - inside the pod  # nosec B108
+#: NCCL's shared memory: a memory-backed emptyDir mounted there, not a temp file we write.
+SHM_DIR = "/dev/shm"  # noqa: S108  # nosec B108
 GCS_KEY_FILE = "/var/secrets/gcs/key.json"
 GCS_SECRET = "kfp-mlops-gcs"  # noqa: S105 - a Secret's name, not a value
 MLFLOW_SECRET = "kfp-mlops-mlflow"  # noqa: S105 - a Secret's name, not a value
@@ -246,7 +248,7 @@ def _pod_template(
         pod_spec["volumes"].append(
             {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": spec.shm_size}}
         )
-        container["volumeMounts"].append({"name": "dshm", "mountPath": "/dev/shm"})  # noqa: S108  # nosec B108
+        container["volumeMounts"].append({"name": "dshm", "mountPath": SHM_DIR})
         if spec.node_selector:
             pod_spec["nodeSelector"] = dict(spec.node_selector)
         if spec.tolerations:
