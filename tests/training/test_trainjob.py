@@ -195,15 +195,41 @@ def test_client_creates_runtime_then_job_and_reports_completion():
     assert posted == docs
 
 
-def test_existing_runtime_is_reused_but_an_existing_job_is_refused():
+def test_a_retry_attaches_to_its_own_running_job():
     api = FakeTrainerApi()
     docs = tj.manifests(gpu_spec())
     with FakeTrainerServer(api) as server:
         client = tj.TrainJobClient(server.api_client(), poll_interval_s=0.05)
         client.apply(docs)
-        with pytest.raises(ComponentError, match="already exists.*kubectl delete trainjob"):
-            client.apply(docs)
+        client.apply(docs)  # the retried step: runtime and job both exist
     assert [m for m, _ in api.calls()] == ["POST", "POST"]
+
+
+def test_a_job_of_another_config_is_refused():
+    api = FakeTrainerApi()
+    with FakeTrainerServer(api) as server:
+        client = tj.TrainJobClient(server.api_client(), poll_interval_s=0.05)
+        client.apply(tj.manifests(gpu_spec()))
+        other = tj.manifests(gpu_spec(config_uri="gs://bucket/other-run/config.json"))
+        with pytest.raises(ComponentError, match="runs another config.*kubectl delete trainjob"):
+            client.apply(other)
+
+
+def test_a_failed_job_is_deleted_and_created_again():
+    api = FakeTrainerApi()
+    docs = tj.manifests(gpu_spec())
+    name = docs[1]["metadata"]["name"]
+    with FakeTrainerServer(api) as server:
+        client = tj.TrainJobClient(server.api_client(), poll_interval_s=0.05)
+        client.apply(docs)
+        api.set_condition("team-a", name, "Failed", "BackoffLimitExceeded", "node-1 evicted")
+        client.apply(docs)
+    base = "/apis/trainer.kubeflow.org/v1alpha1/namespaces/team-a"
+    assert api.calls()[-2:] == [
+        ("DELETE", f"{base}/trainjobs/{name}"),
+        ("POST", f"{base}/trainjobs"),
+    ]
+    assert "status" not in api.objects[("trainjobs", "team-a", name)]
 
 
 def test_forbidden_names_the_rbac_fix():

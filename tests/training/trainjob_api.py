@@ -65,6 +65,11 @@ class FakeTrainerApi:
                 if match["plural"] == "trainjobs" and self.on_create:
                     threading.Thread(target=self.on_create, args=(copy.deepcopy(obj),)).start()
                 return 201, obj
+            if method == "DELETE":
+                if current is None:
+                    return 404, {"kind": "Status", "code": 404, "reason": "NotFound"}
+                del self.objects[key]
+                return 200, {"kind": "Status", "status": "Success"}
             return 405, {"kind": "Status", "code": 405}
 
     def calls(self) -> list[tuple[str, str]]:

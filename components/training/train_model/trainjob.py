@@ -68,6 +68,8 @@ SHM_DIR = "/dev/shm"  # noqa: S108  # nosec B108
 GCS_KEY_FILE = "/var/secrets/gcs/key.json"
 GCS_SECRET = "kfp-mlops-gcs"  # noqa: S105 - a Secret's name, not a value
 MLFLOW_SECRET = "kfp-mlops-mlflow"  # noqa: S105 - a Secret's name, not a value
+#: Annotation on the TrainJob naming the worker config it runs.
+CONFIG_ANNOTATION = "kfp-mlops.io/config-uri"
 #: TrainJob names become JobSet, Job and pod host names: keep room for their suffixes.
 MAX_NAME = 40
 K8S_VERSION = "1.30"
@@ -348,7 +350,13 @@ def train_job(spec: TrainJobSpec) -> dict[str, Any]:
     body: dict[str, Any] = {
         "apiVersion": API_VERSION,
         "kind": "TrainJob",
-        "metadata": {"name": spec.job_name, "namespace": spec.namespace, "labels": _labels(spec)},
+        "metadata": {
+            "name": spec.job_name,
+            "namespace": spec.namespace,
+            "labels": _labels(spec),
+            # Identifies the run that owns the job: a retried task finds its own job by it.
+            "annotations": {CONFIG_ANNOTATION: spec.config_uri},
+        },
         "spec": {
             "runtimeRef": {"name": spec.runtime_name, "kind": "TrainingRuntime", "apiGroup": GROUP},
             "trainer": {
@@ -492,11 +500,15 @@ class TrainJobClient:
             raise _api_error(exc, f"reading {plural}/{name}") from exc
 
     def apply(self, docs: list[dict[str, Any]]) -> None:
-        """Create the runtime (kept when one of the same shape exists) and the TrainJob.
+        """Create the runtime (reused when one of the same shape exists) and the TrainJob.
+
+        A retried step finds its own TrainJob (same name and config): a running or completed
+        one is attached to, a failed one is deleted and created again, and the new job resumes
+        from the checkpoints the failed one left.
 
         Raises:
-            ComponentError: If a TrainJob of that name exists (a rerun must not silently
-                attach to another run's job) or the API refuses an object.
+            ComponentError: If a TrainJob of that name runs another config (another run's
+                job), or the API refuses an object.
         """
         from kubernetes.client.exceptions import ApiException
 
@@ -508,16 +520,47 @@ class TrainJobClient:
                 if plural == RUNTIME_PLURAL:
                     log.info("TrainingRuntime %s/%s exists: reusing it", ns, name)
                     continue
-                raise ComponentError(
-                    f"TrainJob {ns}/{name} already exists",
-                    f"delete it (kubectl delete trainjob -n {ns} {name}) or run with another "
-                    "job name",
-                )
+                if not self._take_over(existing, doc):
+                    continue
             try:
                 self.api.create_namespaced_custom_object(GROUP, VERSION, ns, plural, doc)
             except ApiException as exc:
                 raise _api_error(exc, f"creating {doc['kind']} {ns}/{name}") from exc
             log.info("created %s %s/%s", doc["kind"], ns, name)
+
+    def _take_over(self, existing: dict[str, Any], doc: dict[str, Any]) -> bool:
+        """Deal with an existing TrainJob of our name; True when it must be created anew."""
+        from kubernetes.client.exceptions import ApiException
+
+        ns, name = doc["metadata"]["namespace"], doc["metadata"]["name"]
+        ours = doc["metadata"]["annotations"][CONFIG_ANNOTATION]
+        theirs = (existing["metadata"].get("annotations") or {}).get(CONFIG_ANNOTATION)
+        if theirs != ours:
+            raise ComponentError(
+                f"TrainJob {ns}/{name} already exists and runs another config ({theirs})",
+                f"delete it (kubectl delete trainjob -n {ns} {name}) or use another job name",
+            )
+        failed = _condition(existing, "Failed")
+        if not failed:
+            log.info("TrainJob %s/%s exists for this step (a retry): waiting for it", ns, name)
+            return False
+        log.info("TrainJob %s/%s failed before (%s): deleting and re-creating it", ns, name, failed)
+        try:
+            self.api.delete_namespaced_custom_object(
+                GROUP, VERSION, ns, TRAINJOB_PLURAL, name, propagation_policy="Foreground"
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise _api_error(exc, f"deleting the failed TrainJob {ns}/{name}") from exc
+        deadline = time.monotonic() + 300
+        while self._get(ns, TRAINJOB_PLURAL, name) is not None:
+            if time.monotonic() > deadline:
+                raise ComponentError(
+                    f"the failed TrainJob {ns}/{name} was not deleted within 300 s",
+                    f"check its finalizers: kubectl get trainjob -n {ns} {name} -o yaml",
+                )
+            self.sleep(self.poll_interval_s)
+        return True
 
     def wait(self, namespace: str, name: str, timeout_s: float) -> JobOutcome:
         """Poll the TrainJob until its Complete or Failed condition is True.
@@ -556,6 +599,14 @@ class TrainJobClient:
                     "that the cluster has nodes with the requested GPUs",
                 )
             self.sleep(self.poll_interval_s)
+
+
+def _condition(obj: dict[str, Any], kind: str) -> str:
+    """``"reason: message"`` of the object's ``kind`` condition when True, else ``""``."""
+    for cond in (obj.get("status") or {}).get("conditions", []):
+        if cond.get("type") == kind and cond.get("status") == "True":
+            return f"{cond.get('reason', '')}: {cond.get('message', '')}"
+    return ""
 
 
 def _api_error(exc: Any, doing: str) -> ComponentError:
