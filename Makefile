@@ -27,12 +27,14 @@ install: install-pipeline install-trainer  ## create both envs (idempotent: seco
 install-pipeline: $(STAMPS)/pipeline
 install-trainer: $(STAMPS)/trainer
 
-system-deps:  ## Debian packages the Horovod build needs (cmake, g++), installed only if missing
+system-deps:  ## Debian packages: cmake, g++ (Horovod build), sshd + ssh (multi-host test); only if missing
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
-	@if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null; then \
-		echo "installing cmake and g++ for the Horovod build"; \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq cmake g++ make; \
-		else sudo apt-get update -qq && sudo apt-get install -y -qq cmake g++ make; fi; fi
+	@if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null \
+		|| ! test -x /usr/sbin/sshd || ! command -v ssh >/dev/null; then \
+		echo "installing cmake and g++ (Horovod build), openssh (horovodrun across hosts in tests)"; \
+		pkgs="cmake g++ make openssh-server openssh-client"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$pkgs; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq $$pkgs; fi; fi
 
 $(STAMPS)/pipeline: containers/pipeline/requirements.in containers/pipeline/requirements-dev.in \
 		containers/pipeline/constraints.txt setup.cfg setup.py | system-deps

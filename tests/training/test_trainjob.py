@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
+import shutil
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -26,9 +30,11 @@ from kfp_mlops.components.training.train_multinode.core import (
     own_namespace,
     train_multinode,
 )
+from tests.conftest import free_port
 from tests.training.trainjob_api import FakeTrainerApi, FakeTrainerServer
 
 BUCKET = "kfp-mlops-test"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def gpu_spec(**changes) -> tj.TrainJobSpec:
@@ -351,11 +357,79 @@ def test_multinode_defaults_come_from_the_pod_and_the_output_location(tmp_path):
 # --------------------------------------------------------------------------- a real run
 
 
-def _controller(api: FakeTrainerApi, gcs, trainer_python: str, work: Path):
+def dockerfile_sshd_config() -> list[str]:
+    """The sshd_config lines the trainer image writes (containers/trainer/Dockerfile)."""
+    text = (ROOT / "containers" / "trainer" / "Dockerfile").read_text()
+    block = text.split(f"> {tj.SSHD_CONFIG}")[0].rsplit("printf '%s\\n'", 1)[1]
+    return re.findall(r'"([^"]+)"', block)
+
+
+@pytest.fixture(scope="module")
+def node_sshd(tmp_path_factory):
+    """The image's sshd config, run here on loopback as the nodes' sshd would run in the pods.
+
+    Paths and the port are this test's; 127.0.0.2 stands for a second node (same machine,
+    another address, so horovodrun reaches it over SSH). Keys are made as the Trainer's MPI
+    plugin makes them: an RSA pair, the public key as authorized_keys.
+    """
+    sshd = Path("/usr/sbin/sshd")
+    if not sshd.exists() or not shutil.which("ssh") or not shutil.which("ssh-keygen"):
+        pytest.fail("openssh-server/openssh-client missing: run `make system-deps`")
+    base = tmp_path_factory.mktemp("sshd")
+    for args in (
+        ["-t", "ed25519", "-f", base / "host_key"],
+        ["-t", "rsa", "-b", "2048", "-f", base / "id_rsa"],
+    ):
+        subprocess.run(["ssh-keygen", "-q", "-N", "", *map(str, args)], check=True)
+    (base / "authorized_keys").write_text((base / "id_rsa.pub").read_text())
+    port = free_port()
+    replace = {
+        "Port": str(port),
+        "HostKey": str(base / "host_key"),
+        "PidFile": str(base / "sshd.pid"),
+        "AuthorizedKeysFile": str(base / "authorized_keys"),
+        # The image runs sshd as uid 1000; CI runs tests as root.
+        "PermitRootLogin": "prohibit-password" if os.geteuid() == 0 else "no",
+    }
+    lines = []
+    for line in dockerfile_sshd_config():
+        key = line.split()[0]
+        lines.append(f"{key} {replace[key]}" if key in replace else line)
+    assert {line.split()[0] for line in lines} >= set(replace), lines
+    lines += ["ListenAddress 127.0.0.1", "ListenAddress 127.0.0.2"]
+    (base / "sshd_config").write_text("\n".join(lines) + "\n")
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
+    log_file = base / "sshd.log"
+    proc = subprocess.Popen(
+        [str(sshd), "-D", "-e", "-f", str(base / "sshd_config"), "-E", str(log_file)]
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.2", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(
+                    f"sshd did not start: {log_file.read_text() if log_file.exists() else ''}"
+                )
+            time.sleep(0.2)
+    try:
+        yield {"port": port, "identity": str(base / "id_rsa"), "log": log_file}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _controller(api: FakeTrainerApi, gcs, trainer_python: str, work: Path, sshd: dict):
     """Plays the Trainer controller: runs the TrainJob's launcher command on this machine.
 
-    The hostfile the MPI plugin would mount names localhost (two slots), the image's trainer
-    env is the local one, and the workers read and write file:// URIs that stand in for the
+    The hostfile the MPI plugin would mount names two nodes, 127.0.0.1 and 127.0.0.2, one slot
+    each: horovodrun starts rank 0 locally and rank 1 over SSH through the image's sshd
+    config (``node_sshd``), with the key pair the Trainer would mount. The image's trainer env
+    is the local one, and the workers read and write file:// URIs that stand in for the
     gs:// ones (TensorFlow's GCS client cannot talk to the emulator); their output is then
     copied to the gs:// location the job was told to write to.
     """
@@ -377,10 +451,12 @@ def _controller(api: FakeTrainerApi, gcs, trainer_python: str, work: Path):
         config["log_dir"] = str(work / "logs")
         config["checkpoint_dir"] = str(work / "ckpt")
         (work / "config.json").write_text(json.dumps(config))
-        (work / "hostfile").write_text("localhost slots=2\n")
+        (work / "hostfile").write_text("127.0.0.1 slots=1\n127.0.0.2 slots=1\n")
         bindir = str(Path(trainer_python).parent)
         argv = [a.replace("/opt/trainer-env/bin", bindir) for a in argv]
         argv[argv.index("--hostfile") + 1] = str(work / "hostfile")
+        argv[argv.index("--ssh-port") + 1] = str(sshd["port"])
+        argv[argv.index("--ssh-identity-file") + 1] = sshd["identity"]
         argv[-1] = str(work / "config.json")
         env = {**os.environ, "PATH": bindir + os.pathsep + os.environ["PATH"]}
         env.update(TF_USE_LEGACY_KERAS="0", OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="2")
@@ -404,7 +480,7 @@ def _controller(api: FakeTrainerApi, gcs, trainer_python: str, work: Path):
 @pytest.mark.slow
 @pytest.mark.trainer
 def test_trainjob_launcher_command_trains_and_the_model_comes_back(
-    gcs_emulator, bc_splits, trainer_python, tmp_path
+    gcs_emulator, bc_splits, trainer_python, node_sshd, tmp_path
 ):
     import numpy as np
 
@@ -413,7 +489,7 @@ def test_trainjob_launcher_command_trains_and_the_model_comes_back(
     work = tmp_path / "controller"
     work.mkdir()
     api = FakeTrainerApi()
-    api.on_create = _controller(api, gcs_emulator, trainer_python, work)
+    api.on_create = _controller(api, gcs_emulator, trainer_python, work, node_sshd)
     train_uri, val_uri = _splits_to_gcs(gcs_emulator, bc_splits, "e2e")
     model_dir = tmp_path / "model"
     model_dir.mkdir()
@@ -442,6 +518,8 @@ def test_trainjob_launcher_command_trains_and_the_model_comes_back(
     assert job["metadata"]["name"] == default_job_name(f"gs://{BUCKET}/e2e/model")
     log = (work / "launcher.log").read_text()
     assert result.metrics["workers"] == 2, log
+    # Rank 1 ran on the "second node": horovodrun logged in through the image's sshd config.
+    assert "Accepted publickey" in node_sshd["log"].read_text(), log
     assert result.metrics["epochs_run"] == 3
     assert result.metrics["val_accuracy"] > 0.85
     # The worker wrote through its URI path (file:// here, gs:// on the cluster).
