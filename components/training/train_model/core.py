@@ -8,6 +8,7 @@ everything that can be checked before a worker starts, runs the Horovod job thro
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -240,17 +241,9 @@ def train(
     if cluster is None:
         result = launcher.launch(config, num_workers, python=python, timeout_s=timeout_s)
     else:
-        config.train_path, config.validation_path = cluster.train_uri, cluster.validation_uri
-        result = trainjob.run_on_cluster(
-            config,
-            cluster.spec,
-            cluster.work_uri,
-            manifests_path=cluster.manifests_path,
-            api_client=cluster.api_client,
-            gcs_client=cluster.gcs_client,
-            timeout_s=timeout_s or cluster.timeout_s,
-            poll_interval_s=cluster.poll_interval_s,
-        )
+        if timeout_s:
+            cluster = dataclasses.replace(cluster, timeout_s=timeout_s)
+        result = trainjob.run_on_cluster(config, cluster)
     model_config = ModelConfig(
         hidden_units=config.hidden_units,
         activation=config.activation,

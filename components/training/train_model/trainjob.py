@@ -540,11 +540,16 @@ class TrainJobClient:
                 f"TrainJob {ns}/{name} already exists and runs another config ({theirs})",
                 f"delete it (kubectl delete trainjob -n {ns} {name}) or use another job name",
             )
-        failed = _condition(existing, "Failed")
+        failed = _true_condition(existing, "Failed")
         if not failed:
             log.info("TrainJob %s/%s exists for this step (a retry): waiting for it", ns, name)
             return False
-        log.info("TrainJob %s/%s failed before (%s): deleting and re-creating it", ns, name, failed)
+        log.info(
+            "TrainJob %s/%s failed before (%s): deleting and re-creating it",
+            ns,
+            name,
+            failed.get("message", ""),
+        )
         try:
             self.api.delete_namespaced_custom_object(
                 GROUP, VERSION, ns, TRAINJOB_PLURAL, name, propagation_policy="Foreground"
@@ -577,16 +582,16 @@ class TrainJobClient:
                     f"TrainJob {namespace}/{name} disappeared while it was watched",
                     "check who deleted it (kubectl get events) and run the step again",
                 )
-            conditions = {c.get("type"): c for c in (obj.get("status") or {}).get("conditions", [])}
             for kind, ok in (("Complete", True), ("Failed", False)):
-                cond = conditions.get(kind)
-                if cond and cond.get("status") == "True":
+                cond = _true_condition(obj, kind)
+                if cond:
                     return JobOutcome(
                         ok,
                         cond.get("reason", ""),
                         cond.get("message", ""),
                         time.monotonic() - start,
                     )
+            conditions = {c.get("type"): c for c in (obj.get("status") or {}).get("conditions", [])}
             state = ", ".join(f"{k}={c.get('status')}" for k, c in sorted(conditions.items()))
             if state != last_state:
                 log.info("TrainJob %s/%s: %s", namespace, name, state or "no conditions yet")
@@ -601,12 +606,12 @@ class TrainJobClient:
             self.sleep(self.poll_interval_s)
 
 
-def _condition(obj: dict[str, Any], kind: str) -> str:
-    """``"reason: message"`` of the object's ``kind`` condition when True, else ``""``."""
+def _true_condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """The object's ``kind`` condition when its status is True."""
     for cond in (obj.get("status") or {}).get("conditions", []):
         if cond.get("type") == kind and cond.get("status") == "True":
-            return f"{cond.get('reason', '')}: {cond.get('message', '')}"
-    return ""
+            return cond
+    return None
 
 
 def _api_error(exc: Any, doing: str) -> ComponentError:
@@ -652,22 +657,12 @@ class ClusterRun:
     poll_interval_s: float = 10.0
 
 
-def run_on_cluster(
-    config: WorkerConfig,
-    spec: TrainJobSpec,
-    work_uri: str,
-    *,
-    manifests_path: str | None = None,
-    api_client: Any = None,
-    gcs_client: Any = None,
-    timeout_s: float = 6 * 3600,
-    poll_interval_s: float = 10.0,
-) -> LaunchResult:
+def run_on_cluster(config: WorkerConfig, cluster: ClusterRun) -> LaunchResult:
     """Train on the cluster: config to ``work_uri``, runtime + TrainJob, wait, fetch outputs.
 
-    ``config``'s data paths must be ``gs://`` URIs; its output, log and (unless given as
-    ``gs://``) checkpoint locations are set here: ``<work_uri>/model``, a per-node local log
-    directory and ``<work_uri>/checkpoints``. The model files are copied back into
+    ``config``'s data paths become ``cluster``'s ``gs://`` URIs; its output, log and (unless
+    given as ``gs://``) checkpoint locations are set here: ``<work_uri>/model``, a per-node
+    local log directory and ``<work_uri>/checkpoints``. The model files are copied back into
     ``config.output_dir``'s original local directory.
 
     Raises:
@@ -677,6 +672,8 @@ def run_on_cluster(
     """
     from kfp_mlops.components.common import io
 
+    spec, work_uri = cluster.spec, cluster.work_uri
+    config.train_path, config.validation_path = cluster.train_uri, cluster.validation_uri
     for what, uri in (
         ("training data", config.train_path),
         ("validation data", config.validation_path),
@@ -696,17 +693,17 @@ def run_on_cluster(
         config.checkpoint_dir = f"{work_uri}/checkpoints"
     spec.config_uri = f"{work_uri}/config.json"
     docs = manifests(spec)
-    if manifests_path:
+    if cluster.manifests_path:
         from kfp_mlops.components.deployment.manifests import to_yaml
 
-        Path(manifests_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(manifests_path).write_text(to_yaml(*docs), encoding="utf-8")
-    io.write_bytes(spec.config_uri, config.to_json().encode(), client=gcs_client)
+        Path(cluster.manifests_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(cluster.manifests_path).write_text(to_yaml(*docs), encoding="utf-8")
+    io.write_bytes(spec.config_uri, config.to_json().encode(), client=cluster.gcs_client)
 
-    api_client = api_client or default_api_client(allowed_to="create trainjobs")
-    client = TrainJobClient(api_client, poll_interval_s)
+    api_client = cluster.api_client or default_api_client(allowed_to="create trainjobs")
+    client = TrainJobClient(api_client, cluster.poll_interval_s)
     client.apply(docs)
-    outcome = client.wait(spec.namespace, spec.job_name, timeout_s)
+    outcome = client.wait(spec.namespace, spec.job_name, cluster.timeout_s)
     if not outcome.succeeded:
         raise TrainingError(
             f"TrainJob {spec.namespace}/{spec.job_name} failed after {outcome.seconds:.0f} s: "
@@ -714,7 +711,7 @@ def run_on_cluster(
             f"read the launcher's log: kubectl logs -n {spec.namespace} -l "
             f"jobset.sigs.k8s.io/jobset-name={spec.job_name} --all-containers",
         )
-    io.download_tree(config.output_dir, local_out, client=gcs_client)
+    io.download_tree(config.output_dir, local_out, client=cluster.gcs_client)
     out = Path(local_out)
     metrics = json.loads((out / METRICS_FILE).read_text(encoding="utf-8"))
     history = json.loads((out / HISTORY_FILE).read_text(encoding="utf-8"))
