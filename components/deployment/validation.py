@@ -129,20 +129,23 @@ def validate_with_sdk(isvc: dict[str, Any]) -> list[str]:
     back = ApiClient().sanitize_for_serialization(built)
     return [
         f"{path}: changed by the KServe SDK round-trip"
-        for path in _lost(isvc, back, "InferenceService")
+        for path in lost_paths(isvc, back, "InferenceService")
     ]
 
 
-def _lost(original: Any, back: Any, path: str) -> list[str]:
-    """Paths whose value did not survive (fields the SDK adds with defaults are fine)."""
+def lost_paths(original: Any, back: Any, path: str) -> list[str]:
+    """Paths of ``original`` whose value did not survive a model round trip.
+
+    Fields the model adds with defaults are fine; a field it does not know is lost.
+    """
     if isinstance(original, dict):
         if not isinstance(back, dict):
             return [path]
-        return [p for k, v in original.items() for p in _lost(v, back.get(k), f"{path}.{k}")]
+        return [p for k, v in original.items() for p in lost_paths(v, back.get(k), f"{path}.{k}")]
     if isinstance(original, list):
         if not isinstance(back, list) or len(back) != len(original):
             return [path]
-        return [p for i, v in enumerate(original) for p in _lost(v, back[i], f"{path}[{i}]")]
+        return [p for i, v in enumerate(original) for p in lost_paths(v, back[i], f"{path}[{i}]")]
     return [] if original == back and type(original) is type(back) else [path]
 
 

@@ -31,7 +31,7 @@ from kfp_mlops.components.common.errors import ComponentError, ParameterError
 from kfp_mlops.components.common.k8s import default_api_client
 from kfp_mlops.components.common.versions import TRAINER_IMAGE
 from kfp_mlops.components.deployment.manifests import k8s_name
-from kfp_mlops.components.deployment.validation import validate_core
+from kfp_mlops.components.deployment.validation import lost_paths, validate_core
 from kfp_mlops.components.training.train_model.config import (
     HISTORY_FILE,
     METRICS_FILE,
@@ -383,26 +383,6 @@ def manifests(spec: TrainJobSpec) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- validation
 
 
-def _lost(original: Any, back: Any, path: str) -> list[str]:
-    """Fields of ``original`` that a model round trip dropped or changed."""
-    if isinstance(original, dict):
-        if not isinstance(back, dict):
-            return [f"{path}: expected an object"]
-        errors = []
-        for key, value in original.items():
-            if key not in back:
-                errors.append(f"{path}.{key}: not a field of the published API")
-            else:
-                errors.extend(_lost(value, back[key], f"{path}.{key}"))
-        return errors
-    if isinstance(original, list):
-        if not isinstance(back, list) or len(back) != len(original):
-            return [f"{path}: list changed"]
-        pairs = enumerate(zip(original, back, strict=True))
-        return [e for i, (a, b) in pairs for e in _lost(a, b, f"{path}[{i}]")]
-    return [] if original == back else [f"{path}: {original!r} became {back!r}"]
-
-
 def validate_with_api(obj: dict[str, Any]) -> list[str]:
     """Problems of a TrainJob or TrainingRuntime against the published Trainer API models.
 
@@ -425,7 +405,9 @@ def validate_with_api(obj: dict[str, Any]) -> list[str]:
     except ValidationError as exc:
         kind = obj["kind"]
         return [f"{kind} {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-    return _lost(obj, back, obj["kind"])
+    # The models' fields are strict (StrictInt, StrictStr): a value cannot change type on the
+    # way, so a lost path is a field the API does not have.
+    return [f"{p}: not a field of the published API" for p in lost_paths(obj, back, obj["kind"])]
 
 
 def _pod_templates(runtime: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
