@@ -12,11 +12,13 @@ from typing import Any
 from kfp import kubernetes
 from kfp.dsl.pipeline_channel import PipelineChannel
 
-#: Secret with MLflow credentials (keys `username`, `password`): see README, "Secrets".
-MLFLOW_SECRET = "kfp-mlops-mlflow"  # noqa: S105 - a Secret's name, not a value
-#: Secret with a GCS service-account key (key `key.json`), mounted read-only.
-GCS_SECRET = "kfp-mlops-gcs"  # noqa: S105 - a Secret's name, not a value
-GCS_KEY_DIR = "/var/secrets/gcs"
+from kfp_mlops.components.common.k8s import (
+    GCS_KEY_DIR,
+    GCS_KEY_FILE,
+    GCS_SECRET,
+    MLFLOW_SECRET,
+    MLFLOW_SECRET_ENV,
+)
 
 
 def with_credentials(task: Any) -> Any:
@@ -24,16 +26,13 @@ def with_credentials(task: Any) -> Any:
     kubernetes.use_secret_as_env(
         task,
         secret_name=MLFLOW_SECRET,
-        secret_key_to_env={
-            "username": "MLFLOW_TRACKING_USERNAME",
-            "password": "MLFLOW_TRACKING_PASSWORD",
-        },
+        secret_key_to_env=dict(MLFLOW_SECRET_ENV),
         optional=True,
     )
     kubernetes.use_secret_as_volume(
         task, secret_name=GCS_SECRET, mount_path=GCS_KEY_DIR, optional=True
     )
-    task.set_env_variable("KFP_MLOPS_GCS_KEY_FILE", f"{GCS_KEY_DIR}/key.json")
+    task.set_env_variable("KFP_MLOPS_GCS_KEY_FILE", GCS_KEY_FILE)
     return task
 
 

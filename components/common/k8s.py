@@ -6,6 +6,17 @@ from typing import Any
 
 from kfp_mlops.components.common.errors import ParameterError
 
+# The optional Secrets every pod that touches MLflow or GCS mounts (README, "Secrets"): the
+# pipeline's tasks (pipelines/k8s.py) and the pods of a multi-node TrainJob alike.
+#: Secret with MLflow credentials.
+MLFLOW_SECRET = "kfp-mlops-mlflow"  # noqa: S105 - a Secret's name, not a value
+#: Its keys and the variables MLflow reads them from.
+MLFLOW_SECRET_ENV = {"username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"}
+#: Secret with a GCS service-account key (key ``key.json``), mounted read-only.
+GCS_SECRET = "kfp-mlops-gcs"  # noqa: S105 - a Secret's name, not a value
+GCS_KEY_DIR = "/var/secrets/gcs"
+GCS_KEY_FILE = f"{GCS_KEY_DIR}/key.json"
+
 
 def default_api_client(kubeconfig: str = "", allowed_to: str = "") -> Any:
     """The in-cluster API client, else one from ``kubeconfig`` (or ``~/.kube/config``).

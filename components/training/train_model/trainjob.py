@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from kfp_mlops.components.common.errors import ComponentError, ParameterError
-from kfp_mlops.components.common.k8s import default_api_client
+from kfp_mlops.components.common.k8s import (
+    GCS_KEY_DIR,
+    GCS_KEY_FILE,
+    GCS_SECRET,
+    MLFLOW_SECRET,
+    MLFLOW_SECRET_ENV,
+    default_api_client,
+)
 from kfp_mlops.components.common.versions import TRAINER_IMAGE
 from kfp_mlops.components.deployment.manifests import k8s_name
 from kfp_mlops.components.deployment.validation import lost_paths, validate_core
@@ -65,9 +72,6 @@ WORKER_MODULE = "kfp_mlops.components.training.train_model.worker"
 NODE_LOG_DIR = "/tmp/kfp-mlops-logs"  # noqa: S108 - inside the pod  # nosec B108
 #: NCCL's shared memory: a memory-backed emptyDir mounted there, not a temp file we write.
 SHM_DIR = "/dev/shm"  # noqa: S108  # nosec B108
-GCS_KEY_FILE = "/var/secrets/gcs/key.json"
-GCS_SECRET = "kfp-mlops-gcs"  # noqa: S105 - a Secret's name, not a value
-MLFLOW_SECRET = "kfp-mlops-mlflow"  # noqa: S105 - a Secret's name, not a value
 #: Annotation on the TrainJob naming the worker config it runs.
 CONFIG_ANNOTATION = "kfp-mlops.io/config-uri"
 #: TrainJob names become JobSet, Job and pod host names: keep room for their suffixes.
@@ -217,7 +221,7 @@ def _credentials(pod_spec: dict[str, Any], container: dict[str, Any], node: bool
         {"name": "gcs-key", "secret": {"secretName": GCS_SECRET, "optional": True}}
     )
     container.setdefault("volumeMounts", []).append(
-        {"name": "gcs-key", "mountPath": GCS_KEY_FILE.rsplit("/", 1)[0], "readOnly": True}
+        {"name": "gcs-key", "mountPath": GCS_KEY_DIR, "readOnly": True}
     )
     if node:
         return
@@ -226,10 +230,7 @@ def _credentials(pod_spec: dict[str, Any], container: dict[str, Any], node: bool
             "name": env,
             "valueFrom": {"secretKeyRef": {"name": MLFLOW_SECRET, "key": key, "optional": True}},
         }
-        for env, key in (
-            ("MLFLOW_TRACKING_USERNAME", "username"),
-            ("MLFLOW_TRACKING_PASSWORD", "password"),
-        )
+        for key, env in MLFLOW_SECRET_ENV.items()
     )
 
 
