@@ -116,15 +116,4 @@ def train_model(
         "resumed_from_epoch",
     ):
         metrics.log_metric(key, float(result.metrics[key]))
-    model.metadata.update(
-        {
-            "framework": "tensorflow-keras2",
-            "format": "h5",
-            "model_file": "model.h5",
-            "val_accuracy": float(result.metrics["val_accuracy"]),
-            "num_classes": int(result.metrics.get("num_classes", 0) or 0),
-            "precision_policy": result.metrics["precision_policy"],
-            "mlflow_run_id": result.metrics.get("mlflow_run_id", ""),
-            "checkpoint_dir": result.checkpoint_dir,
-        }
-    )
+    model.metadata.update(result.model_metadata())

@@ -60,6 +60,19 @@ class TrainResult:
         """The Keras H5 file."""
         return str(Path(self.model_dir) / MODEL_FILE)
 
+    def model_metadata(self) -> dict[str, Any]:
+        """The Model artifact's metadata (what registry and evaluation read back)."""
+        return {
+            "framework": "tensorflow-keras2",
+            "format": "h5",
+            "model_file": MODEL_FILE,
+            "val_accuracy": float(self.metrics["val_accuracy"]),
+            "num_classes": int(self.metrics.get("num_classes", 0) or 0),
+            "precision_policy": self.metrics["precision_policy"],
+            "mlflow_run_id": self.metrics.get("mlflow_run_id", ""),
+            "checkpoint_dir": self.checkpoint_dir,
+        }
+
 
 def load_best_params(path: str | None) -> dict[str, Any]:
     """Read a tuning result: a JSON object, optionally nested under ``params``/``best_params``.

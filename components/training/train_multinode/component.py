@@ -139,15 +139,4 @@ def train_model_multinode(
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "epochs_run", "workers"):
         metrics.log_metric(key, float(result.metrics[key]))
     metrics.log_metric("samples_per_second", float(result.metrics["samples_per_second"]))
-    model.metadata.update(
-        {
-            "framework": "tensorflow-keras2",
-            "format": "h5",
-            "model_file": "model.h5",
-            "val_accuracy": float(result.metrics["val_accuracy"]),
-            "num_classes": int(result.metrics.get("num_classes", 0) or 0),
-            "precision_policy": result.metrics["precision_policy"],
-            "mlflow_run_id": result.metrics.get("mlflow_run_id", ""),
-            "checkpoint_dir": result.checkpoint_dir,
-        }
-    )
+    model.metadata.update(result.model_metadata())
