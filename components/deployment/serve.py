@@ -3,7 +3,7 @@
 Run::
 
     python -m kfp_mlops.components.deployment.serve --model-dir DIR --preprocessor PATH \
-        --model-name NAME --http-port 8080 [--backend auto|keras|tflite]
+        --model-name NAME --http-port 8080 [--backend auto|keras|tflite] [--tf-threads 1]
 
 It serves raw rows: the JSON preprocessor of ``split_and_preprocess`` turns them into the
 model's feature vector, so clients send the same columns as the training data.
@@ -78,20 +78,36 @@ class Backend:
 
 
 class KerasBackend(Backend):
-    """A tf.keras H5 model behind a traced ``tf.function`` (no per-call Python overhead)."""
+    """A tf.keras H5 model behind a traced concrete function (no per-call retracing checks).
+
+    Args:
+        path: The ``.h5`` file.
+        threads: TensorFlow intra- and inter-op threads; ``None`` keeps TensorFlow's default
+            (one per core). One thread is fastest for one-row online requests: TensorFlow's
+            idle pool threads otherwise spin on the cores the event loop needs.
+    """
 
     kind = "keras"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, threads: int | None = None) -> None:
         from kfp_mlops.components.common.tf import import_tf
 
         tf = import_tf()
         self._tf = tf
+        if threads:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(threads)
+            except RuntimeError as exc:  # TensorFlow already ran an op in this process
+                log.warning("keeping TensorFlow's thread settings: %s", exc)
         model = tf.keras.models.load_model(path, compile=False)
         self.input_width = int(model.inputs[0].shape[-1])
         self.output_width = int(model.outputs[0].shape[-1])
         spec = tf.TensorSpec([None, self.input_width], tf.float32)
-        self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        traced = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        # The concrete function skips tf.function's per-call signature dispatch (~0.25 ms of
+        # a ~0.5 ms call for the library's models).
+        self._fn = traced.get_concrete_function()
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         """Run the traced model."""
@@ -147,9 +163,15 @@ class TFLiteBackend(Backend):
             return y
 
 
-def load_backend(kind: str, path: str) -> Backend:
-    """Instantiate the backend for ``kind`` (``keras`` or ``tflite``)."""
-    return TFLiteBackend(path) if kind == "tflite" else KerasBackend(path)
+def load_backend(kind: str, path: str, tf_threads: int | None = None) -> Backend:
+    """Instantiate the backend for ``kind`` (``keras`` or ``tflite``).
+
+    Args:
+        kind: ``keras`` or ``tflite``.
+        path: The model file.
+        tf_threads: TensorFlow threads for the Keras backend (see :class:`KerasBackend`).
+    """
+    return TFLiteBackend(path) if kind == "tflite" else KerasBackend(path, tf_threads)
 
 
 class FeatureEncoder:
@@ -222,9 +244,18 @@ class ClassifierModel(Model):
         model_dir: Model artifact directory (model.h5 and/or model.tflite) or a model file.
         preprocessor: Path of the preprocessor JSON.
         backend: ``auto`` (tflite when present, else keras), ``keras`` or ``tflite``.
+        tf_threads: TensorFlow threads for the Keras backend; ``None`` keeps TensorFlow's
+            default.
     """
 
-    def __init__(self, name: str, model_dir: str, preprocessor: str, backend: str = "auto"):
+    def __init__(
+        self,
+        name: str,
+        model_dir: str,
+        preprocessor: str,
+        backend: str = "auto",
+        tf_threads: int | None = None,
+    ):
         super().__init__(name)
         from kfp_mlops.components.data.split_and_preprocess.core import Preprocessor
 
@@ -234,6 +265,7 @@ class ClassifierModel(Model):
         self.columns = self.encoder.columns
         self.model_dir = model_dir
         self.backend_name = backend
+        self.tf_threads = tf_threads
         self.backend: Backend | None = None
         self.load_error = ""
         self._load_lock = threading.Lock()
@@ -260,7 +292,7 @@ class ClassifierModel(Model):
         try:
             kind, path = resolve_backend(self.model_dir, self.backend_name)
             check_model_file(kind, path)
-            backend = load_backend(kind, str(path))
+            backend = load_backend(kind, str(path), self.tf_threads)
             self._check_shapes(backend)
         except Exception as exc:
             self.load_error = f"loading '{self.model_dir}' failed: {exc}"
@@ -537,6 +569,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--http-port", type=int, default=8080)
     parser.add_argument("--backend", choices=BACKENDS, default="auto")
     parser.add_argument(
+        "--tf-threads",
+        type=int,
+        default=1,
+        help="TensorFlow threads for the Keras backend (1 suits one-row online requests; "
+        "0 = one per core, for large batch requests)",
+    )
+    parser.add_argument(
         "--no-access-log", action="store_true", help="do not log one line per request"
     )
     return parser
@@ -549,7 +588,15 @@ def main(argv: list[str] | None = None) -> int:
     from kserve import model_server
 
     try:
-        model = ClassifierModel(args.model_name, args.model_dir, args.preprocessor, args.backend)
+        if args.tf_threads < 0:
+            raise ValueError(f"--tf-threads must be >= 0, got {args.tf_threads}")
+        model = ClassifierModel(
+            args.model_name,
+            args.model_dir,
+            args.preprocessor,
+            args.backend,
+            tf_threads=args.tf_threads or None,
+        )
     except Exception as exc:  # bad preprocessor: nothing to serve, say why and exit
         log.error("cannot start: %s", exc)
         print(f"cannot start: {exc}", file=sys.stderr)

@@ -262,3 +262,60 @@ def test_manifest_args_are_the_server_command_line():
     args = build_parser().parse_args(container["args"])
     assert (args.model_dir, args.preprocessor) == ("/mnt/models", "/mnt/models/preprocessor.json")
     assert (args.model_name, args.http_port, args.backend) == ("clf", 8080, "tflite")
+
+
+def test_tf_threads_flag_defaults_to_one_and_rejects_negatives(file_inputs, capsys):
+    from kfp_mlops.components.deployment.serve import build_parser, main
+
+    root, _ = file_inputs
+    base = ["--model-dir", str(root / "v1"), "--preprocessor", str(root / "preprocessor.json")]
+    assert build_parser().parse_args(base).tf_threads == 1
+    assert main([*base, "--tf-threads", "-1"]) == 2
+    assert "--tf-threads must be >= 0, got -1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_keras_backend_applies_the_thread_setting_in_a_fresh_process(models):
+    """In the server process TensorFlow has run nothing yet, so the setting takes effect and
+    the backend's answers equal the model's own."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json, numpy as np\n"
+        "from kfp_mlops.components.deployment.serve import KerasBackend\n"
+        "b = KerasBackend(sys.argv[1], threads=1)\n"
+        "import tensorflow as tf\n"
+        "t = tf.config.threading\n"
+        "x = np.linspace(-1, 1, 2 * b.input_width, dtype='float32').reshape(2, -1)\n"
+        "print(json.dumps([t.get_intra_op_parallelism_threads(),"
+        " t.get_inter_op_parallelism_threads(), b(x).tolist()]))\n"
+    )
+    model_file = str(models.good / "model.h5")
+    out = subprocess.run(
+        [sys.executable, "-c", code, model_file], capture_output=True, text=True, check=True
+    )
+    intra, inter, got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (intra, inter) == (1, 1)
+
+    from kfp_mlops.components.common.tf import import_tf
+
+    tf = import_tf()
+    model = tf.keras.models.load_model(model_file, compile=False)
+    width = model.inputs[0].shape[-1]
+    x = np.linspace(-1, 1, 2 * width, dtype="float32").reshape(2, -1)
+    np.testing.assert_allclose(got, model(x, training=False).numpy(), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_keras_backend_keeps_working_when_tensorflow_already_started(models, caplog):
+    """In a process where TensorFlow already ran ops the thread setting cannot change: the
+    backend says so and still serves."""
+    from kfp_mlops.components.common.tf import import_tf
+    from kfp_mlops.components.deployment.serve import KerasBackend
+
+    tf = import_tf()
+    tf.constant(1.0) + 1.0  # TensorFlow's runtime is initialised from here on
+    backend = KerasBackend(str(models.good / "model.h5"), threads=3)
+    assert "keeping TensorFlow's thread settings" in caplog.text
+    assert backend(np.zeros((4, backend.input_width), dtype="float32")).shape == (4, 1)
