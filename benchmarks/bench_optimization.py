@@ -57,11 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
 
     from kfp_mlops.components.common.artifacts import load_keras, load_xy
+    from kfp_mlops.components.common.inference import TFLiteModel
     from kfp_mlops.components.data.load_dataset.core import load_builtin
     from kfp_mlops.components.data.split_and_preprocess.core import split_and_preprocess
     from kfp_mlops.components.optimization.common import (
         TFLITE_FILE,
-        LiteRTModel,
         accuracy,
         dense_sparsity,
         gzipped_size,
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         sparsity = dense_sparsity(load_keras(str(root / "pruned")))[0]
 
         variants = ["float32", "pruned", "int8", "pruned_int8"]
-        runtimes = {v: LiteRTModel((root / v / TFLITE_FILE).read_bytes()) for v in variants}
+        runtimes = {v: TFLiteModel((root / v / TFLITE_FILE).read_bytes()) for v in variants}
         results = {}
         for v in variants:
             content = (root / v / TFLITE_FILE).read_bytes()

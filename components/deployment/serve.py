@@ -41,6 +41,7 @@ from kserve.errors import InferenceError, InvalidInput, ModelNotReady
 from kserve.protocol.dataplane import DataPlane
 from prometheus_client import Counter, Gauge, Histogram
 
+from kfp_mlops.components.common import inference
 from kfp_mlops.components.deployment.bundle import (
     BACKENDS,
     check_model_file,
@@ -63,115 +64,6 @@ PREDICTIONS = Counter(
     "kfp_mlops_predictions_total", "Predicted class counts", ["model", "predicted_class"]
 )
 READY = Gauge("kfp_mlops_model_ready", "1 when the model is loaded and serving", ["model"])
-
-
-class Backend:
-    """A loaded model: float32 features (n, width) -> raw outputs (n, k)."""
-
-    kind = ""
-    input_width = 0
-    output_width = 0
-
-    def __call__(self, features: np.ndarray) -> np.ndarray:
-        """Run the model on a batch."""
-        raise NotImplementedError
-
-
-class KerasBackend(Backend):
-    """A tf.keras H5 model behind a traced concrete function (no per-call retracing checks).
-
-    Args:
-        path: The ``.h5`` file.
-        threads: TensorFlow intra- and inter-op threads; ``None`` keeps TensorFlow's default
-            (one per core). One thread is fastest for one-row online requests: TensorFlow's
-            idle pool threads otherwise spin on the cores the event loop needs.
-    """
-
-    kind = "keras"
-
-    def __init__(self, path: str, threads: int | None = None) -> None:
-        from kfp_mlops.components.common.tf import import_tf
-
-        tf = import_tf()
-        self._tf = tf
-        if threads:
-            try:
-                tf.config.threading.set_intra_op_parallelism_threads(threads)
-                tf.config.threading.set_inter_op_parallelism_threads(threads)
-            except RuntimeError as exc:  # TensorFlow already ran an op in this process
-                log.warning("keeping TensorFlow's thread settings: %s", exc)
-        model = tf.keras.models.load_model(path, compile=False)
-        self.input_width = int(model.inputs[0].shape[-1])
-        self.output_width = int(model.outputs[0].shape[-1])
-        spec = tf.TensorSpec([None, self.input_width], tf.float32)
-        traced = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-        # The concrete function skips tf.function's per-call signature dispatch (~0.25 ms of
-        # a ~0.5 ms call for the library's models).
-        self._fn = traced.get_concrete_function()
-
-    def __call__(self, features: np.ndarray) -> np.ndarray:
-        """Run the traced model."""
-        return self._fn(self._tf.constant(features)).numpy()
-
-
-class TFLiteBackend(Backend):
-    """A ``.tflite`` model in LiteRT's interpreter; int8 inputs/outputs are (de)quantized."""
-
-    kind = "tflite"
-
-    def __init__(self, path: str) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self._interpreter = Interpreter(model_path=path, num_threads=1)
-        self._interpreter.allocate_tensors()
-        inputs = self._interpreter.get_input_details()
-        outputs = self._interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(
-                f"the TFLite model has {len(inputs)} inputs and {len(outputs)} outputs; "
-                "the server needs exactly one of each (the serving signature)"
-            )
-        self._in, self._out = inputs[0], outputs[0]
-        self.input_width = int(self._in["shape"][-1])
-        self.output_width = int(self._out["shape"][-1])
-        self._batch = int(self._in["shape"][0])
-        # The interpreter is not thread-safe; KServe calls predict from one event loop, but a
-        # lock keeps it correct if that ever changes.
-        self._lock = threading.Lock()
-
-    def __call__(self, features: np.ndarray) -> np.ndarray:
-        """Resize for the batch if needed, quantize, invoke, dequantize."""
-        with self._lock:
-            interp = self._interpreter
-            if features.shape[0] != self._batch:
-                interp.resize_tensor_input(self._in["index"], [features.shape[0], self.input_width])
-                interp.allocate_tensors()
-                self._in = interp.get_input_details()[0]
-                self._out = interp.get_output_details()[0]
-                self._batch = features.shape[0]
-            x = features
-            scale, zero = self._in["quantization"]
-            if self._in["dtype"] in (np.int8, np.uint8) and scale:
-                info = np.iinfo(self._in["dtype"])
-                x = np.clip(np.round(x / scale + zero), info.min, info.max)
-            interp.set_tensor(self._in["index"], x.astype(self._in["dtype"]))
-            interp.invoke()
-            y = interp.get_tensor(self._out["index"]).astype(np.float32)
-            scale, zero = self._out["quantization"]
-            if self._out["dtype"] in (np.int8, np.uint8) and scale:
-                y = (y - zero) * scale
-            return y
-
-
-def load_backend(kind: str, path: str, tf_threads: int | None = None) -> Backend:
-    """Instantiate the backend for ``kind`` (``keras`` or ``tflite``).
-
-    Args:
-        kind: ``keras`` or ``tflite``.
-        path: The model file.
-        tf_threads: TensorFlow threads for the Keras backend (see :class:`KerasBackend`).
-    """
-    return TFLiteBackend(path) if kind == "tflite" else KerasBackend(path, tf_threads)
 
 
 class FeatureEncoder:
@@ -266,7 +158,7 @@ class ClassifierModel(Model):
         self.model_dir = model_dir
         self.backend_name = backend
         self.tf_threads = tf_threads
-        self.backend: Backend | None = None
+        self.backend: inference.Model | None = None
         self.load_error = ""
         self._load_lock = threading.Lock()
         self._load_started = False
@@ -292,7 +184,7 @@ class ClassifierModel(Model):
         try:
             kind, path = resolve_backend(self.model_dir, self.backend_name)
             check_model_file(kind, path)
-            backend = load_backend(kind, str(path), self.tf_threads)
+            backend = inference.load_model(kind, str(path), self.tf_threads)
             self._check_shapes(backend)
         except Exception as exc:
             self.load_error = f"loading '{self.model_dir}' failed: {exc}"
@@ -315,7 +207,7 @@ class ClassifierModel(Model):
     def start(self) -> None:
         """KServe's default marks the model ready here; readiness comes from :meth:`load`."""
 
-    def _check_shapes(self, backend: Backend) -> None:
+    def _check_shapes(self, backend: inference.Model) -> None:
         if backend.input_width != self.preprocessor.num_features:
             raise ValueError(
                 f"the model takes {backend.input_width} features but the preprocessor makes "

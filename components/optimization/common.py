@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from kfp_mlops.components.common.errors import ComponentError, ParameterError
+from kfp_mlops.components.common.inference import TFLiteModel
 
 log = logging.getLogger(__name__)
 
@@ -208,77 +209,9 @@ def keras_latency_ms(model: Any, row: np.ndarray, runs: int = 200) -> float:
     return p50_latency_ms(lambda: model.predict_on_batch(row), runs=runs)
 
 
-class LiteRTModel:
-    """A TFLite flatbuffer run by the LiteRT interpreter (``ai_edge_litert``).
-
-    Integer models get their input quantized with the input tensor's scale/zero point and
-    their output dequantized, so :meth:`predict` always takes and returns float32.
-    """
-
-    def __init__(self, content: bytes, num_threads: int = 1) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
-        self.interpreter.allocate_tensors()
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-        self._rows = int(self.input["shape"][0])
-
-    def _resize(self, rows: int) -> None:
-        if rows != self._rows:
-            shape = [rows, *[int(d) for d in self.input["shape"][1:]]]
-            self.interpreter.resize_tensor_input(self.input["index"], shape)
-            self.interpreter.allocate_tensors()
-            self._rows = rows
-
-    def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        """Float features -> the input tensor's dtype (scale/zero point for int8/uint8)."""
-        dtype = self.input["dtype"]
-        if not np.issubdtype(dtype, np.integer):
-            return np.asarray(x, dtype=dtype)
-        scale, zero_point = self.input["quantization"]
-        info = np.iinfo(dtype)
-        q = np.round(np.asarray(x, dtype="float32") / scale + zero_point)
-        return np.clip(q, info.min, info.max).astype(dtype)
-
-    def dequantize_output(self, out: np.ndarray) -> np.ndarray:
-        """The output tensor as float32 probabilities."""
-        if not np.issubdtype(out.dtype, np.integer):
-            return out.astype("float32")
-        scale, zero_point = self.output["quantization"]
-        return ((out.astype("float32") - zero_point) * scale).astype("float32")
-
-    def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Float32 outputs for float32 features, ``batch_size`` rows per invoke."""
-        parts = []
-        for start in range(0, len(x), batch_size):
-            chunk = self.quantize_input(x[start : start + batch_size])
-            self._resize(len(chunk))
-            self.interpreter.set_tensor(self.input["index"], chunk)
-            self.interpreter.invoke()
-            parts.append(self.dequantize_output(self.interpreter.get_tensor(self.output["index"])))
-        return np.concatenate(parts)
-
-    def runner(self, row: np.ndarray) -> Callable[[], None]:
-        """A batch-1 inference (set_tensor + invoke + get_tensor) on a pre-quantized row."""
-        self._resize(1)
-        data = self.quantize_input(row[:1])
-        interpreter, index_in, index_out = (
-            self.interpreter,
-            self.input["index"],
-            self.output["index"],
-        )
-
-        def run() -> None:
-            interpreter.set_tensor(index_in, data)
-            interpreter.invoke()
-            interpreter.get_tensor(index_out)
-
-        return run
-
-    def latency_ms(self, row: np.ndarray, runs: int = 200) -> float:
-        """Batch-1 p50 latency of :meth:`runner`."""
-        return p50_latency_ms(self.runner(row), runs=runs)
+def tflite_latency_ms(runtime: TFLiteModel, row: np.ndarray, runs: int = 200) -> float:
+    """Batch-1 p50 latency of the interpreter alone (:meth:`TFLiteModel.runner`)."""
+    return p50_latency_ms(runtime.runner(row), runs=runs)
 
 
 # ------------------------------------------------------------------------------ TFLite

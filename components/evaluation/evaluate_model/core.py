@@ -376,98 +376,19 @@ def resolve_format(model_dir: str, serving_format: str) -> str:
     return serving_format
 
 
-def keras_predictor(model: Any) -> Predictor:
-    """Predict as a TensorFlow model server does: one traced graph, dynamic batch size.
-
-    The graph is ``model(x, training=False)`` with the SavedModel-like signature
-    ``[None, num_features]``; eager calls or ``predict()`` would add per-call overhead that
-    a server does not have.
-    """
-    from kfp_mlops.components.common.tf import import_tf
-
-    tf = import_tf()
-    width = int(model.inputs[0].shape[-1])
-    serve = tf.function(
-        lambda x: model(x, training=False),
-        input_signature=[tf.TensorSpec([None, width], tf.float32)],
-    )
-
-    def predict(features: np.ndarray) -> np.ndarray:
-        return serve(tf.convert_to_tensor(features, tf.float32)).numpy()
-
-    return predict
-
-
-class TFLitePredictor:
-    """A TFLite model run with ``ai_edge_litert``'s Interpreter, resized per batch shape.
-
-    Integer-quantized inputs/outputs are (de)quantized with the tensor's scale and zero point.
-    """
-
-    def __init__(self, path: str, num_threads: int | None = None) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.path = str(path)
-        self.interpreter = Interpreter(model_path=self.path, num_threads=num_threads)
-        self.interpreter.allocate_tensors()
-        self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
-        self._rows = int(self._input["shape"][0])
-        self._resizable = True
-
-    def _ensure_rows(self, rows: int) -> bool:
-        if rows == self._rows:
-            return True
-        if not self._resizable:
-            return False
-        try:
-            self.interpreter.resize_tensor_input(
-                self._input["index"], [rows, int(self._input["shape"][1])]
-            )
-            self.interpreter.allocate_tensors()
-        except (RuntimeError, ValueError) as exc:
-            log.warning(
-                "cannot resize %s to %d rows (%s): predicting row by row", self.path, rows, exc
-            )
-            self._resizable = False
-            self.interpreter.resize_tensor_input(self._input["index"], list(self._input["shape"]))
-            self.interpreter.allocate_tensors()
-            return False
-        self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
-        self._rows = rows
-        return True
-
-    def _invoke(self, features: np.ndarray) -> np.ndarray:
-        dtype = self._input["dtype"]
-        if np.issubdtype(dtype, np.integer):
-            scale, zero = self._input["quantization"]
-            info = np.iinfo(dtype)
-            features = np.clip(np.round(features / scale + zero), info.min, info.max)
-        self.interpreter.set_tensor(self._input["index"], features.astype(dtype))
-        self.interpreter.invoke()
-        out = self.interpreter.get_tensor(self._output["index"])
-        if np.issubdtype(out.dtype, np.integer):
-            scale, zero = self._output["quantization"]
-            out = (out.astype("float32") - zero) * scale
-        return np.array(out, dtype="float32")
-
-    def __call__(self, features: np.ndarray) -> np.ndarray:
-        """Raw model outputs for ``features`` (float32, shape (n, num_features))."""
-        features = np.asarray(features, dtype="float32")
-        if self._ensure_rows(len(features)):
-            return self._invoke(features)
-        return np.concatenate([self._invoke(features[i : i + 1]) for i in range(len(features))])
-
-
 def load_predictor(model_dir: str, serving_format: str = "auto") -> tuple[Predictor, str]:
-    """The model in a Model directory as it will be served, and the format chosen."""
+    """The model in a Model directory as the model server runs it, and the format chosen.
+
+    Both formats run through :mod:`kfp_mlops.components.common.inference`, the code the server
+    calls, so the latency gate times what users get.
+    """
     from kfp_mlops.components.common.artifacts import load_keras
+    from kfp_mlops.components.common.inference import KerasModel, TFLiteModel
 
     fmt = resolve_format(model_dir, serving_format)
     if fmt == "tflite":
-        return TFLitePredictor(str(Path(model_dir) / TFLITE_FILE)), fmt
-    return keras_predictor(load_keras(model_dir)), fmt
+        return TFLiteModel(Path(model_dir) / TFLITE_FILE), fmt
+    return KerasModel(load_keras(model_dir)), fmt
 
 
 def predict_all(predict_fn: Predictor, features: np.ndarray) -> np.ndarray:

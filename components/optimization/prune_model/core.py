@@ -20,9 +20,9 @@ from typing import Any
 
 from kfp_mlops.components.common.artifacts import KERAS_FILE, num_classes_of
 from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.common.inference import TFLiteModel
 from kfp_mlops.components.optimization.common import (
     TFLITE_FILE,
-    LiteRTModel,
     OptimizationGateError,
     OptimizationResult,
     accuracy,
@@ -33,6 +33,7 @@ from kfp_mlops.components.optimization.common import (
     load_model,
     load_split,
     tflite_convert,
+    tflite_latency_ms,
     validate_gate,
     validate_positive,
 )
@@ -216,10 +217,10 @@ def prune(
     # compare with quantize_model's.
     pruned_tflite = tflite_convert(pruned)
     (out / TFLITE_FILE).write_bytes(pruned_tflite)
-    base_rt, pruned_rt = LiteRTModel(base_tflite), LiteRTModel(pruned_tflite)
+    base_rt, pruned_rt = TFLiteModel(base_tflite), TFLiteModel(pruned_tflite)
     row = x_test[:1]
-    base_latency = base_rt.latency_ms(row, latency_runs)
-    latency = pruned_rt.latency_ms(row, latency_runs)
+    base_latency = tflite_latency_ms(base_rt, row, latency_runs)
+    latency = tflite_latency_ms(pruned_rt, row, latency_runs)
     tflite_accuracy = accuracy(pruned_rt.predict(x_test), y_test)
     base_gz, tflite_gz = gzipped_size(base_tflite), gzipped_size(pruned_tflite)
 

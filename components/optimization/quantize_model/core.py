@@ -16,11 +16,11 @@ from typing import Any
 
 from kfp_mlops.components.common.artifacts import KERAS_FILE, keras_file, num_classes_of
 from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.common.inference import TFLiteModel
 from kfp_mlops.components.optimization.common import (
     IO_TYPES,
     TFLITE_FILE,
     TFLITE_MODES,
-    LiteRTModel,
     OptimizationResult,
     accuracy,
     accuracy_gate,
@@ -32,6 +32,7 @@ from kfp_mlops.components.optimization.common import (
     load_split,
     parse_ops,
     tflite_convert,
+    tflite_latency_ms,
     validate_gate,
     validate_positive,
 )
@@ -192,11 +193,11 @@ def quantize(
     # evaluation and the model server's Keras fallback all read the same Model directory.
     shutil.copy2(keras_file(model_path), out / KERAS_FILE)
 
-    runtime, float32_runtime = LiteRTModel(content), LiteRTModel(float32_tflite)
+    runtime, float32_runtime = TFLiteModel(content), TFLiteModel(float32_tflite)
     tflite_accuracy = accuracy(runtime.predict(x_test), y_test)
     row = x_test[:1]
-    float32_latency = float32_runtime.latency_ms(row, latency_runs)
-    latency = runtime.latency_ms(row, latency_runs)
+    float32_latency = tflite_latency_ms(float32_runtime, row, latency_runs)
+    latency = tflite_latency_ms(runtime, row, latency_runs)
     gz, float32_gz = gzipped_size(content), gzipped_size(float32_tflite)
     sparsity, _ = dense_sparsity(model)
 
