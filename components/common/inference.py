@@ -176,12 +176,15 @@ class TFLiteModel:
     def runner(self, row: np.ndarray) -> Callable[[], None]:
         """A batch-1 inference on a pre-quantized row (set_tensor + invoke + get_tensor).
 
+        ``row`` is one feature vector, or a batch whose first row is used.
+
         For timing the interpreter alone: no quantization, resizing or locking per call.
         """
         with self._lock:
             if not self._ensure_rows(1):
                 raise ValueError(f"{self.source} cannot run a batch of one row")
-        data = self.quantize_input(np.asarray(row, dtype=np.float32)[:1])
+        row = np.asarray(row, dtype=np.float32).reshape(-1, self.input_width)
+        data = self.quantize_input(row[:1])
         interpreter = self.interpreter
         index_in, index_out = self.input["index"], self.output["index"]
 
