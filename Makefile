@@ -62,9 +62,9 @@ $(STAMPS)/trainer: containers/trainer/requirements.in containers/trainer/constra
 	touch $@
 
 test: install lint  ## install what is missing, lint, then run every test (slow ones too, as CI does)
-	@# One worker per core, whole files per worker (module fixtures are built once); the
-	@# longest files start first (tests/conftest.py). 2 cores: ~22 min instead of ~31.
-	$(PY) -m pytest -q -n auto --dist loadfile --durations=15
+	@# One worker per core, whole files per worker (module fixtures are built once), in
+	@# collection order so the longest files start first (tests/conftest.py).
+	$(PY) -m pytest -q -n auto --dist loadfile --no-loadscope-reorder --durations=15
 
 test-fast: install-pipeline  ## unit tests only (no kfp.local runs, servers or training)
 	$(PY) -m pytest -q -m "not slow"

@@ -15,8 +15,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: The longest test files (minutes each), run first: under ``pytest -n --dist loadfile`` they
-#: then start at once on their own workers instead of last, which would lengthen the run.
+#: The longest test files (minutes each), run first: under ``pytest -n --dist loadfile
+#: --no-loadscope-reorder`` they start at once on their own workers instead of last (xdist's
+#: default reorder would put files with many short tests first), which would lengthen the run.
 LONGEST_FIRST = (
     "tests/pipelines/test_local_pipelines.py",
     "tests/training/test_train_model.py",
