@@ -32,6 +32,7 @@ def build_models(folder: Path) -> tuple[Path, Path, Path, list[dict]]:
     from kfp_mlops.components.common.tf import import_tf
     from kfp_mlops.components.data.load_dataset.core import load_builtin
     from kfp_mlops.components.data.split_and_preprocess.core import split_and_preprocess
+    from kfp_mlops.components.optimization.common import tflite_convert
     from kfp_mlops.components.training.model import ModelConfig, build_model, loss_name
 
     tf = import_tf()
@@ -49,19 +50,10 @@ def build_models(folder: Path) -> tuple[Path, Path, Path, list[dict]]:
     keras_dir.mkdir()
     model.save(str(keras_dir / "model.h5"))
 
-    def representative():
-        for row in x[:200]:
-            yield [row.reshape(1, -1)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    content = tflite_convert(model, "int8", representative=x[:200], io_type="int8")
     tflite_dir = folder / "tflite_int8"
     tflite_dir.mkdir()
-    (tflite_dir / "model.tflite").write_bytes(converter.convert())
+    (tflite_dir / "model.tflite").write_bytes(content)
     rows = frame.drop(columns=["target"]).head(64).to_dict(orient="records")
     rows = [{k: float(v) for k, v in r.items()} for r in rows]
     return keras_dir, tflite_dir, pre, rows

@@ -48,24 +48,14 @@ def test_keras_and_float_tflite_agree_for_any_batch_size(models, keras_model):
 
 @pytest.mark.slow
 def test_int8_model_is_quantized_and_dequantized(models, keras_model, breast_cancer):
-    from kfp_mlops.components.common.tf import import_tf
     from kfp_mlops.components.data.split_and_preprocess.core import Preprocessor
+    from kfp_mlops.components.optimization.common import tflite_convert
 
-    tf = import_tf()
     pre = Preprocessor.load(str(models.preprocessor))
     x = pre.transform_features(breast_cancer.drop(columns=["target"])).astype("float32")
 
-    def representative():
-        for row in x[:100]:
-            yield [row.reshape(1, -1)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    lite = inference.TFLiteModel(converter.convert())
+    content = tflite_convert(keras_model, "int8", representative=x[:100], io_type="int8")
+    lite = inference.TFLiteModel(content)
     assert lite.input["dtype"] == np.int8 and lite.output["dtype"] == np.int8
     got, expected = lite(x), keras_model(x, training=False).numpy()
     assert got.dtype == np.float32
