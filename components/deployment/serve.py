@@ -489,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
             args.backend,
             tf_threads=args.tf_threads or None,
         )
-    except Exception as exc:  # bad preprocessor: nothing to serve, say why and exit
+    except Exception as exc:  # bad flag or preprocessor: nothing to serve, say why and exit
         log.error("cannot start: %s", exc)
         print(f"cannot start: {exc}", file=sys.stderr)
         return 2
