@@ -27,14 +27,22 @@ install: install-pipeline install-trainer  ## create both envs (idempotent: seco
 install-pipeline: $(STAMPS)/pipeline
 install-trainer: $(STAMPS)/trainer
 
-system-deps:  ## Debian packages: cmake, g++ (Horovod build), sshd + ssh (multi-host test); only if missing
+system-deps:  ## Debian packages: cmake, g++ (Horovod build), OpenSSH, PostgreSQL 15, Prometheus, Pushgateway, Alertmanager (tests); only if missing
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	@if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null \
-		|| ! test -x /usr/sbin/sshd || ! command -v ssh >/dev/null; then \
-		echo "installing cmake and g++ (Horovod build), openssh (horovodrun across hosts in tests)"; \
-		pkgs="cmake g++ make openssh-server openssh-client"; \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$pkgs; \
-		else sudo apt-get update -qq && sudo apt-get install -y -qq $$pkgs; fi; fi
+		|| ! test -x /usr/sbin/sshd || ! command -v ssh >/dev/null \
+		|| ! test -x /usr/lib/postgresql/15/bin/initdb || ! command -v promtool >/dev/null \
+		|| ! command -v prometheus-pushgateway >/dev/null \
+		|| ! command -v prometheus-alertmanager >/dev/null; then \
+		echo "installing cmake and g++ (Horovod build), openssh (horovodrun across hosts), postgresql-15, prometheus, pushgateway, alertmanager (tests run them on loopback)"; \
+		pkgs="cmake g++ make openssh-server openssh-client postgresql-15 prometheus prometheus-pushgateway prometheus-alertmanager"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $$pkgs || exit 1; \
+		for svc in prometheus prometheus-pushgateway prometheus-alertmanager postgresql; do \
+			$$SUDO service $$svc stop >/dev/null 2>&1 || true; done; fi
+	@# Debian starts those services at install: the tests start their own on loopback.
+	@command -v kubectl >/dev/null || echo "note: kubectl not found: the kustomize render tests will skip (install kubectl)"
 
 $(STAMPS)/pipeline: containers/pipeline/requirements.in containers/pipeline/requirements-dev.in \
 		containers/pipeline/constraints.txt setup.cfg setup.py | system-deps

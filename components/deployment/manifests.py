@@ -14,15 +14,12 @@ Everything here is plain dicts, deterministic (no timestamps), so manifests diff
 
 from __future__ import annotations
 
-import hashlib
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.common.k8s import from_yaml, k8s_name, to_yaml  # noqa: F401 - re-exported
 from kfp_mlops.components.common.versions import SERVING_IMAGE, __version__
 
 GROUP = "serving.kserve.io"
@@ -34,43 +31,11 @@ RUNTIMES = ("custom", "tensorflow")
 #: Where KServe's storage initializer puts the model in the predictor pod.
 MOUNT = "/mnt/models"
 SERVING_PORT = 8080
-#: RFC 1123 label limit.
-MAX_NAME = 63
 #: InferenceService names stay shorter: KServe and Knative derive longer names from them
 #: (``<name>-predictor-00001-private`` must still fit in 63 characters).
 MAX_ISVC_NAME = 39
 ANNOTATION_VERSION = "kfp-mlops.io/version"
 LABEL_MANAGED = "app.kubernetes.io/managed-by"
-
-
-def k8s_name(raw: str, max_len: int = MAX_NAME) -> str:
-    """Turn any string into an RFC 1123 / DNS-1035 label usable as a Kubernetes name.
-
-    Lowercase, ``[a-z0-9-]``, starts with a letter (KServe requires DNS-1035), ends with
-    a letter or digit, at most ``max_len`` characters. Accents are folded (``é`` -> ``e``);
-    other characters become ``-``. When the result had to be shortened, or nothing usable
-    was left, an 8-hex-digit hash of the original keeps distinct inputs distinct.
-
-    Raises:
-        ParameterError: If ``raw`` is empty or only whitespace.
-    """
-    if not isinstance(raw, str) or not raw.strip():
-        raise ParameterError(
-            f"the name {raw!r} is empty",
-            "set model_name to something like 'breast-cancer-classifier'",
-        )
-    if max_len < 12:
-        raise ParameterError(f"max_len {max_len} is too short", "use at least 12")
-    digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:8]
-    ascii_ = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode("ascii")
-    name = re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")
-    if not name:
-        return f"m-{digest}"
-    if not name[0].isalpha():
-        name = f"m-{name}"
-    if len(name) > max_len:
-        name = name[: max_len - 9].rstrip("-") + "-" + digest
-    return name
 
 
 @dataclass
@@ -243,13 +208,3 @@ def release_configmap(spec: ServingSpec, isvc: dict[str, Any], strategy: str) ->
             "inferenceservice.yaml": to_yaml(isvc),
         },
     }
-
-
-def to_yaml(*docs: dict[str, Any]) -> str:
-    """Deterministic multi-document YAML (sorted keys)."""
-    return yaml.safe_dump_all(list(docs), sort_keys=True, default_flow_style=False)
-
-
-def from_yaml(text: str) -> list[dict[str, Any]]:
-    """All documents of a YAML string."""
-    return [d for d in yaml.safe_load_all(text) if d]

@@ -19,29 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.common.k8s import lost_paths, validate_core
 
-#: Kubernetes version whose schemas are used (kubernetes-validate picks the closest it has).
-K8S_VERSION = "1.30"
 SCHEMA_FILE = Path(__file__).parent / "schemas" / "inferenceservice-v1beta1-subset.schema.json"
 _PRIMITIVES = {"str", "int", "float", "bool", "object", "date", "datetime"}
 
 
 class ManifestError(ParameterError):
     """A manifest is not valid."""
-
-
-def validate_core(obj: dict[str, Any], version: str = K8S_VERSION) -> list[str]:
-    """Problems of a core Kubernetes object per ``kubernetes-validate`` (strict)."""
-    import kubernetes_validate
-
-    try:
-        kubernetes_validate.validate(obj, version, strict=True)
-    except kubernetes_validate.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        return [f"{obj.get('kind')} {where}: {exc.message}"]
-    except kubernetes_validate.SchemaNotFoundError as exc:
-        return [exc.message]
-    return []
 
 
 @cache
@@ -131,22 +116,6 @@ def validate_with_sdk(isvc: dict[str, Any]) -> list[str]:
         f"{path}: changed by the KServe SDK round-trip"
         for path in lost_paths(isvc, back, "InferenceService")
     ]
-
-
-def lost_paths(original: Any, back: Any, path: str) -> list[str]:
-    """Paths of ``original`` whose value did not survive a model round trip.
-
-    Fields the model adds with defaults are fine; a field it does not know is lost.
-    """
-    if isinstance(original, dict):
-        if not isinstance(back, dict):
-            return [path]
-        return [p for k, v in original.items() for p in lost_paths(v, back.get(k), f"{path}.{k}")]
-    if isinstance(original, list):
-        if not isinstance(back, list) or len(back) != len(original):
-            return [path]
-        return [p for i, v in enumerate(original) for p in lost_paths(v, back[i], f"{path}[{i}]")]
-    return [] if original == back and type(original) is type(back) else [path]
 
 
 def validate_inference_service(isvc: dict[str, Any]) -> list[str]:

@@ -35,10 +35,12 @@ from kfp_mlops.components.common.k8s import (
     MLFLOW_SECRET,
     MLFLOW_SECRET_ENV,
     default_api_client,
+    k8s_name,
+    lost_paths,
+    to_yaml,
+    validate_core,
 )
 from kfp_mlops.components.common.versions import TRAINER_IMAGE
-from kfp_mlops.components.deployment.manifests import k8s_name
-from kfp_mlops.components.deployment.validation import lost_paths, validate_core
 from kfp_mlops.components.training.train_model.config import (
     HISTORY_FILE,
     METRICS_FILE,
@@ -677,8 +679,6 @@ def run_on_cluster(config: WorkerConfig, cluster: ClusterRun) -> LaunchResult:
     spec.config_uri = f"{work_uri}/config.json"
     docs = manifests(spec)
     if cluster.manifests_path:
-        from kfp_mlops.components.deployment.manifests import to_yaml
-
         Path(cluster.manifests_path).parent.mkdir(parents=True, exist_ok=True)
         Path(cluster.manifests_path).write_text(to_yaml(*docs), encoding="utf-8")
     io.write_bytes(spec.config_uri, config.to_json().encode(), client=cluster.gcs_client)
