@@ -12,18 +12,19 @@ import pandas as pd
 import pytest
 
 from kfp_mlops.components.common.errors import DataValidationError, ParameterError
-from kfp_mlops.components.monitoring.monitor_model.core import (
-    classification_metrics,
-    compare_with_baseline,
-    latency_from_log,
-    monitor,
+from kfp_mlops.components.monitoring.monitor_model.baselines import (
     parse_baseline,
     parse_history,
     parse_retrain_on,
-    push_metrics,
     read_baseline_artifact,
-    run_monitoring,
 )
+from kfp_mlops.components.monitoring.monitor_model.checks import (
+    classification_metrics,
+    compare_with_baseline,
+    latency_from_log,
+)
+from kfp_mlops.components.monitoring.monitor_model.core import monitor, run_monitoring
+from kfp_mlops.components.monitoring.monitor_model.pushgateway import push_metrics
 from tests.conftest import free_port
 
 SHIFTED = ["mean_radius", "mean_texture", "worst_area"]
@@ -319,7 +320,7 @@ def test_run_writes_report_result_and_history(champion, tmp_path):
          "prediction_psi": 0.03, "max_psi": 0.05, "retrain": False},
     ]  # fmt: skip
     out = tmp_path / "out"
-    result, history = run_monitoring(
+    result = run_monitoring(
         cur,
         ref,
         str(champion.model_dir),
@@ -341,7 +342,7 @@ def test_run_writes_report_result_and_history(champion, tmp_path):
     assert stored["feature_drift"]["drifted_features"] == result.drift.drifted_features
     assert {c["metric"] for c in stored["checks"]} == {"accuracy", "precision", "recall", "f1"}
     written = json.loads((out / "history.json").read_text(encoding="utf-8"))
-    assert written == json.loads(json.dumps(history))
+    assert written == json.loads(json.dumps(result.history))
     assert len(written) == 3 and written[:2] == earlier and written[2]["retrain"] is True
 
 
@@ -359,7 +360,8 @@ def test_history_uri_accumulates_runs_and_wins_over_history_json(champion, tmp_p
     )
     run_monitoring(**common)
     assert len(json.loads(store.read_text())) == 2
-    result, history = run_monitoring(**common)
+    result = run_monitoring(**common)
+    history = result.history
     assert len(history) == 3 and history[0] == {"accuracy": 0.5}
     assert json.loads(store.read_text()) == json.loads(json.dumps(history))
     assert result.latency is None
@@ -450,7 +452,7 @@ def test_figures_are_pushed_to_the_pushgateway(champion, pushgateway):
 def test_run_monitoring_pushes_and_records_it(champion, tmp_path, pushgateway):
     url, received = pushgateway
     cur, ref = _write_inputs(champion, tmp_path, recent_window(champion.reference, rows=200))
-    result, _ = run_monitoring(
+    result = run_monitoring(
         cur,
         ref,
         str(champion.model_dir),

@@ -77,7 +77,7 @@ def monitor_model(
     """
     from kfp_mlops.components.monitoring.monitor_model.core import run_monitoring
 
-    result, updated = run_monitoring(
+    result = run_monitoring(
         current.path,
         reference.path,
         model.path,
@@ -110,5 +110,5 @@ def monitor_model(
         "alerts": list(result.alerts),
     }
     result_json.metadata.update(decision)
-    history.metadata["runs"] = len(updated)
+    history.metadata["runs"] = len(result.history)
     return bool(result.retrain)

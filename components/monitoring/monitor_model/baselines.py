@@ -1,0 +1,168 @@
+"""Inputs and baselines of a monitoring run: the champion's baseline, the history, triggers.
+
+Everything here parses parameters and small stored files, so a typo fails in a second,
+before any dataset or model is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from kfp_mlops.components.common.errors import ParameterError
+
+#: Quality metrics compared with the baseline, in report order.
+METRICS = ("accuracy", "precision", "recall", "f1")
+#: Findings ``retrain_on`` may list. ``drift`` means feature or prediction drift.
+TRIGGERS = ("drift", "feature_drift", "prediction_drift", "critical", "warning")
+#: Baseline keys are looked up as ``<metric>``, then ``test_<metric>``, then ``val_<metric>``.
+BASELINE_PREFIXES = ("", "test_", "val_")
+#: The history keeps this many most recent runs.
+MAX_HISTORY = 1000
+
+
+def parse_baseline(source: str | Mapping[str, Any] | None, origin: str = "baseline_json") -> dict:
+    """Read the champion's baseline metrics from JSON text or a mapping.
+
+    Keys ``accuracy``, ``precision``, ``recall`` and ``f1`` are used (``test_<name>`` and
+    ``val_<name>`` are accepted when the plain one is absent); other keys are ignored.
+
+    Args:
+        source: JSON object text, a mapping, or empty/None for no baseline.
+        origin: How to name the source in errors.
+
+    Returns:
+        Metric name -> baseline value (empty when there is no baseline).
+
+    Raises:
+        ParameterError: On malformed JSON, a non-object, values that are not numbers in
+            (0, 1], or an object with none of the metrics.
+    """
+    if source is None or (isinstance(source, str) and not source.strip()):
+        return {}
+    example = 'write a JSON object such as {"accuracy": 0.97, "f1": 0.96}'
+    data: Any = source
+    if isinstance(source, str):
+        try:
+            data = json.loads(source)
+        except json.JSONDecodeError as exc:
+            raise ParameterError(
+                f"{origin} is not valid JSON ({exc.msg} at line {exc.lineno} column "
+                f"{exc.colno}): {_clip(source)}",
+                example,
+            ) from exc
+    if not isinstance(data, Mapping):
+        raise ParameterError(
+            f"{origin} must be a JSON object of metric -> value, got a {type(data).__name__}: "
+            f"{_clip(str(source))}",
+            example,
+        )
+    out: dict[str, float] = {}
+    for name in METRICS:
+        key = next((p + name for p in BASELINE_PREFIXES if p + name in data), None)
+        if key is None:
+            continue
+        value = data[key]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0.0 < value <= 1.0  # also rejects NaN
+        ):
+            raise ParameterError(
+                f"{origin} has {key}={value!r}, not a number in (0, 1]",
+                "give metrics as fractions, e.g. 0.97 rather than 97 or '0.97'",
+            )
+        out[name] = float(value)
+    if not out:
+        raise ParameterError(
+            f"{origin} has none of the metrics {list(METRICS)} (keys: {sorted(map(str, data))})",
+            example,
+        )
+    return out
+
+
+def read_baseline_artifact(path: str | None, metadata: Mapping[str, Any] | None = None) -> dict:
+    """The baseline from an artifact: its JSON file, ``metrics.json`` in it, or its metadata.
+
+    A ``Metrics`` artifact of an upstream task usually carries its values only in metadata;
+    a file or Model directory (with ``metrics.json``) carries them on disk.
+    """
+    origin = f"baseline artifact '{path}'"
+    p = Path(path) if path else None
+    if p is not None and p.is_dir() and (p / "metrics.json").is_file():
+        p = p / "metrics.json"
+    if p is not None and p.is_file():
+        text = p.read_text(encoding="utf-8")
+        if text.strip():
+            return parse_baseline(text, origin)
+    numbers = {k: v for k, v in (metadata or {}).items() if isinstance(v, int | float)}
+    if numbers:
+        return parse_baseline(numbers, f"{origin} metadata")
+    raise ParameterError(
+        f"{origin} has no JSON file and no metric metadata",
+        "pass the Metrics output of the champion's evaluation, or use baseline_json",
+    )
+
+
+def parse_history(text: str | None, origin: str = "history_json") -> list[dict[str, Any]]:
+    """Earlier monitoring results: a JSON list of objects (empty text -> no history).
+
+    Raises:
+        ParameterError: If the text is not a JSON list of objects.
+    """
+    if text is None or not text.strip():
+        return []
+    fix = "pass the `history` output of an earlier monitoring run (a JSON list), or leave it empty"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParameterError(
+            f"{origin} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})",
+            fix,
+        ) from exc
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        raise ParameterError(f"{origin} must be a JSON list of objects", fix)
+    return data
+
+
+def read_history_uri(uri: str) -> list[dict[str, Any]] | None:
+    """The history stored at a local path or ``gs://`` URI; ``None`` when it does not exist yet."""
+    if not uri:
+        return None
+    if uri.startswith("gs://"):
+        from kfp_mlops.components.common.io import gcs_client, split_gs_uri
+
+        bucket, name = split_gs_uri(uri)
+        blob = gcs_client().bucket(bucket).blob(name)
+        if not blob.exists():
+            return None
+        text = blob.download_as_bytes().decode("utf-8")
+    else:
+        path = Path(uri)
+        if not path.exists():
+            return None
+        text = path.read_text(encoding="utf-8")
+    return parse_history(text, origin=f"the history at '{uri}'")
+
+
+def parse_retrain_on(value: str | Iterable[str]) -> list[str]:
+    """``"drift,critical"`` -> ``["drift", "critical"]``; empty means never retrain.
+
+    Raises:
+        ParameterError: On a name not in :data:`TRIGGERS`.
+    """
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = [v.strip().lower() for v in items if v.strip() and v.strip().lower() != "none"]
+    unknown = [n for n in names if n not in TRIGGERS]
+    if unknown:
+        raise ParameterError(
+            f"retrain_on names unknown findings {unknown}",
+            f"use a comma-separated subset of {', '.join(TRIGGERS)} (or empty: never retrain)",
+        )
+    return list(dict.fromkeys(names))
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
