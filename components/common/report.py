@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
+import numbers
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,28 @@ th{background:#f1f3f4}.ok{color:#188038;font-weight:600}.bad{color:#d93025;font-
 def escape(value: Any) -> str:
     """HTML-escape any value's string form."""
     return html.escape(str(value))
+
+
+def fmt(value: Any, digits: int = 4, *, fixed: bool = False, missing: str = "-") -> str:
+    """A value as a report cell: numbers rounded, None and NaN as ``missing``.
+
+    Args:
+        value: Anything; floats are rounded, integers and booleans printed as they are,
+            other values by ``str``.
+        digits: Significant digits (``fixed=False``) or decimals (``fixed=True``).
+        fixed: Fixed-point (``0.9500``, for scores that share a scale); a non-zero value
+            that would round to zero is shown with ``digits - 1`` significant digits
+            instead (``2.5e-05``), so a tiny p-value never reads as 0.
+        missing: Text for None and NaN.
+    """
+    if value is None or (isinstance(value, numbers.Real) and math.isnan(value)):
+        return missing
+    if isinstance(value, (bool, numbers.Integral)) or not isinstance(value, numbers.Real):
+        return str(value)
+    value = float(value)
+    if fixed and not (0 < abs(value) < 10.0 ** -(digits - 1)):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits - 1 if fixed else digits}g}"
 
 
 def status(ok: bool, yes: str = "passed", no: str = "failed") -> str:

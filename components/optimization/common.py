@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import logging
 import re
-import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import numpy as np
 
 from kfp_mlops.components.common.errors import ComponentError, ParameterError
 from kfp_mlops.components.common.inference import TFLiteModel
+from kfp_mlops.components.common.metrics import latency_percentiles
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def p50_latency_ms(run: Callable[[], Any], runs: int = 200, warmup: int = 20) ->
         start = time.perf_counter_ns()
         run()
         times.append(time.perf_counter_ns() - start)
-    return statistics.median(times) / 1e6
+    return latency_percentiles(times, to_ms=1e-6)["p50"]
 
 
 # ------------------------------------------------------------------------------ predictions

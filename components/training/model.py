@@ -114,16 +114,16 @@ def build_model(num_features: int, num_classes: int, config: ModelConfig | None 
 
 
 def predict_proba(model: Any, features: Any, num_classes: int) -> Any:
-    """Class probabilities of shape (n, num_classes), for binary models too."""
+    """Class probabilities of shape (n, num_classes), for binary models too.
+
+    The outputs go through :func:`kfp_mlops.components.common.metrics.to_proba`, as
+    evaluation's do, so monitoring and evaluation score the same probabilities.
+    """
     import numpy as np
 
-    out = np.asarray(
-        model.predict(np.asarray(features, dtype="float32"), verbose=0), dtype="float64"
-    )
-    if is_binary(num_classes):
-        out = out.reshape(-1, 1)
-        return np.hstack([1.0 - out, out])
-    return out
+    from kfp_mlops.components.common.metrics import to_proba
+
+    return to_proba(model.predict(np.asarray(features, dtype="float32"), verbose=0), num_classes)
 
 
 def hidden_units_from(value: str | Sequence[int]) -> list[int]:

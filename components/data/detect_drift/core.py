@@ -128,10 +128,10 @@ class DriftResult:
                     [
                         f.feature,
                         f.kind,
-                        _fmt(f.psi),
-                        _fmt(f.ks_statistic),
-                        _fmt(f.ks_pvalue),
-                        _fmt(f.chi2_pvalue),
+                        report.fmt(f.psi, fixed=True),
+                        report.fmt(f.ks_statistic, fixed=True),
+                        report.fmt(f.ks_pvalue, fixed=True),
+                        report.fmt(f.chi2_pvalue, fixed=True),
                         report.status(not f.drifted, "stable", "drifted"),
                     ]
                     for f in ranked
@@ -514,12 +514,6 @@ def _json_number(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _fmt(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.3g}" if abs(value) < 1e-3 and value != 0 else f"{value:.4f}"
 
 
 def _plot_feature(record: FeatureDrift, ref: pd.Series, cur: pd.Series) -> Any:

@@ -14,14 +14,21 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.common.metrics import (
+    ModelMetrics,
+    compute_metrics,
+    latency_percentiles,
+    to_proba,
+)
+from kfp_mlops.components.common.report import fmt
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +37,6 @@ TFLITE_FILE = "model.tflite"
 PREPROCESSOR_FILE = "preprocessor.json"
 #: Metrics a champion can be compared on (all higher-is-better).
 COMPARABLE = ("accuracy", "precision", "recall", "f1", "roc_auc")
-#: ROC curves are downsampled to about this many points (KFP's UI draws every point).
-MAX_ROC_POINTS = 200
 #: Rows per call when predicting the whole test split.
 PREDICT_CHUNK = 4096
 #: Float noise below this is not a difference between champion and challenger.
@@ -43,139 +48,7 @@ Predictor = Callable[[np.ndarray], np.ndarray]
 # --------------------------------------------------------------------------- metrics
 
 
-@dataclass
-class ModelMetrics:
-    """Quality of one model on one test split.
-
-    Attributes:
-        scalars: accuracy, precision, recall, f1, roc_auc, log_loss (NaN where undefined).
-        classes: Class names; index = encoded label.
-        confusion_matrix: Rows = true class, columns = predicted class.
-        roc: Binary only: ``fpr``, ``tpr`` and finite ``thresholds`` lists.
-        notes: Why a metric is NaN, if one is.
-    """
-
-    scalars: dict[str, float]
-    classes: list[str]
-    confusion_matrix: list[list[int]]
-    roc: dict[str, list[float]] | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-def to_proba(raw: np.ndarray, num_classes: int) -> np.ndarray:
-    """Model outputs -> probabilities of shape (n, num_classes), rows summing to 1.
-
-    A single sigmoid unit becomes ``[1 - p, p]``.
-    """
-    out = np.asarray(raw, dtype="float64")
-    if out.ndim == 1:
-        out = out.reshape(-1, 1)
-    if out.shape[1] == 1:
-        p = np.clip(out[:, 0], 0.0, 1.0)
-        out = np.column_stack([1.0 - p, p])
-    if out.shape[1] != num_classes:
-        raise ParameterError(
-            f"the model outputs {out.shape[1]} probabilities per row but the preprocessor "
-            f"has {num_classes} classes",
-            "evaluate the model with the preprocessor of the same pipeline run",
-        )
-    out = np.clip(out, 0.0, None)
-    sums = out.sum(axis=1, keepdims=True)
-    # Quantized models' rows can miss 1 slightly; all-zero rows become uniform.
-    return np.where(sums > 0, out / np.where(sums > 0, sums, 1.0), 1.0 / num_classes)
-
-
-def roc_points(
-    y_true: np.ndarray, score: np.ndarray, max_points: int = MAX_ROC_POINTS
-) -> dict[str, list[float]]:
-    """Binary ROC curve with finite thresholds, at most about ``max_points`` points.
-
-    scikit-learn's first threshold is ``inf`` (nothing predicted positive); it is clipped to
-    1.0 because KFP metadata must be JSON numbers. Downsampling keeps the first and last point.
-    """
-    from sklearn.metrics import roc_curve
-
-    fpr, tpr, thr = roc_curve(y_true, score, drop_intermediate=True)
-    thr = np.where(np.isfinite(thr), thr, 1.0)
-    thr = np.clip(thr, 0.0, 1.0)
-    if len(fpr) > max_points:
-        keep = np.unique(np.linspace(0, len(fpr) - 1, max_points).round().astype(int))
-        fpr, tpr, thr = fpr[keep], tpr[keep], thr[keep]
-    return {
-        "fpr": [float(v) for v in fpr],
-        "tpr": [float(v) for v in tpr],
-        "thresholds": [float(v) for v in thr],
-    }
-
-
-def compute_metrics(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[str]) -> ModelMetrics:
-    """Accuracy, precision, recall, F1, ROC AUC, log loss, confusion matrix (and ROC curve).
-
-    Binary problems use binary precision/recall/F1 of class index 1 (the positive class);
-    multiclass problems use macro averages and one-vs-rest macro ROC AUC.
-
-    Args:
-        y_true: Integer labels 0..n_classes-1.
-        proba: Probabilities, shape (n, n_classes) (see :func:`to_proba`).
-        classes: Class names, index = label.
-    """
-    from sklearn import metrics as skm
-
-    y_true = np.asarray(y_true, dtype="int64")
-    proba = np.asarray(proba, dtype="float64")
-    n_classes = len(classes)
-    if proba.ndim != 2 or proba.shape != (len(y_true), n_classes):
-        raise ParameterError(
-            f"probabilities have shape {proba.shape}, expected ({len(y_true)}, {n_classes})",
-            "pass one probability per class for every test row",
-        )
-    # float32 models' rows miss 1 by ~1e-7, which log_loss warns about.
-    proba = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-12, None)
-    labels = list(range(n_classes))
-    y_pred = proba.argmax(axis=1)
-    binary = n_classes == 2
-    average = "binary" if binary else "macro"
-    scalars = {
-        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-        "precision": float(
-            skm.precision_score(y_true, y_pred, labels=labels, average=average, zero_division=0)
-        ),
-        "recall": float(
-            skm.recall_score(y_true, y_pred, labels=labels, average=average, zero_division=0)
-        ),
-        "f1": float(skm.f1_score(y_true, y_pred, labels=labels, average=average, zero_division=0)),
-    }
-    notes: list[str] = []
-    present = np.unique(y_true)
-    if len(present) < n_classes:
-        # AUC needs every class in the test split; say so instead of crashing.
-        scalars["roc_auc"] = math.nan
-        missing = [classes[i] for i in labels if i not in set(present.tolist())]
-        notes.append(f"roc_auc undefined: the test split has no rows of class(es) {missing}")
-    elif binary:
-        scalars["roc_auc"] = float(skm.roc_auc_score(y_true, proba[:, 1]))
-    else:
-        scalars["roc_auc"] = float(
-            skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=labels)
-        )
-    scalars["log_loss"] = float(skm.log_loss(y_true, proba, labels=labels))
-    matrix = skm.confusion_matrix(y_true, y_pred, labels=labels)
-    roc = roc_points(y_true, proba[:, 1]) if binary and len(present) == 2 else None
-    return ModelMetrics(
-        scalars=scalars,
-        classes=[str(c) for c in classes],
-        confusion_matrix=[[int(v) for v in row] for row in matrix],
-        roc=roc,
-        notes=notes,
-    )
-
-
 # --------------------------------------------------------------------------- latency
-
-
-def _percentiles(samples_s: Sequence[float], prefix: str) -> dict[str, float]:
-    ms = np.asarray(samples_s) * 1000.0
-    return {f"{prefix}_p{q}_ms": float(np.percentile(ms, q)) for q in (50, 95, 99)}
 
 
 def measure_latency(
@@ -225,7 +98,11 @@ def measure_latency(
         predict_fn(batch)
         batched.append(time.perf_counter() - start)
 
-    result = {**_percentiles(single, "latency_single"), **_percentiles(batched, "latency_batch")}
+    result = {
+        f"latency_{kind}_{q}_ms": value
+        for kind, samples in (("single", single), ("batch", batched))
+        for q, value in latency_percentiles(samples, to_ms=1000.0).items()
+    }
     result["batch_size"] = float(batch_size)
     result["throughput_rows_per_s"] = float(batch_size / max(np.median(batched), 1e-12))
     return result
@@ -568,14 +445,12 @@ class EvaluationResult:
             "|---|---|---|---|",
         ]
         for key, value in self.metrics.scalars.items():
-            other = _fmt(champ[key]) if key in champ else "-"
-            lines.append(f"| {key} | {_fmt(value)} | {other} | {limits.get(key, '-')} |")
+            other = _cell(champ[key]) if key in champ else "-"
+            lines.append(f"| {key} | {_cell(value)} | {other} | {limits.get(key, '-')} |")
         lines += ["", "## Latency (ms)", "", "| calls | p50 | p95 | p99 |", "|---|---|---|---|"]
         batch_label = f"batch of {int(self.latency.get('batch_size', 0))}"
         for kind, label in (("single", "single row"), ("batch", batch_label)):
-            row = [
-                _fmt(self.latency.get(f"latency_{kind}_p{q}_ms", math.nan)) for q in (50, 95, 99)
-            ]
+            row = [_cell(self.latency.get(f"latency_{kind}_p{q}_ms")) for q in (50, 95, 99)]
             lines.append(f"| {label} | {' | '.join(row)} |")
         lines.append(
             f"| single-row limits | {t.max_latency_p50_ms:g} | {t.max_latency_p95_ms:g} | "
@@ -600,12 +475,9 @@ class EvaluationResult:
         return "\n".join(lines) + "\n"
 
 
-def _fmt(value: float) -> str:
-    return (
-        "n/a"
-        if value is None or (isinstance(value, float) and math.isnan(value))
-        else f"{value:.4f}"
-    )
+def _cell(value: float | None) -> str:
+    """A metric in the Markdown tables: four decimals, ``n/a`` when undefined."""
+    return fmt(value, fixed=True, missing="n/a")
 
 
 def _json_number(value: float) -> float | None:
