@@ -356,24 +356,25 @@ def write_curves(
         f"<div class='grid'>{''.join(figures)}</div>"
         "<h2>Final metrics</h2>"
         + report.table(
-            ["metric", "value"], [(k, _fmt(metrics.get(k))) for k in shown if k in metrics]
+            ["metric", "value"],
+            [(k, report.fmt(metrics.get(k), missing="")) for k in shown if k in metrics],
         )
         + "<h2>Parameters</h2>"
-        + report.table(["parameter", "value"], sorted((k, _fmt(v)) for k, v in params.items()))
+        + report.table(
+            ["parameter", "value"],
+            sorted((k, report.fmt(v, missing="")) for k, v in params.items()),
+        )
         + "<h2>Per epoch</h2>"
         + report.table(
             ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr"],
             [
                 [h.get("epoch")]
-                + [_fmt(h.get(k)) for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr")]
+                + [
+                    report.fmt(h.get(k), missing="")
+                    for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
+                ]
                 for h in history
             ],
         )
     )
     report.write(path, "Training curves", body)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "" if value is None else str(value)
