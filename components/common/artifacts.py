@@ -1,39 +1,163 @@
-"""Reading the library's own artifacts: processed splits and Keras Model directories.
+"""The processed split: one owner for its label column, loading, checks and class count.
 
-A Model artifact written by ``train_model`` (and by the optimization components) is a
-directory whose ``model.h5`` loads with ``tf.keras`` (tf-keras in the pipeline env); other
-files beside it (history, metrics, SavedModel, TFLite) are described in each component's
-README.
+``split_and_preprocess`` writes three Parquet splits: float feature columns and an int64
+:data:`~kfp_mlops.components.common.task.LABEL` column. Training (launcher and workers),
+tuning, optimization, evaluation and monitoring read them through this module, so a
+malformed split raises the same :class:`SplitError` with the same words everywhere.
+
+Only pandas and numpy are imported (the trainer env imports this module too); Keras model
+files are found through :mod:`.model_dir`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from kfp_mlops.components.common.errors import DataValidationError, ParameterError
-from kfp_mlops.components.common.io import load_dataset_artifact
+from kfp_mlops.components.common.errors import DataLoadError, ParameterError
+from kfp_mlops.components.common.model_dir import KERAS_FILE
+from kfp_mlops.components.common.task import LABEL
 
-LABEL = "label"
-KERAS_FILE = "model.h5"
+__all__ = [
+    "KERAS_FILE",
+    "LABEL",
+    "Split",
+    "SplitError",
+    "check_split",
+    "class_count",
+    "keras_file",
+    "load_keras",
+    "load_xy",
+    "num_classes_of",
+    "read_split",
+]
+
+_FIX = "pass the Datasets written by split_and_preprocess (float features + int label)"
 
 
-def load_xy(path: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """A processed split -> (float32 features, int64 labels, feature names).
+class SplitError(DataLoadError):
+    """A processed split is missing, unreadable or breaks the split contract."""
+
+
+@dataclass
+class Split:
+    """A processed split as arrays."""
+
+    x: np.ndarray
+    y: np.ndarray
+    feature_names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def read_split(path: str, name: str = "split") -> pd.DataFrame:
+    """Read a local processed split (Parquet) and check it with :func:`check_split`.
 
     Raises:
-        DataValidationError: If the split has no ``label`` column or no rows.
+        SplitError: If the file is missing, unreadable or breaks the contract.
     """
-    frame = load_dataset_artifact(path)
-    if LABEL not in frame.columns:
-        raise DataValidationError(
-            f"'{path}' has no '{LABEL}' column",
-            "pass a split written by split_and_preprocess, not the raw dataset",
+    if not Path(path).exists():
+        raise SplitError(
+            f"the {name} set '{path}' does not exist", "check the upstream task's output"
         )
-    if frame.empty:
-        raise DataValidationError(f"'{path}' has no rows", "check the split fractions upstream")
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types; name the file in one message
+        raise SplitError(f"cannot read the {name} set '{path}' as Parquet: {exc}", _FIX) from exc
+    check_split(frame, name)
+    return frame
+
+
+def check_split(
+    frame: pd.DataFrame, name: str = "split", feature_names: Sequence[str] = ()
+) -> list[str]:
+    """Check a processed split; return its feature columns in model-input order.
+
+    Args:
+        frame: The split.
+        name: How messages call it (``training``, ``validation``, ``test``...).
+        feature_names: Columns the model needs (empty: every column but the label).
+
+    Raises:
+        SplitError: On no rows, no label column, missing or non-numeric features, or labels
+            that are not integers.
+    """
+    if len(frame) == 0:
+        raise SplitError(
+            f"the {name} set has no rows", "check the split fractions and the upstream data"
+        )
+    if LABEL not in frame.columns:
+        raise SplitError(
+            f"the {name} set has no '{LABEL}' column (columns: {list(frame.columns)[:10]})", _FIX
+        )
+    names = list(feature_names) or [c for c in frame.columns if c != LABEL]
+    if not names:
+        raise SplitError(f"the {name} set has no feature columns", "check the preprocessing step")
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        raise SplitError(
+            f"the {name} set lacks feature columns {missing[:10]}",
+            "split train, validation and test from the same preprocessed table",
+        )
+    non_numeric = [c for c in names if not pd.api.types.is_numeric_dtype(frame[c])]
+    if non_numeric:
+        raise SplitError(
+            f"feature columns {non_numeric[:10]} of the {name} set are not numeric",
+            "encode them with split_and_preprocess before training",
+        )
+    labels = frame[LABEL]
+    if labels.isna().any() or not pd.api.types.is_integer_dtype(labels):
+        raise SplitError(
+            f"the {name} labels are not integers (dtype {labels.dtype})",
+            "encode the classes as 0..num_classes-1 (split_and_preprocess does this)",
+        )
+    return names
+
+
+def class_count(labels: dict[str, np.ndarray], num_classes: int = 0) -> int:
+    """The class count of classification splits: given, or ``max(label) + 1``; checked.
+
+    Args:
+        labels: Label arrays by split name (the first is the training split).
+        num_classes: Expected count (the task spec's); 0 infers it.
+
+    Raises:
+        SplitError: On labels outside ``0..num_classes-1`` or fewer than two classes.
+    """
+    if num_classes and num_classes < 2:
+        raise SplitError(f"num_classes is {num_classes}", "a classifier needs at least 2 classes")
+    lowest = int(min(y.min() for y in labels.values()))
+    highest = int(max(y.max() for y in labels.values()))
+    classes = num_classes or highest + 1
+    if lowest < 0 or highest >= classes:
+        raise SplitError(
+            f"labels span {lowest}..{highest} but must lie in 0..{classes - 1} "
+            f"(num_classes={classes})",
+            "encode the classes as 0..num_classes-1, or fix num_classes",
+        )
+    first = next(iter(labels))
+    distinct = len(np.unique(labels[first]))
+    if classes < 2 or distinct < 2:
+        raise SplitError(
+            f"the {first} labels have {distinct} distinct class(es)",
+            f"a classifier needs at least two classes in the {first} data",
+        )
+    return classes
+
+
+def load_xy(path: str, name: str = "split") -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A local processed split -> (float32 features, int64 labels, feature names).
+
+    Raises:
+        SplitError: If the split is missing, unreadable or breaks the contract.
+    """
+    frame = read_split(path, name)
     features = [c for c in frame.columns if c != LABEL]
     return (
         frame[features].to_numpy(dtype="float32"),
@@ -76,6 +200,6 @@ def load_keras(model_path: str) -> Any:
 
 
 def num_classes_of(model: Any) -> int:
-    """Classes a model predicts: one sigmoid unit means two."""
+    """Classes a classifier predicts: one sigmoid unit means two."""
     width = int(model.outputs[0].shape[-1])
     return 2 if width == 1 else width

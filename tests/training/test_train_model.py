@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kfp_mlops.components.common.errors import DataLoadError, ParameterError
+from kfp_mlops.components.common.artifacts import SplitError
+from kfp_mlops.components.common.errors import (
+    DataLoadError,
+    ParameterError,
+    ServiceUnavailableError,
+)
 from kfp_mlops.components.training.train_model import core, launcher
 from kfp_mlops.components.training.train_model.config import (
     STATE_FILE,
@@ -120,7 +125,7 @@ def test_labels_out_of_range_rejected(bc_splits, tmp_path, cpu_only):
     frame = pd.read_parquet(bc_splits[0])
     frame.loc[0, "label"] = 2
     frame.to_parquet(tmp_path / "train.parquet", index=False)
-    with pytest.raises(ParameterError) as info:
+    with pytest.raises(SplitError) as info:
         core.train(
             str(tmp_path / "train.parquet"),
             bc_splits[1],
@@ -135,7 +140,7 @@ def test_negative_labels_rejected(bc_splits, tmp_path, cpu_only):
     frame = pd.read_parquet(bc_splits[0])
     frame.loc[3, "label"] = -1
     frame.to_parquet(tmp_path / "train.parquet", index=False)
-    with pytest.raises(ParameterError, match="labels span -1..1"):
+    with pytest.raises(SplitError, match="labels span -1..1"):
         core.train(str(tmp_path / "train.parquet"), bc_splits[1], tmp_path / "model", num_workers=1)
 
 
@@ -145,7 +150,7 @@ def test_single_class_rejected(bc_splits, tmp_path, cpu_only):
     frame.to_parquet(tmp_path / "train.parquet", index=False)
     val = pd.read_parquet(bc_splits[1]).assign(label=0)
     val.to_parquet(tmp_path / "val.parquet", index=False)
-    with pytest.raises(ParameterError, match="1 distinct class"):
+    with pytest.raises(SplitError, match="1 distinct class"):
         core.train(
             str(tmp_path / "train.parquet"),
             str(tmp_path / "val.parquet"),
@@ -155,18 +160,17 @@ def test_single_class_rejected(bc_splits, tmp_path, cpu_only):
 
 
 def test_num_classes_below_two_rejected(bc_splits, tmp_path, cpu_only):
-    with pytest.raises(ParameterError, match="num_classes is 1"):
+    with pytest.raises(SplitError, match="num_classes is 1"):
         core.train(*bc_splits, tmp_path / "model", num_workers=1, num_classes=1)
 
 
 def test_unreachable_tracking_server_rejected_before_workers(bc_splits, tmp_path, cpu_only):
     uri = f"http://127.0.0.1:{closed_port()}"
-    start = time.monotonic()
-    with pytest.raises(ParameterError) as info:
+    with pytest.raises(ServiceUnavailableError) as info:
         core.train(*bc_splits, tmp_path / "model", num_workers=1, tracking_uri=uri)
     assert f"the MLflow tracking server {uri} is unreachable" in str(info.value)
     assert "tracking_uri=''" in info.value.fix
-    assert time.monotonic() - start < 60
+    assert info.value.fault == "infrastructure"
     assert not (tmp_path / "model" / "logs").exists(), "no worker may start"
 
 
@@ -225,7 +229,15 @@ def test_lr_schedule_warms_up_then_decays():
 
 
 def test_worker_config_round_trip_and_rejects_typos(tmp_path):
-    cfg = WorkerConfig("t", "v", "o", "l", "c", num_classes=3, hidden_units=[8])
+    cfg = WorkerConfig(
+        train_path="t",
+        validation_path="v",
+        output_dir="o",
+        log_dir="l",
+        checkpoint_dir="c",
+        num_classes=3,
+        hidden_units=[8],
+    )
     cfg.write(tmp_path / "c.json")
     assert WorkerConfig.read(tmp_path / "c.json") == cfg
     with pytest.raises(ValueError, match="learning_rte"):

@@ -1,6 +1,7 @@
 """The worker configuration shared by the launcher (pipeline env) and the workers (trainer env).
 
-Only the standard library is imported here, so both environments can load it: the launcher
+Only the standard library (and the stdlib-only model_dir) is imported here, so both
+environments can load it: the launcher
 writes a :class:`WorkerConfig` as JSON and every Horovod worker reads it back.
 """
 
@@ -12,22 +13,46 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from kfp_mlops.components.common.model_dir import (
+    HISTORY_FILE,
+    KERAS_FILE,
+    METRICS_FILE,
+    SAVED_MODEL_DIR,
+)
+from kfp_mlops.components.training.hparams import HyperParams
+
+__all__ = [
+    "HISTORY_FILE",
+    "METRICS_FILE",
+    "MODEL_FILE",
+    "PRECISIONS",
+    "PROBE_FILE",
+    "SAVED_MODEL_DIR",
+    "STATE_FILE",
+    "HyperParams",
+    "WorkerConfig",
+    "default_threads",
+    "resolve_precision",
+    "scheduled_lr",
+]
+
 #: Accepted values of the ``precision`` parameter.
 PRECISIONS = ("auto", "mixed_float16", "mixed_bfloat16", "float32")
 
-#: Files the worker writes into ``output_dir`` (the Model artifact directory).
-MODEL_FILE = "model.h5"
-SAVED_MODEL_DIR = "saved_model"
-HISTORY_FILE = "history.json"
-METRICS_FILE = "metrics.json"
+#: Files the worker writes into ``output_dir`` (the Model artifact directory): their names
+#: are the model directory's (:mod:`kfp_mlops.components.common.model_dir`).
+MODEL_FILE = KERAS_FILE
 PROBE_FILE = "probe_predictions.json"
 #: File the worker writes next to the checkpoints, after each checkpoint is complete.
 STATE_FILE = "state.json"
 
 
-@dataclass
-class WorkerConfig:
+@dataclass(kw_only=True)
+class WorkerConfig(HyperParams):
     """Everything one Horovod worker needs; written by the launcher as ``config.json``.
+
+    The hyper-parameters are :class:`~kfp_mlops.components.training.hparams.HyperParams`'
+    fields (inherited, so they are declared once); the rest says where and how to run.
 
     Attributes:
         train_path: Parquet file with float feature columns and an int ``label`` column.
@@ -37,23 +62,9 @@ class WorkerConfig:
         checkpoint_dir: Local path or ``gs://`` URI of the per-epoch checkpoints.
         num_classes: Number of classes; labels are ``0..num_classes-1``.
         feature_names: Feature columns in model-input order (empty: all but ``label``).
-        hidden_units: Hidden layer widths.
-        activation: Hidden-layer activation.
-        dropout: Dropout rate.
-        l2: L2 weight penalty.
-        epochs: Total epochs, counting those done before a resume.
-        batch_size: Global batch size, split evenly over the workers.
-        learning_rate: Single-worker learning rate; the peak rate is this times the workers.
-        precision: One of :data:`PRECISIONS`.
-        loss_scale: ``0`` = dynamic loss scaling, ``> 0`` = fixed scale (float16 only).
-        warmup_epochs: Epochs of linear warm-up from ``learning_rate`` to the peak rate.
-        grad_accum_steps: Backward passes accumulated before each allreduce and update.
-        clip_norm: Clip gradients by this global norm (0 disables clipping).
-        early_stopping_patience: Epochs without val_loss improvement before stopping.
         plateau_patience: Epochs without improvement before the LR is halved (0 = derived).
         plateau_factor: Factor the LR is multiplied by on a plateau.
         min_lr_ratio: Floor of the cosine decay, as a fraction of the peak rate.
-        seed: Seed of weight initialisation and shuffling.
         tracking_uri: MLflow tracking URI; empty disables MLflow.
         experiment_name: MLflow experiment.
         run_name: MLflow run name.
@@ -70,23 +81,9 @@ class WorkerConfig:
     checkpoint_dir: str
     num_classes: int
     feature_names: list[str] = field(default_factory=list)
-    hidden_units: list[int] = field(default_factory=lambda: [64, 32])
-    activation: str = "relu"
-    dropout: float = 0.1
-    l2: float = 1e-4
-    epochs: int = 20
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    precision: str = "auto"
-    loss_scale: float = 0.0
-    warmup_epochs: int = 5
-    grad_accum_steps: int = 4
-    clip_norm: float = 1.0
-    early_stopping_patience: int = 5
     plateau_patience: int = 0
     plateau_factor: float = 0.5
     min_lr_ratio: float = 0.01
-    seed: int = 42
     tracking_uri: str = ""
     experiment_name: str = "kfp-mlops"
     run_name: str = ""

@@ -17,30 +17,20 @@ from typing import Any
 
 from kfp_mlops.components.common import report
 from kfp_mlops.components.common.errors import ParameterError
-from kfp_mlops.components.training.model import ModelConfig, hidden_units_from
-from kfp_mlops.components.training.train_model import launcher, trainjob
+from kfp_mlops.components.common.model_dir import MODEL_CONFIG_FILE
+from kfp_mlops.components.training.hparams import TUNABLE, HyperParams
+from kfp_mlops.components.training.model import ModelConfig
+from kfp_mlops.components.training.train_model import launcher
 from kfp_mlops.components.training.train_model.config import (
     MODEL_FILE,
     SAVED_MODEL_DIR,
     WorkerConfig,
 )
-from kfp_mlops.components.training.train_model.trainjob import ClusterRun
+from kfp_mlops.components.training.train_multinode import run as trainjob
+from kfp_mlops.components.training.train_multinode.run import ClusterRun
 
 log = logging.getLogger(__name__)
 
-MODEL_CONFIG_FILE = "model_config.json"
-#: Keys of a tuning result that override the training parameters.
-TUNABLE = (
-    "learning_rate",
-    "hidden_units",
-    "activation",
-    "dropout",
-    "l2",
-    "batch_size",
-    "warmup_epochs",
-    "grad_accum_steps",
-    "clip_norm",
-)
 
 
 @dataclass
@@ -194,42 +184,35 @@ def train(
         DataLoadError: On missing or unusable data.
         launcher.TrainingError: If a worker fails; the message holds its error.
     """
-    overrides = load_best_params(best_params_path)
-    params: dict[str, Any] = {
-        "learning_rate": learning_rate,
-        "hidden_units": hidden_units,
-        "activation": activation,
-        "dropout": dropout,
-        "l2": l2,
-        "batch_size": batch_size,
-        "warmup_epochs": warmup_epochs,
-        "grad_accum_steps": grad_accum_steps,
-        "clip_norm": clip_norm,
-    }
-    params.update(overrides)
+    hparams = HyperParams.from_params(
+        {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "hidden_units": hidden_units,
+            "activation": activation,
+            "dropout": dropout,
+            "l2": l2,
+            "precision": precision,
+            "loss_scale": loss_scale,
+            "warmup_epochs": warmup_epochs,
+            "grad_accum_steps": grad_accum_steps,
+            "clip_norm": clip_norm,
+            "early_stopping_patience": early_stopping_patience,
+            "seed": seed,
+        }
+    ).merged(load_best_params(best_params_path))
+    params = {k: v for k, v in hparams.to_dict().items() if k in TUNABLE}
     model_dir = _absolute(str(model_dir))
     checkpoint_dir = _absolute(checkpoint_uri or default_checkpoint_dir(model_dir))
     config = WorkerConfig(
+        **hparams.to_dict(),
         train_path=_absolute(str(train_path)),
         validation_path=_absolute(str(validation_path)),
         output_dir=model_dir,
         log_dir=_absolute(str(log_dir or Path(model_dir) / "logs")),
         checkpoint_dir=checkpoint_dir,
         num_classes=int(num_classes),
-        hidden_units=hidden_units_from(params["hidden_units"]),
-        activation=str(params["activation"]),
-        dropout=float(params["dropout"]),
-        l2=float(params["l2"]),
-        epochs=int(epochs),
-        batch_size=int(params["batch_size"]),
-        learning_rate=float(params["learning_rate"]),
-        precision=precision,
-        loss_scale=float(loss_scale),
-        warmup_epochs=int(params["warmup_epochs"]),
-        grad_accum_steps=int(params["grad_accum_steps"]),
-        clip_norm=float(params["clip_norm"]),
-        early_stopping_patience=int(early_stopping_patience),
-        seed=int(seed),
         tracking_uri=tracking_uri,
         experiment_name=experiment_name,
         run_name=run_name,

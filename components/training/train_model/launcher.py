@@ -28,9 +28,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import pandas as pd
-
-from kfp_mlops.components.common.errors import ComponentError, DataLoadError, ParameterError
+from kfp_mlops.components.common.artifacts import LABEL, check_split, class_count, read_split
+from kfp_mlops.components.common.errors import (
+    ParameterError,
+    ServiceUnavailableError,
+    WorkerError,
+)
 from kfp_mlops.components.common.http import probe
 from kfp_mlops.components.training.model import ModelConfig
 from kfp_mlops.components.training.train_model.config import (
@@ -43,7 +46,6 @@ from kfp_mlops.components.training.train_model.config import (
 
 log = logging.getLogger(__name__)
 
-LABEL = "label"
 TRAINER_PYTHON_ENV = "KFP_MLOPS_TRAINER_PYTHON"
 #: Overrides the slot count (CPU cores, or GPUs when some are visible).
 SLOTS_ENV = "KFP_MLOPS_TRAINER_SLOTS"
@@ -55,7 +57,7 @@ GLOO_TIMEOUT_SECONDS = 300
 ERROR_TAIL_LINES = 8
 
 
-class TrainingError(ComponentError):
+class TrainingError(WorkerError):
     """The Horovod job failed; the message carries the failing worker's own error."""
 
 
@@ -218,22 +220,8 @@ def validate_parameters(config: WorkerConfig, num_workers: int, check_slots: boo
     ).validate()
 
 
-def _read_split(path: str, name: str) -> pd.DataFrame:
-    if not Path(path).exists():
-        raise DataLoadError(
-            f"the {name} set '{path}' does not exist", "check the upstream task's output"
-        )
-    try:
-        return pd.read_parquet(path)
-    except Exception as exc:
-        raise DataLoadError(
-            f"cannot read the {name} set '{path}' as Parquet: {exc}",
-            "pass the Dataset written by split_and_preprocess",
-        ) from exc
-
-
 def validate_data(train_path: str, validation_path: str, num_classes: int = 0) -> DataSummary:
-    """Check the train/validation Parquet files against the data contract.
+    """Check the train/validation splits against the split contract (:mod:`.artifacts`).
 
     Args:
         train_path: Training Parquet file (float features + int ``label``).
@@ -241,70 +229,16 @@ def validate_data(train_path: str, validation_path: str, num_classes: int = 0) -
         num_classes: Expected class count; 0 infers ``max(label) + 1``.
 
     Raises:
-        DataLoadError: On a missing, unreadable or empty file or a missing column.
-        ParameterError: On labels outside ``0..num_classes-1`` or fewer than two classes.
+        SplitError: On a missing, unreadable or empty file, a missing column, non-integer
+            labels, labels outside ``0..num_classes-1`` or fewer than two classes.
     """
-    frames = {
-        "training": _read_split(train_path, "training"),
-        "validation": _read_split(validation_path, "validation"),
-    }
-    for name, frame in frames.items():
-        if len(frame) == 0:
-            raise DataLoadError(
-                f"the {name} set has no rows", "check the split fractions and the upstream data"
-            )
-        if LABEL not in frame.columns:
-            raise DataLoadError(
-                f"the {name} set has no '{LABEL}' column (columns: {list(frame.columns)[:10]})",
-                "pass the Datasets written by split_and_preprocess (features + int label)",
-            )
-    train, val = frames["training"], frames["validation"]
-    features = [c for c in train.columns if c != LABEL]
-    if not features:
-        raise DataLoadError(
-            "the training set has no feature columns", "check the preprocessing step"
-        )
-    missing = [c for c in features if c not in val.columns]
-    if missing:
-        raise DataLoadError(
-            f"the validation set lacks feature columns {missing[:10]}",
-            "split train and validation from the same preprocessed table",
-        )
-    non_numeric = [c for c in features if not pd.api.types.is_numeric_dtype(train[c])]
-    if non_numeric:
-        raise DataLoadError(
-            f"feature columns {non_numeric[:10]} are not numeric",
-            "encode them with split_and_preprocess before training",
-        )
-    labels = {}
-    for name, frame in frames.items():
-        column = frame[LABEL]
-        if column.isna().any() or not pd.api.types.is_integer_dtype(column):
-            raise ParameterError(
-                f"the {name} labels are not integers (dtype {column.dtype})",
-                "encode the classes as 0..num_classes-1 (split_and_preprocess does this)",
-            )
-        labels[name] = column.to_numpy()
-    lowest = int(min(labels["training"].min(), labels["validation"].min()))
-    highest = int(max(labels["training"].max(), labels["validation"].max()))
-    inferred = highest + 1
-    if num_classes and num_classes < 2:
-        raise ParameterError(
-            f"num_classes is {num_classes}", "a classifier needs at least 2 classes"
-        )
-    classes = num_classes or inferred
-    if lowest < 0 or highest >= classes:
-        raise ParameterError(
-            f"labels span {lowest}..{highest} but must lie in 0..{classes - 1} "
-            f"(num_classes={classes})",
-            "encode the classes as 0..num_classes-1, or fix num_classes",
-        )
-    distinct = len(set(labels["training"].tolist()))
-    if classes < 2 or distinct < 2:
-        raise ParameterError(
-            f"the training labels have {distinct} distinct class(es)",
-            "a classifier needs at least two classes in the training data",
-        )
+    train = read_split(train_path, "training")
+    val = read_split(validation_path, "validation")
+    features = check_split(train, "training")
+    check_split(val, "validation", features)
+    classes = class_count(
+        {"training": train[LABEL].to_numpy(), "validation": val[LABEL].to_numpy()}, num_classes
+    )
     return DataSummary(
         train_rows=len(train),
         validation_rows=len(val),
@@ -320,8 +254,8 @@ def check_tracking_server(uri: str, timeout: float = 5.0) -> None:
     ``file:`` and plain paths need no server; other schemes (databricks, ...) are not probed.
 
     Raises:
-        ParameterError: If ``uri`` is http(s) and neither ``/health`` nor the experiments API
-            answers within ``timeout`` seconds.
+        ServiceUnavailableError: If ``uri`` is http(s) and neither ``/health`` nor the
+            experiments API answers within ``timeout`` seconds.
     """
     if not uri:
         return
@@ -331,7 +265,7 @@ def check_tracking_server(uri: str, timeout: float = 5.0) -> None:
     found = probe(uri, ("/health", "/api/2.0/mlflow/experiments/search?max_results=1"), timeout)
     if found.ok:
         return
-    raise ParameterError(
+    raise ServiceUnavailableError(
         f"the MLflow tracking server {uri} is unreachable ({found.detail})",
         "start it or fix tracking_uri (e.g. http://mlflow.mlflow.svc:5000), "
         "or pass tracking_uri='' to train without MLflow",

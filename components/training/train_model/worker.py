@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kfp_mlops.components.common.artifacts import LABEL, check_split
 from kfp_mlops.components.common.tf import import_tf
 from kfp_mlops.components.training.model import ModelConfig, build_model, is_binary, loss_name
 from kfp_mlops.components.training.train_model.config import (
@@ -52,8 +53,6 @@ from kfp_mlops.components.training.train_model.config import (
 )
 
 log = logging.getLogger("kfp_mlops.train_model.worker")
-
-LABEL = "label"
 
 
 def _env_rank() -> int:
@@ -121,7 +120,8 @@ def load_split(path: str, feature_names: list[str]) -> tuple[np.ndarray, np.ndar
     """Read a Parquet split into float32 features and int64 labels.
 
     Raises:
-        ValueError: If the file is unreadable or lacks ``label`` or a feature column.
+        ValueError: If the file is unreadable; ``SplitError`` (a ``ValueError``) if it breaks
+            the split contract.
     """
     try:
         if _is_uri(path):  # gs:// in a multi-node TrainJob: every node reads the same object
@@ -132,12 +132,7 @@ def load_split(path: str, feature_names: list[str]) -> tuple[np.ndarray, np.ndar
             frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types; name the file in one message
         raise ValueError(f"cannot read '{path}' as Parquet: {exc}") from exc
-    if LABEL not in frame.columns:
-        raise ValueError(f"'{path}' has no '{LABEL}' column (columns: {list(frame.columns)[:10]})")
-    names = list(feature_names) or [c for c in frame.columns if c != LABEL]
-    missing = [c for c in names if c not in frame.columns]
-    if missing:
-        raise ValueError(f"'{path}' lacks feature columns {missing[:10]}")
+    names = check_split(frame, f"'{path}'", feature_names)
     x = frame[names].to_numpy(dtype="float32")
     y = frame[LABEL].to_numpy(dtype="int64")
     return x, y, names
