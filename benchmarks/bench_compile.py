@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="accepted for `make bench`; no effect")
     parser.parse_args(argv)
-    from kfp_mlops.pipelines.compile import compile_all
+    from kfp_mlops.pipelines.tooling.compiler import compile_all
 
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
         start = time.perf_counter()

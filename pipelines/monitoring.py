@@ -13,52 +13,17 @@ and only a model better than the champion is promoted.
 
 from kfp import dsl
 
-from kfp_mlops.components.monitoring.monitor_model.component import monitor_model
-from kfp_mlops.components.registry.fetch_champion.component import fetch_champion
 from kfp_mlops.components.registry.record_outcome.component import record_outcome
-from kfp_mlops.pipelines.data_validation import load_current_and_reference, validated_splits
-from kfp_mlops.pipelines.k8s import with_credentials
-from kfp_mlops.pipelines.training import (
+from kfp_mlops.pipelines.data_validation import validated_splits
+from kfp_mlops.pipelines.stages import (
     CLUSTER_TRACKING_URI,
+    DeploySettings,
+    MonitorSettings,
+    TrainSettings,
+    monitor_champion,
     register_deploy_promote,
     train_optimize_evaluate,
 )
-
-
-def monitor_champion(
-    current_source: str,
-    reference_source: str,
-    target_column: str,
-    drift_threshold: float,
-    retrain_on: str,
-    tracking_uri: str,
-    registered_model_name: str,
-    pushgateway_url: str,
-    history_uri: str,
-) -> dict:
-    """Fetch the champion and monitor it on the recent window.
-
-    Returns:
-        The tasks by name: ``champion``, ``current``, ``reference``, ``monitor``.
-    """
-    champion = with_credentials(
-        fetch_champion(tracking_uri=tracking_uri, registered_model_name=registered_model_name)
-    )
-    current, reference = load_current_and_reference(current_source, reference_source, target_column)
-    monitor = with_credentials(
-        monitor_model(
-            current=current.outputs["dataset"],
-            reference=reference.outputs["dataset"],
-            model=champion.outputs["model"],
-            preprocessor=champion.outputs["preprocessor"],
-            baseline=champion.outputs["baseline"],
-            retrain_on=retrain_on,
-            drift_threshold=drift_threshold,
-            history_uri=history_uri,
-            pushgateway_url=pushgateway_url,
-        )
-    )
-    return {"champion": champion, "current": current, "reference": reference, "monitor": monitor}
 
 
 @dsl.pipeline(
@@ -90,17 +55,7 @@ def monitoring_pipeline(
         pushgateway_url: Prometheus Pushgateway to push the figures to; empty = none.
         history_uri: Path or gs:// URI of the monitoring history (metric trend); empty = none.
     """
-    monitor_champion(
-        current_source,
-        reference_source,
-        target_column,
-        drift_threshold,
-        retrain_on,
-        tracking_uri,
-        registered_model_name,
-        pushgateway_url,
-        history_uri,
-    )
+    monitor_champion(MonitorSettings.from_inputs(locals()))
 
 
 @dsl.pipeline(
@@ -181,19 +136,10 @@ def retraining_pipeline(
         history_uri: Path or gs:// URI of the monitoring history.
         seed: Seed of the split, tuning and training.
     """
+    inputs = dict(locals())  # the parameters, by name: the stages take their settings here
     outcome = record_outcome(tracking_uri=tracking_uri, experiment_name=experiment_name)
     with dsl.ExitHandler(outcome, name="monitor-and-retrain"):
-        watched = monitor_champion(
-            current_source,
-            reference_source,
-            target_column,
-            drift_threshold,
-            retrain_on,
-            tracking_uri,
-            registered_model_name,
-            pushgateway_url,
-            history_uri,
-        )
+        watched = monitor_champion(MonitorSettings.from_inputs(inputs))
         with dsl.If(watched["monitor"].outputs["Output"] == True, name="retrain"):  # noqa: E712
             splits = validated_splits(
                 watched["current"],
@@ -204,39 +150,9 @@ def retraining_pipeline(
                 seed,
                 validation_margin=validation_margin,
             )
-            trained = train_optimize_evaluate(
-                splits,
-                tune_trials=tune_trials,
-                tune_epochs=tune_epochs,
-                num_workers=num_workers,
-                epochs=epochs,
-                precision=precision,
-                gpus=gpus,
-                accelerator_type=accelerator_type,
-                node_selector_json=node_selector_json,
-                tolerations_json=tolerations_json,
-                checkpoint_uri=checkpoint_uri,
-                final_sparsity=final_sparsity,
-                quantization_mode=quantization_mode,
-                max_accuracy_drop=max_accuracy_drop,
-                min_accuracy=min_accuracy,
-                min_improvement=min_improvement,
-                tracking_uri=tracking_uri,
-                experiment_name=experiment_name,
-                registered_model_name=registered_model_name,
-                seed=seed,
-            )
+            trained = train_optimize_evaluate(splits, TrainSettings.from_inputs(inputs))
             with dsl.If(trained["evaluate"].outputs["Output"] == True, name="better"):  # noqa: E712
-                register_deploy_promote(
-                    splits,
-                    trained,
-                    tracking_uri=tracking_uri,
-                    experiment_name=experiment_name,
-                    registered_model_name=registered_model_name,
-                    deploy_target=deploy_target,
-                    deploy_strategy="canary",
-                    namespace=namespace,
-                    storage_uri=storage_uri,
-                    gitops_dir=gitops_dir,
-                    serving_state_dir=serving_state_dir,
-                )
+                # Retraining always canaries: the champion keeps serving until the new model
+                # passed its smoke tests.
+                deploy = DeploySettings.from_inputs(inputs, deploy_strategy="canary")
+                register_deploy_promote(splits, trained, deploy)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kfp_mlops.pipelines.local import collect, run_local
+from kfp_mlops.pipelines.tooling.local_runner import collect, run_local
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 import pytest
 
-from kfp_mlops.pipelines import cli
-from kfp_mlops.pipelines.local import parse_params
+from kfp_mlops.pipelines.tooling import cli
+from kfp_mlops.pipelines.tooling.local_runner import parse_params
 
 
 def test_parse_params():

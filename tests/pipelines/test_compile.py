@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from kfp_mlops.components.common import versions
-from kfp_mlops.pipelines import registry
-from kfp_mlops.pipelines.compile import compile_all, masked, stale_files
+from kfp_mlops.pipelines.tooling import catalog
+from kfp_mlops.pipelines.tooling.compiler import compile_all, masked, stale_files
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPILED = ROOT / "compiled"
@@ -27,7 +27,7 @@ def test_compiling_twice_is_byte_identical(fresh, tmp_path):
     second = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*.yaml")}
     assert first == second
     # Each pipeline also gets compiled/k8s/<pipeline>.yaml, plus one kustomization.yaml.
-    assert len(first) == 2 * len(registry.pipelines()) + len(registry.components()) + 1
+    assert len(first) == 2 * len(catalog.pipelines()) + len(catalog.components()) + 1
 
 
 def test_compiled_folder_is_up_to_date():

@@ -10,7 +10,7 @@ import yaml
 from kfp import compiler
 from kfp.compiler.compiler_utils import KubernetesManifestOptions
 
-from kfp_mlops.pipelines import gitops, registry
+from kfp_mlops.pipelines.tooling import catalog, gitops_manifests
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "compiled" / "k8s"
@@ -22,7 +22,7 @@ def docs_of(path: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
 
 
-@pytest.mark.parametrize("name", sorted(registry.PIPELINES))
+@pytest.mark.parametrize("name", sorted(catalog.PIPELINES))
 def test_each_pipeline_has_a_pipeline_and_a_version_holding_its_compiled_spec(name):
     pipe, version = docs_of(K8S / f"{name}.yaml")
     compiled = docs_of(ROOT / "compiled" / f"{name}.yaml")
@@ -44,7 +44,7 @@ def test_each_pipeline_has_a_pipeline_and_a_version_holding_its_compiled_spec(na
 def test_kustomization_lists_exactly_the_pipeline_files():
     kust = yaml.safe_load((K8S / "kustomization.yaml").read_text())
     assert kust["kind"] == "Kustomization"
-    assert kust["resources"] == sorted(f"{n}.yaml" for n in registry.PIPELINES)
+    assert kust["resources"] == sorted(f"{n}.yaml" for n in catalog.PIPELINES)
     on_disk = sorted(p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
     assert on_disk == kust["resources"]
 
@@ -52,19 +52,19 @@ def test_kustomization_lists_exactly_the_pipeline_files():
 def test_version_name_follows_the_spec_not_the_kfp_release():
     pipe_spec = docs_of(ROOT / "compiled" / "training_pipeline.yaml")
     spec, platform = pipe_spec[0], pipe_spec[1]
-    base = gitops.version_name("training_pipeline", spec, platform)
+    base = gitops_manifests.version_name("training_pipeline", spec, platform)
     assert base.startswith("training-pipeline-")
     other_release = {**spec, "sdkVersion": "kfp-9.9.9"}
-    assert gitops.version_name("training_pipeline", other_release, platform) == base
+    assert gitops_manifests.version_name("training_pipeline", other_release, platform) == base
     changed = {**spec, "pipelineInfo": {**spec["pipelineInfo"], "description": "changed"}}
-    assert gitops.version_name("training_pipeline", changed, platform) != base
-    assert gitops.version_name("training_pipeline", spec, {}) != base
+    assert gitops_manifests.version_name("training_pipeline", changed, platform) != base
+    assert gitops_manifests.version_name("training_pipeline", spec, {}) != base
 
 
 def test_our_manifests_match_what_the_kfp_sdk_writes(tmp_path):
     """Same documents as kfp's own ``kubernetes_manifest_format`` (plus our labels/names)."""
-    func = registry.pipelines()["data_validation_pipeline"]
-    ours_pipe, ours_version = gitops.manifests(
+    func = catalog.pipelines()["data_validation_pipeline"]
+    ours_pipe, ours_version = gitops_manifests.manifests(
         "data_validation_pipeline", ROOT / "compiled" / "data_validation_pipeline.yaml"
     )
     sdk_file = tmp_path / "sdk.yaml"
@@ -95,4 +95,4 @@ def test_our_manifests_match_what_the_kfp_sdk_writes(tmp_path):
 @pytest.mark.parametrize("bad", ["9lives", "has space", "x" * 64, "ümlaut"])
 def test_names_that_cannot_be_kubernetes_names_are_refused(bad):
     with pytest.raises(ValueError, match="cannot become a Kubernetes name"):
-        gitops.resource_name(bad)
+        gitops_manifests.resource_name(bad)

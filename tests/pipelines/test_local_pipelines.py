@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kfp_mlops.pipelines.local import run_local
+from kfp_mlops.pipelines.tooling.local_runner import run_local
 
 pytestmark = [pytest.mark.slow, pytest.mark.trainer]
 
@@ -46,7 +46,7 @@ def _predict_through_router(root, rows):
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, breast_cancer):
     """A pipeline root with a champion made by training_pipeline; servers stopped at the end."""
-    from kfp_mlops.components.deployment.targets import stop_local
+    from kfp_mlops.components.deployment.deploy_model.targets import stop_local
 
     root = tmp_path_factory.mktemp("e2e")
     run = run_local("training_pipeline", dict(FAST), pipeline_root=str(root))

@@ -14,8 +14,8 @@ import urllib3
 import yaml
 
 from kfp_mlops.components.common.versions import __version__
-from kfp_mlops.pipelines import cli, submit
-from kfp_mlops.pipelines.submit import AuthError, SubmitError, normalize_cron
+from kfp_mlops.pipelines.tooling import cli, kfp_client, kfp_connection
+from kfp_mlops.pipelines.tooling.kfp_client import AuthError, SubmitError, normalize_cron
 from tests.conftest import free_port
 from tests.kfp_api_server import KfpApiServer, check_value, load_contract
 
@@ -93,7 +93,7 @@ def test_server_answers_400_and_records_a_request_that_breaks_the_contract():
 
 
 def test_submit_uploads_then_creates_a_run_with_the_version_and_params(kfp_server):
-    result = submit.submit(PIPELINE, kfp_server.url, params={"seed": 7, "drift_threshold": 0.2})
+    result = kfp_client.submit(PIPELINE, kfp_server.url, params={"seed": 7, "drift_threshold": 0.2})
 
     ops = [c.operation for c in kfp_server.calls]
     assert ops.index("upload_pipeline") < ops.index("run_service_create_run")
@@ -117,9 +117,9 @@ def test_submit_uploads_then_creates_a_run_with_the_version_and_params(kfp_serve
 
 
 def test_second_submit_uploads_a_version_and_a_third_reuses_it(kfp_server):
-    first = submit.submit(PIPELINE, kfp_server.url)
-    second = submit.submit(PIPELINE, kfp_server.url, experiment="nightly")
-    third = submit.submit(PIPELINE, kfp_server.url, experiment="nightly")
+    first = kfp_client.submit(PIPELINE, kfp_server.url)
+    second = kfp_client.submit(PIPELINE, kfp_server.url, experiment="nightly")
+    third = kfp_client.submit(PIPELINE, kfp_server.url, experiment="nightly")
 
     assert len(kfp_server.calls_to("upload_pipeline")) == 1
     (version_upload,) = kfp_server.calls_to("upload_pipeline_version")
@@ -141,7 +141,7 @@ def test_second_submit_uploads_a_version_and_a_third_reuses_it(kfp_server):
 
 def test_wait_returns_the_final_state_and_the_ui_link():
     with KfpApiServer(polls_until_done=2) as server:
-        result = submit.submit(PIPELINE, server.url, wait=True, **FAST)
+        result = kfp_client.submit(PIPELINE, server.url, wait=True, **FAST)
     assert result.state == "SUCCEEDED"
     assert result.url == f"{server.url}/#/runs/details/{result.run_id}"
     assert len(server.calls_to("run_service_get_run")) == 3  # RUNNING, RUNNING, SUCCEEDED
@@ -160,11 +160,11 @@ def test_cli_submit_wait_exits_1_on_a_failed_run(capsys):
 
 
 def test_multi_user_needs_a_namespace_and_sends_it(monkeypatch, tmp_path):
-    monkeypatch.setattr(submit, "_POD_NAMESPACE_FILE", tmp_path / "not-in-a-pod")
+    monkeypatch.setattr(kfp_connection, "_POD_NAMESPACE_FILE", tmp_path / "not-in-a-pod")
     with KfpApiServer(multi_user=True) as server:
         with pytest.raises(SubmitError, match=r"is multi-user; pass --namespace"):
-            submit.submit(PIPELINE, server.url)
-        result = submit.submit(PIPELINE, server.url, namespace="team-a")
+            kfp_client.submit(PIPELINE, server.url)
+        result = kfp_client.submit(PIPELINE, server.url, namespace="team-a")
     (upload,) = server.calls_to("upload_pipeline")
     assert upload.query["namespace"] == "team-a"
     assert server.experiments[result.experiment_id].namespace == "team-a"
@@ -175,7 +175,7 @@ def test_multi_user_needs_a_namespace_and_sends_it(monkeypatch, tmp_path):
 
 
 def test_schedule_creates_a_recurring_run_with_a_six_field_cron(kfp_server):
-    result = submit.schedule(
+    result = kfp_client.schedule(
         PIPELINE, kfp_server.url, cron="30 2 * * 1-5", params={"seed": 3}, max_concurrency=2
     )
     (call,) = kfp_server.calls_to("recurring_run_service_create_recurring_run")
@@ -187,7 +187,7 @@ def test_schedule_creates_a_recurring_run_with_a_six_field_cron(kfp_server):
     assert result.url == f"{kfp_server.url}/#/recurringrun/details/{result.recurring_run_id}"
     # Rerunning the same command must not double the schedule.
     with pytest.raises(SubmitError, match="already has a recurring run named"):
-        submit.schedule(PIPELINE, kfp_server.url, cron="30 2 * * 1-5")
+        kfp_client.schedule(PIPELINE, kfp_server.url, cron="30 2 * * 1-5")
     assert len(kfp_server.recurring_runs) == 1
 
 
@@ -247,7 +247,7 @@ def test_unreachable_host_is_one_line_naming_the_host_and_the_fix(capsys):
 
 
 def test_401_is_one_line_auth_error_and_the_env_token_works(capsys, monkeypatch):
-    monkeypatch.delenv(submit.TOKEN_ENV, raising=False)
+    monkeypatch.delenv(kfp_connection.TOKEN_ENV, raising=False)
     with KfpApiServer(token="s3cret") as server:
         assert cli.main(["submit", PIPELINE, "--host", server.url, "--token", "wrong"]) == 2
         err = one_line_error(capsys)
@@ -255,7 +255,7 @@ def test_401_is_one_line_auth_error_and_the_env_token_works(capsys, monkeypatch)
         assert "pass --token (or set KF_PIPELINES_TOKEN)" in err and "namespace" in err
         assert "s3cret" not in err and "wrong" not in err
 
-        monkeypatch.setenv(submit.TOKEN_ENV, "s3cret")
+        monkeypatch.setenv(kfp_connection.TOKEN_ENV, "s3cret")
         assert cli.main(["submit", PIPELINE, "--host", server.url]) == 0
     assert len(server.calls_to("run_service_create_run")) == 1
     assert server.violations == []
@@ -264,14 +264,14 @@ def test_401_is_one_line_auth_error_and_the_env_token_works(capsys, monkeypatch)
 def test_403_from_the_api_is_an_auth_error():
     with KfpApiServer(forbidden_namespaces=("team-b",)) as server:
         with pytest.raises(AuthError, match=r"authentication failed at .* \(403 Forbidden"):
-            submit.submit(PIPELINE, server.url, namespace="team-b")
+            kfp_client.submit(PIPELINE, server.url, namespace="team-b")
     assert server.calls_to("run_service_create_run") == []
 
 
 def test_login_redirect_is_an_auth_error():
     with KfpApiServer(login_redirect=True) as server:
         with pytest.raises(AuthError, match=r"redirected the API request to /dex/auth"):
-            submit.submit(PIPELINE, server.url)
+            kfp_client.submit(PIPELINE, server.url)
 
 
 def test_unknown_pipeline_and_parameter_list_the_known_ones(capsys, kfp_server):

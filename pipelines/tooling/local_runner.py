@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kfp_mlops.pipelines import registry
+from kfp_mlops.pipelines.tooling import catalog
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def run_local(
     """
     from kfp import local
 
-    func = registry.pipeline(name)
+    func = catalog.pipeline(name)
     params = params or {}
     known = set(func.component_spec.inputs or {})
     unknown = sorted(set(params) - known)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kfp import compiler
 
-from kfp_mlops.pipelines import gitops, registry
+from kfp_mlops.pipelines.tooling import catalog, gitops_manifests
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,8 @@ def compile_all(out_dir: str | Path, names: list[str] | None = None) -> list[Pat
     """Write the pipelines, the components and the GitOps manifests into ``out_dir``.
 
     Files: ``<pipeline>.yaml``, ``components/<component>.yaml``, ``k8s/<pipeline>.yaml``
-    (Pipeline + PipelineVersion objects, see :mod:`.gitops`) and ``k8s/kustomization.yaml``.
+    (Pipeline + PipelineVersion objects, see :mod:`.gitops_manifests`) and
+    ``k8s/kustomization.yaml``.
 
     Args:
         out_dir: Destination folder (``compiled/`` in the repository).
@@ -36,7 +37,7 @@ def compile_all(out_dir: str | Path, names: list[str] | None = None) -> list[Pat
     """
     out = Path(out_dir)
     (out / "components").mkdir(parents=True, exist_ok=True)
-    pipes, comps = registry.pipelines(), registry.components()
+    pipes, comps = catalog.pipelines(), catalog.components()
     unknown = sorted(set(names or []) - set(pipes) - set(comps))
     if unknown:
         raise KeyError(f"unknown pipeline or component {unknown}; see `kfp-mlops list`")
@@ -44,8 +45,8 @@ def compile_all(out_dir: str | Path, names: list[str] | None = None) -> list[Pat
     for name, func in pipes.items():
         if not names or name in names:
             path = _compile(func, out / f"{name}.yaml")
-            written += [path, gitops.write(name, path, out / "k8s" / f"{name}.yaml")]
-    written.append(gitops.write_kustomization(list(pipes), out / "k8s"))
+            written += [path, gitops_manifests.write(name, path, out / "k8s" / f"{name}.yaml")]
+    written.append(gitops_manifests.write_kustomization(list(pipes), out / "k8s"))
     for name, comp in comps.items():
         if not names or name in names:
             written.append(_compile(comp, out / "components" / f"{name}.yaml"))

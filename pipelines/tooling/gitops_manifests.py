@@ -35,7 +35,7 @@ _LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
 def resource_name(pipeline: str) -> str:
-    """The Pipeline object's name: the registry name as a DNS-1123 label."""
+    """The Pipeline object's name: the catalog name as a DNS-1123 label."""
     name = pipeline.lower().replace("_", "-")
     if not _LABEL.match(name) or len(name) > 63:
         raise ValueError(f"pipeline name {pipeline!r} cannot become a Kubernetes name")

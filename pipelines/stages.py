@@ -1,0 +1,242 @@
+"""The stages the training and retraining pipelines compose, each taking one settings object.
+
+A stage is a plain function called inside a ``@dsl.pipeline`` body: it creates tasks and
+returns them by name. Its settings are a frozen dataclass whose fields are pipeline inputs
+(KFP channels while the pipeline is being defined) or constants; ``from_inputs`` picks them
+out of a pipeline's own parameters by name, so a pipeline cannot pass one setting under the
+wrong name and the two pipelines do not repeat the same twenty keyword arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from kfp_mlops.components.deployment.deploy_model.component import deploy_model
+from kfp_mlops.components.evaluation.evaluate_model.component import evaluate_model
+from kfp_mlops.components.monitoring.monitor_model.component import monitor_model
+from kfp_mlops.components.optimization.prune_model.component import prune_model
+from kfp_mlops.components.optimization.quantize_model.component import quantize_model
+from kfp_mlops.components.registry.fetch_champion.component import fetch_champion
+from kfp_mlops.components.registry.promote_model.component import promote_model
+from kfp_mlops.components.registry.register_model.component import register_model
+from kfp_mlops.components.training.train_model.component import train_model
+from kfp_mlops.components.training.tune_hyperparameters.component import tune_hyperparameters
+from kfp_mlops.pipelines.data_validation import load_current_and_reference
+from kfp_mlops.pipelines.k8s import gpu_training, resources, with_credentials
+
+#: In a cluster, MLflow is a Service; `kfp-mlops run-local` replaces this with a local store.
+CLUSTER_TRACKING_URI = "http://mlflow.mlflow.svc.cluster.local:5000"
+
+
+class _FromInputs:
+    """``from_inputs``: build a settings object from a pipeline's parameters by name."""
+
+    @classmethod
+    def from_inputs(cls, inputs: Mapping[str, Any], **overrides: Any) -> Any:
+        """The fields found in ``inputs`` (a pipeline's ``locals()``), then ``overrides``.
+
+        Fields absent from both keep their defaults; a field without a default that is
+        missing raises ``TypeError`` naming it, as a dataclass does.
+        """
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{**{k: v for k, v in inputs.items() if k in names}, **overrides})
+
+
+@dataclass(frozen=True)
+class TrainSettings(_FromInputs):
+    """Settings of :func:`train_optimize_evaluate` (see the pipelines' Args for each)."""
+
+    tune_trials: int
+    tune_epochs: int
+    num_workers: int
+    epochs: int
+    precision: str
+    gpus: int
+    accelerator_type: str
+    node_selector_json: dict
+    tolerations_json: list
+    checkpoint_uri: str
+    final_sparsity: float
+    quantization_mode: str
+    max_accuracy_drop: float
+    min_accuracy: float
+    tracking_uri: str
+    experiment_name: str
+    registered_model_name: str
+    seed: int
+    min_improvement: float = 0.0
+
+
+@dataclass(frozen=True)
+class DeploySettings(_FromInputs):
+    """Settings of :func:`register_deploy_promote`."""
+
+    tracking_uri: str
+    experiment_name: str
+    registered_model_name: str
+    deploy_target: str
+    deploy_strategy: str
+    namespace: str
+    storage_uri: str
+    gitops_dir: str
+    serving_state_dir: str
+
+
+@dataclass(frozen=True)
+class MonitorSettings(_FromInputs):
+    """Settings of :func:`monitor_champion`."""
+
+    current_source: str
+    reference_source: str
+    target_column: str
+    drift_threshold: float
+    retrain_on: str
+    tracking_uri: str
+    registered_model_name: str
+    pushgateway_url: str
+    history_uri: str
+
+
+def train_optimize_evaluate(splits: dict, settings: TrainSettings) -> dict:
+    """Tune, train, prune, quantize and evaluate; shared by the training and retraining pipelines.
+
+    Args:
+        splits: The tasks :func:`~kfp_mlops.pipelines.data_validation.validated_splits` returns.
+        settings: What to train and how.
+
+    Returns:
+        The tasks by name: ``tune``, ``train``, ``prune``, ``quantize``, ``evaluate``.
+    """
+    s = settings
+    split = splits["split"]
+    data = {k: split.outputs[k] for k in ("train", "validation")}
+    mlflow = {"tracking_uri": s.tracking_uri, "experiment_name": s.experiment_name}
+    tune = with_credentials(
+        tune_hyperparameters(
+            **data, n_trials=s.tune_trials, epochs_per_trial=s.tune_epochs, **mlflow, seed=s.seed
+        )
+    )
+    resources(tune, cpu="2", memory="4Gi")
+    train = with_credentials(
+        train_model(
+            **data,
+            best_params=tune.outputs["best_params"],
+            num_workers=s.num_workers,
+            epochs=s.epochs,
+            precision=s.precision,
+            checkpoint_uri=s.checkpoint_uri,
+            **mlflow,
+            seed=s.seed,
+        )
+    )
+    resources(train, cpu="4", memory="16Gi")
+    gpu_training(train, s.gpus, s.accelerator_type, s.node_selector_json, s.tolerations_json)
+    train.set_retry(2)  # a retried task resumes from the last epoch checkpoint
+    gate = {"test": split.outputs["test"], "max_accuracy_drop": s.max_accuracy_drop, "seed": s.seed}
+    prune = prune_model(
+        model=train.outputs["model"], **data, final_sparsity=s.final_sparsity, **gate
+    )
+    resources(prune, cpu="2", memory="4Gi")
+    quantize = quantize_model(
+        model=prune.outputs["pruned_model"], **data, mode=s.quantization_mode, **gate
+    )
+    resources(quantize, cpu="2", memory="4Gi")
+    evaluate = with_credentials(
+        evaluate_model(
+            test=split.outputs["test"],
+            model=quantize.outputs["quantized_model"],
+            preprocessor=split.outputs["preprocessor"],
+            min_accuracy=s.min_accuracy,
+            min_improvement=s.min_improvement,
+            tracking_uri=s.tracking_uri,
+            registered_model_name=s.registered_model_name,
+        )
+    )
+    return {
+        "tune": tune,
+        "train": train,
+        "prune": prune,
+        "quantize": quantize,
+        "evaluate": evaluate,
+    }
+
+
+def register_deploy_promote(splits: dict, trained: dict, settings: DeploySettings) -> dict:
+    """Register the blessed model, deploy it gradually, then promote it to champion.
+
+    Call inside ``dsl.If(blessed)``. Promotion runs only after the deployment's smoke tests
+    passed; a failed deployment has already rolled back and the champion stays.
+
+    Args:
+        splits: The tasks ``validated_splits`` returns.
+        trained: The tasks :func:`train_optimize_evaluate` returns.
+        settings: Where the model is registered and deployed.
+
+    Returns:
+        The tasks by name: ``register``, ``deploy``, ``promote``.
+    """
+    s = settings
+    model = trained["quantize"].outputs["quantized_model"]
+    registry = {"tracking_uri": s.tracking_uri, "registered_model_name": s.registered_model_name}
+    register = with_credentials(
+        register_model(
+            model=model,
+            evaluation=trained["evaluate"].outputs["evaluation_json"],
+            **registry,
+            blessed=trained["evaluate"].outputs["Output"],
+            preprocessor=splits["split"].outputs["preprocessor"],
+            data=splits["split"].outputs["train"],
+            validation_result=splits["validate"].outputs["validation_result"],
+            optimization="magnitude pruning (tfmot) + post-training quantization (TFLite)",
+            experiment_name=s.experiment_name,
+        )
+    )
+    deploy = with_credentials(
+        deploy_model(
+            model=model,
+            preprocessor=splits["split"].outputs["preprocessor"],
+            smoke_data=splits["current"].outputs["dataset"],
+            target=s.deploy_target,
+            strategy=s.deploy_strategy,
+            model_name=s.registered_model_name,
+            namespace=s.namespace,
+            storage_uri=s.storage_uri,
+            gitops_dir=s.gitops_dir,
+            state_dir=s.serving_state_dir,
+        )
+    )
+    deploy.after(register)
+    promote = with_credentials(promote_model(**registry, version=register.outputs["Output"]))
+    promote.after(deploy)
+    return {"register": register, "deploy": deploy, "promote": promote}
+
+
+def monitor_champion(settings: MonitorSettings) -> dict:
+    """Fetch the champion and monitor it on the recent window.
+
+    Returns:
+        The tasks by name: ``champion``, ``current``, ``reference``, ``monitor``.
+    """
+    s = settings
+    champion = with_credentials(
+        fetch_champion(tracking_uri=s.tracking_uri, registered_model_name=s.registered_model_name)
+    )
+    current, reference = load_current_and_reference(
+        s.current_source, s.reference_source, s.target_column
+    )
+    monitor = with_credentials(
+        monitor_model(
+            current=current.outputs["dataset"],
+            reference=reference.outputs["dataset"],
+            model=champion.outputs["model"],
+            preprocessor=champion.outputs["preprocessor"],
+            baseline=champion.outputs["baseline"],
+            retrain_on=s.retrain_on,
+            drift_threshold=s.drift_threshold,
+            history_uri=s.history_uri,
+            pushgateway_url=s.pushgateway_url,
+        )
+    )
+    return {"champion": champion, "current": current, "reference": reference, "monitor": monitor}

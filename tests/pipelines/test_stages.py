@@ -1,0 +1,75 @@
+"""The shared stages' settings objects, and the two ways to start the CLI."""
+
+import configparser
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from kfp_mlops.pipelines import stages
+from kfp_mlops.pipelines.monitoring import retraining_pipeline
+from kfp_mlops.pipelines.training import training_pipeline
+from tests.conftest import ROOT
+
+
+def _names(settings_cls) -> set[str]:
+    return {f.name for f in dataclasses.fields(settings_cls)}
+
+
+def test_from_inputs_picks_fields_by_name_and_applies_overrides():
+    inputs = {
+        "tracking_uri": "sqlite:///x.db",
+        "experiment_name": "e",
+        "registered_model_name": "m",
+        "deploy_target": "local",
+        "deploy_strategy": "rolling",
+        "namespace": "ns",
+        "storage_uri": "",
+        "gitops_dir": "g",
+        "serving_state_dir": "s",
+        "seed": 1,  # not a DeploySettings field: ignored
+    }
+    deploy = stages.DeploySettings.from_inputs(inputs, deploy_strategy="canary")
+    assert deploy.deploy_strategy == "canary" and deploy.serving_state_dir == "s"
+    assert not hasattr(deploy, "seed")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        deploy.namespace = "other"  # type: ignore[misc]
+
+
+def test_from_inputs_names_a_missing_setting():
+    with pytest.raises(TypeError, match="history_uri"):
+        stages.MonitorSettings.from_inputs({"current_source": "a", "reference_source": "b"})
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "settings", "defaulted"),
+    [
+        (training_pipeline, stages.TrainSettings, {"min_improvement"}),
+        (training_pipeline, stages.DeploySettings, set()),
+        (retraining_pipeline, stages.TrainSettings, set()),
+        (retraining_pipeline, stages.DeploySettings, {"deploy_strategy"}),
+        (retraining_pipeline, stages.MonitorSettings, set()),
+    ],
+)
+def test_every_setting_is_a_pipeline_parameter(pipeline, settings, defaulted):
+    # A renamed pipeline parameter would otherwise silently fall back to a default.
+    params = set(pipeline.component_spec.inputs)
+    assert _names(settings) - params == defaulted
+
+
+def test_console_script_and_module_shim_run_the_same_cli():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    scripts = config["options.entry_points"]["console_scripts"]
+    assert "kfp-mlops = kfp_mlops.pipelines.tooling.cli:main" in scripts
+    out = subprocess.run(
+        [sys.executable, "-m", "kfp_mlops.pipelines.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    assert out.startswith("usage: kfp-mlops")
+    for command in ("compile", "run-local", "submit", "schedule"):
+        assert command in out
