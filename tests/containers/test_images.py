@@ -569,7 +569,7 @@ def test_requirement_set_resolves_to_the_constraints(name, tmp_path):
 
 def test_trainer_image_provides_what_the_trainjob_expects():
     """The TrainJob's sshd command, port, key directory and paths exist in the trainer image."""
-    from kfp_mlops.components.training.train_model import trainjob as tj
+    from kfp_mlops.components.training.train_multinode import manifests as tj
 
     text = (ROOT / "containers" / "trainer" / "Dockerfile").read_text()
     assert "openssh-server" in text and "openssh-client" in text

@@ -23,13 +23,16 @@ import pytest
 import yaml
 
 from kfp_mlops.components.common.errors import ComponentError, ParameterError
-from kfp_mlops.components.training.train_model import trainjob as tj
 from kfp_mlops.components.training.train_model.launcher import TrainingError
+from kfp_mlops.components.training.train_multinode import manifests as mf
+from kfp_mlops.components.training.train_multinode import schema
+from kfp_mlops.components.training.train_multinode.client import TrainJobClient
 from kfp_mlops.components.training.train_multinode.core import (
     default_job_name,
     own_namespace,
     train_multinode,
 )
+from kfp_mlops.components.training.train_multinode.run import ClusterRun
 from tests.conftest import free_port
 from tests.training.trainjob_api import FakeTrainerApi, FakeTrainerServer
 
@@ -37,7 +40,7 @@ BUCKET = "kfp-mlops-test"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def gpu_spec(**changes) -> tj.TrainJobSpec:
+def gpu_spec(**changes) -> mf.TrainJobSpec:
     base = dict(
         name="train-model-abc",
         namespace="team-a",
@@ -50,7 +53,7 @@ def gpu_spec(**changes) -> tj.TrainJobSpec:
         active_deadline_seconds=7200,
     )
     base.update(changes)
-    return tj.TrainJobSpec(**base)
+    return mf.TrainJobSpec(**base)
 
 
 def jobs_of(runtime: dict) -> dict[str, dict]:
@@ -65,9 +68,9 @@ def pod_of(job: dict) -> dict:
 
 
 def test_gpu_manifests_pass_the_published_api_and_core_schemas():
-    runtime, job = tj.manifests(gpu_spec())
-    assert tj.validate_with_api(runtime) == []
-    assert tj.validate_with_api(job) == []
+    runtime, job = mf.manifests(gpu_spec())
+    assert schema.validate_with_api(runtime) == []
+    assert schema.validate_with_api(job) == []
     assert runtime["kind"] == "TrainingRuntime" and job["kind"] == "TrainJob"
     assert job["spec"]["runtimeRef"] == {
         "name": runtime["metadata"]["name"],
@@ -79,11 +82,11 @@ def test_gpu_manifests_pass_the_published_api_and_core_schemas():
     assert job["spec"]["activeDeadlineSeconds"] == 7200
     mpi = runtime["spec"]["mlPolicy"]["mpi"]
     assert mpi["numProcPerNode"] == 4 and mpi["runLauncherAsNode"] is False
-    assert mpi["sshAuthMountPath"] == tj.SSH_AUTH_DIR
+    assert mpi["sshAuthMountPath"] == mf.SSH_AUTH_DIR
 
 
 def test_gpus_selector_and_tolerations_sit_on_the_nodes_not_the_launcher():
-    runtime = tj.training_runtime(gpu_spec())
+    runtime = mf.training_runtime(gpu_spec())
     jobs = jobs_of(runtime)
     node, launcher = pod_of(jobs["node"]), pod_of(jobs["launcher"])
     limits = node["containers"][0]["resources"]["limits"]
@@ -96,13 +99,13 @@ def test_gpus_selector_and_tolerations_sit_on_the_nodes_not_the_launcher():
     assert "nodeSelector" not in launcher and "tolerations" not in launcher
     # The launcher starts only after every node's sshd answers.
     assert jobs["launcher"]["dependsOn"] == [{"name": "node", "status": "Ready"}]
-    assert node["containers"][0]["readinessProbe"]["tcpSocket"]["port"] == tj.SSH_PORT
-    assert jobs["launcher"]["template"]["metadata"]["labels"][tj.ANCESTOR_LABEL] == "trainer"
+    assert node["containers"][0]["readinessProbe"]["tcpSocket"]["port"] == mf.SSH_PORT
+    assert jobs["launcher"]["template"]["metadata"]["labels"][mf.ANCESTOR_LABEL] == "trainer"
 
 
 def test_pods_run_as_non_root_and_take_credentials_only_from_secrets():
-    text = yaml.safe_dump_all(tj.manifests(gpu_spec()))
-    for _, template in tj._pod_templates(tj.training_runtime(gpu_spec())):
+    text = yaml.safe_dump_all(mf.manifests(gpu_spec()))
+    for _, template in schema.pod_templates(mf.training_runtime(gpu_spec())):
         ctx = template["spec"]["securityContext"]
         assert ctx["runAsNonRoot"] is True and ctx["runAsUser"] == 1000
     assert "secretKeyRef" in text and "kfp-mlops-gcs" in text
@@ -111,15 +114,15 @@ def test_pods_run_as_non_root_and_take_credentials_only_from_secrets():
 
 def test_launcher_command_runs_horovodrun_over_the_trainer_hostfile():
     spec = gpu_spec()
-    command = tj.launcher_command(spec)
+    command = mf.launcher_command(spec)
     assert command[:2] == ["/bin/bash", "-c"]
     argv = shlex.split(command[2].split("exec ", 1)[1])
     assert argv[0] == "/opt/trainer-env/bin/horovodrun"
     assert argv[argv.index("-np") + 1] == "12"  # 3 nodes x 4 processes
     assert argv[argv.index("--hostfile") + 1] == "/etc/mpi/hostfile"
-    assert argv[argv.index("--ssh-port") + 1] == str(tj.SSH_PORT)
+    assert argv[argv.index("--ssh-port") + 1] == str(mf.SSH_PORT)
     assert argv[-2:] == ["--config", "gs://bucket/run/config.json"]
-    assert tj.WORKER_MODULE in argv
+    assert mf.WORKER_MODULE in argv
 
 
 def test_runtime_name_follows_the_job_shape():
@@ -132,39 +135,39 @@ def test_runtime_name_follows_the_job_shape():
     "raw", ["Train My_Model!!", "-" * 90, "model/../../etc", "UPPER.case.name", "ÄÖÜ-模型"]
 )
 def test_hostile_names_become_valid_kubernetes_names(raw):
-    _runtime, job = tj.manifests(gpu_spec(name=raw))
+    _runtime, job = mf.manifests(gpu_spec(name=raw))
     name = job["metadata"]["name"]
-    assert len(name) <= tj.MAX_NAME
+    assert len(name) <= mf.MAX_NAME
     assert all(c.isdigit() or c == "-" or ("a" <= c <= "z") for c in name)
     assert name[0].isalpha() and name[-1].isalnum()
 
 
 def test_cpu_shape_has_no_gpu_and_no_selector():
-    runtime, _ = tj.manifests(gpu_spec(gpus_per_node=0, node_selector={}, tolerations=[]))
+    runtime, _ = mf.manifests(gpu_spec(gpus_per_node=0, node_selector={}, tolerations=[]))
     node = pod_of(jobs_of(runtime)["node"])
     assert set(node["containers"][0]["resources"]["limits"]) == {"cpu", "memory"}
     assert "nodeSelector" not in node
 
 
 def test_api_validation_catches_unknown_fields_and_wrong_types():
-    job = tj.train_job(gpu_spec())
+    job = mf.train_job(gpu_spec())
     job["spec"]["trainer"]["numNodez"] = 2
-    assert tj.validate_with_api(job) == [
+    assert schema.validate_with_api(job) == [
         "TrainJob.spec.trainer.numNodez: not a field of the published API"
     ]
-    job = tj.train_job(gpu_spec())
+    job = mf.train_job(gpu_spec())
     job["spec"]["trainer"]["numNodes"] = "3"
-    assert any("numNodes" in p and "integer" in p for p in tj.validate_with_api(job))
-    job = tj.train_job(gpu_spec())
+    assert any("numNodes" in p and "integer" in p for p in schema.validate_with_api(job))
+    job = mf.train_job(gpu_spec())
     del job["spec"]["runtimeRef"]["name"]
-    assert any("name" in p for p in tj.validate_with_api(job))
+    assert any("name" in p for p in schema.validate_with_api(job))
 
 
 def test_core_schema_catches_a_bad_pod_field():
-    runtime = tj.training_runtime(gpu_spec())
+    runtime = mf.training_runtime(gpu_spec())
     pod_of(jobs_of(runtime)["node"])["containers"][0]["ports"][0]["containerPort"] = "ssh"
     with pytest.raises(ComponentError, match="containerPort"):
-        tj.validate([runtime])
+        schema.validate([runtime])
 
 
 @pytest.mark.parametrize(
@@ -178,7 +181,7 @@ def test_core_schema_catches_a_bad_pod_field():
 )
 def test_bad_shapes_are_refused_with_the_fix(changes, match):
     with pytest.raises(ParameterError, match=match):
-        tj.manifests(gpu_spec(**changes))
+        mf.manifests(gpu_spec(**changes))
 
 
 # --------------------------------------------------------------------------- API calls
@@ -189,9 +192,9 @@ def test_client_creates_runtime_then_job_and_reports_completion():
     api.on_create = lambda obj: api.set_condition(
         "team-a", obj["metadata"]["name"], "Complete", "JobSetCompleted", "done"
     )
-    docs = tj.manifests(gpu_spec())
+    docs = mf.manifests(gpu_spec())
     with FakeTrainerServer(api) as server:
-        client = tj.TrainJobClient(server.api_client(), poll_interval_s=0.05)
+        client = TrainJobClient(server.api_client(), poll_interval_s=0.05)
         client.apply(docs)
         outcome = client.wait("team-a", docs[1]["metadata"]["name"], timeout_s=10)
     assert outcome.succeeded and outcome.reason == "JobSetCompleted"
@@ -203,9 +206,9 @@ def test_client_creates_runtime_then_job_and_reports_completion():
 
 def test_a_retry_attaches_to_its_own_running_job():
     api = FakeTrainerApi()
-    docs = tj.manifests(gpu_spec())
+    docs = mf.manifests(gpu_spec())
     with FakeTrainerServer(api) as server:
-        client = tj.TrainJobClient(server.api_client(), poll_interval_s=0.05)
+        client = TrainJobClient(server.api_client(), poll_interval_s=0.05)
         client.apply(docs)
         client.apply(docs)  # the retried step: runtime and job both exist
     assert [m for m, _ in api.calls()] == ["POST", "POST"]
@@ -214,19 +217,19 @@ def test_a_retry_attaches_to_its_own_running_job():
 def test_a_job_of_another_config_is_refused():
     api = FakeTrainerApi()
     with FakeTrainerServer(api) as server:
-        client = tj.TrainJobClient(server.api_client(), poll_interval_s=0.05)
-        client.apply(tj.manifests(gpu_spec()))
-        other = tj.manifests(gpu_spec(config_uri="gs://bucket/other-run/config.json"))
+        client = TrainJobClient(server.api_client(), poll_interval_s=0.05)
+        client.apply(mf.manifests(gpu_spec()))
+        other = mf.manifests(gpu_spec(config_uri="gs://bucket/other-run/config.json"))
         with pytest.raises(ComponentError, match="runs another config.*kubectl delete trainjob"):
             client.apply(other)
 
 
 def test_a_failed_job_is_deleted_and_created_again():
     api = FakeTrainerApi()
-    docs = tj.manifests(gpu_spec())
+    docs = mf.manifests(gpu_spec())
     name = docs[1]["metadata"]["name"]
     with FakeTrainerServer(api) as server:
-        client = tj.TrainJobClient(server.api_client(), poll_interval_s=0.05)
+        client = TrainJobClient(server.api_client(), poll_interval_s=0.05)
         client.apply(docs)
         api.set_condition("team-a", name, "Failed", "BackoffLimitExceeded", "node-1 evicted")
         client.apply(docs)
@@ -241,16 +244,16 @@ def test_a_failed_job_is_deleted_and_created_again():
 def test_forbidden_names_the_rbac_fix():
     api = FakeTrainerApi(deny=403)
     with FakeTrainerServer(api) as server:
-        client = tj.TrainJobClient(server.api_client(), poll_interval_s=0.05)
+        client = TrainJobClient(server.api_client(), poll_interval_s=0.05)
         with pytest.raises(ComponentError, match="403.*service account"):
-            client.apply(tj.manifests(gpu_spec()))
+            client.apply(mf.manifests(gpu_spec()))
 
 
 def test_wait_gives_up_after_the_timeout_with_the_conditions_seen():
     api = FakeTrainerApi()
-    docs = tj.manifests(gpu_spec())
+    docs = mf.manifests(gpu_spec())
     with FakeTrainerServer(api) as server:
-        client = tj.TrainJobClient(server.api_client(), poll_interval_s=0.05)
+        client = TrainJobClient(server.api_client(), poll_interval_s=0.05)
         client.apply(docs)
         with pytest.raises(ComponentError, match="did not finish within 0 s"):
             client.wait("team-a", docs[1]["metadata"]["name"], timeout_s=0.2)
@@ -277,7 +280,7 @@ def test_failed_trainjob_fails_the_step_with_its_message_and_writes_no_model(
     train_uri, val_uri = _splits_to_gcs(gcs_emulator, bc_splits, "failing")
     model_dir = tmp_path / "model"
     with FakeTrainerServer(api) as server:
-        cluster = tj.ClusterRun(
+        cluster = ClusterRun(
             spec=gpu_spec(name="failing-run", gpus_per_node=0, procs_per_node=1, num_nodes=2),
             work_uri=f"gs://{BUCKET}/failing/work",
             train_uri=train_uri,
@@ -304,7 +307,7 @@ def test_local_paths_are_refused_before_anything_is_created(bc_splits, tmp_path)
 
     api = FakeTrainerApi()
     with FakeTrainerServer(api) as server:
-        cluster = tj.ClusterRun(
+        cluster = ClusterRun(
             spec=gpu_spec(gpus_per_node=0, procs_per_node=1, num_nodes=2),
             work_uri=str(tmp_path / "work"),
             train_uri=bc_splits[0],
@@ -351,7 +354,7 @@ def test_multinode_defaults_come_from_the_pod_and_the_output_location(tmp_path):
     a = default_job_name("gs://root/run-1/train/model")
     assert a == default_job_name("gs://root/run-1/train/model")
     assert a != default_job_name("gs://root/run-2/train/model")
-    assert tj.manifests(gpu_spec(name=a))[1]["metadata"]["name"] == a
+    assert mf.manifests(gpu_spec(name=a))[1]["metadata"]["name"] == a
 
 
 # --------------------------------------------------------------------------- a real run
@@ -360,7 +363,7 @@ def test_multinode_defaults_come_from_the_pod_and_the_output_location(tmp_path):
 def dockerfile_sshd_config() -> list[str]:
     """The sshd_config lines the trainer image writes (containers/trainer/Dockerfile)."""
     text = (ROOT / "containers" / "trainer" / "Dockerfile").read_text()
-    block = text.split(f"> {tj.SSHD_CONFIG}")[0].rsplit("printf '%s\\n'", 1)[1]
+    block = text.split(f"> {mf.SSHD_CONFIG}")[0].rsplit("printf '%s\\n'", 1)[1]
     return re.findall(r'"([^"]+)"', block)
 
 

@@ -1,7 +1,9 @@
 """Multi-node Horovod training: the parameters of the KFP wrapper turned into a TrainJob run.
 
 Everything but the parameter parsing lives in :mod:`..train_model.core` (validation, config,
-report) and :mod:`..train_model.trainjob` (manifests, API calls, fetching the model).
+report) and the modules beside this one: :mod:`.manifests` (the TrainingRuntime and TrainJob),
+:mod:`.schema` (checks against the Trainer API), :mod:`.client` (create, attach, retry, watch)
+and :mod:`.run` (config to GCS, the job, the model back).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from kfp_mlops.components.common.errors import ParameterError
-from kfp_mlops.components.training.train_model import trainjob
 from kfp_mlops.components.training.train_model.core import TrainResult, train
+from kfp_mlops.components.training.train_multinode.manifests import TrainJobSpec
+from kfp_mlops.components.training.train_multinode.run import ClusterRun
 
 #: Where a pod finds its own namespace.
 NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -107,7 +110,7 @@ def train_multinode(
         ParameterError: On a bad parameter, before anything is created.
     """
     namespace = namespace or own_namespace()
-    spec = trainjob.TrainJobSpec(
+    spec = TrainJobSpec(
         name=job_name or default_job_name(model_uri),
         namespace=namespace,
         config_uri="",  # filled in by run_on_cluster
@@ -121,7 +124,7 @@ def train_multinode(
         tolerations=_json(tolerations_json, "tolerations_json", list),
         **({"image": image} if image else {}),
     )
-    cluster = trainjob.ClusterRun(
+    cluster = ClusterRun(
         spec=spec,
         work_uri=f"{model_uri.rstrip('/')}-trainjob",
         train_uri=train_uri,

@@ -1,0 +1,113 @@
+"""One training run as a TrainJob: the worker config to GCS, the objects, the wait, the model.
+
+:func:`run_on_cluster` is what ``train_model.core.train`` calls, instead of the local
+launcher, when it is given a :class:`ClusterRun`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.common.k8s import default_api_client, to_yaml
+from kfp_mlops.components.training.train_model.config import (
+    HISTORY_FILE,
+    METRICS_FILE,
+    WorkerConfig,
+)
+from kfp_mlops.components.training.train_model.launcher import LaunchResult, TrainingError
+from kfp_mlops.components.training.train_multinode.client import TrainJobClient
+from kfp_mlops.components.training.train_multinode.manifests import (
+    NODE_LOG_DIR,
+    TrainJobSpec,
+    manifests,
+)
+
+
+@dataclass
+class ClusterRun:
+    """Where and how ``train_model.core.train`` runs its workers as a TrainJob.
+
+    Attributes:
+        spec: Job shape (its ``config_uri`` is filled in by :func:`run_on_cluster`).
+        work_uri: ``gs://`` prefix for the config, the model and the checkpoints.
+        train_uri: ``gs://`` URI of the training Parquet (the pods read it directly).
+        validation_uri: ``gs://`` URI of the validation Parquet.
+        manifests_path: Where to write the applied manifests as YAML (None: nowhere).
+        api_client: Kubernetes ``ApiClient`` (None: in-cluster or kubeconfig).
+        gcs_client: ``google.cloud.storage.Client`` (None: default credentials).
+        timeout_s: Give up waiting after this long.
+        poll_interval_s: Seconds between status polls.
+    """
+
+    spec: TrainJobSpec
+    work_uri: str
+    train_uri: str
+    validation_uri: str
+    manifests_path: str | None = None
+    api_client: Any = None
+    gcs_client: Any = None
+    timeout_s: float = 6 * 3600
+    poll_interval_s: float = 10.0
+
+
+def run_on_cluster(config: WorkerConfig, cluster: ClusterRun) -> LaunchResult:
+    """Train on the cluster: config to ``work_uri``, runtime + TrainJob, wait, fetch outputs.
+
+    ``config``'s data paths become ``cluster``'s ``gs://`` URIs; its output, log and (unless
+    given as ``gs://``) checkpoint locations are set here: ``<work_uri>/model``, a per-node
+    local log directory and ``<work_uri>/checkpoints``. The model files are copied back into
+    ``config.output_dir``'s original local directory.
+
+    Raises:
+        ParameterError: On a shape the Trainer would refuse or non-``gs://`` locations.
+        launcher.TrainingError: If the TrainJob fails (its condition's message included).
+        ComponentError: On API errors or the timeout.
+    """
+    from kfp_mlops.components.common import io
+
+    spec, work_uri = cluster.spec, cluster.work_uri
+    config.train_path, config.validation_path = cluster.train_uri, cluster.validation_uri
+    for what, uri in (
+        ("training data", config.train_path),
+        ("validation data", config.validation_path),
+        ("work location", work_uri),
+    ):
+        if not uri.startswith("gs://"):
+            raise ParameterError(
+                f"the {what} is at '{uri}', which the TrainJob's pods cannot read",
+                "multi-node training needs gs:// locations: run the pipeline with a gs:// "
+                "pipeline root",
+            )
+    local_out = config.output_dir
+    work_uri = work_uri.rstrip("/")
+    config.output_dir = f"{work_uri}/model"
+    config.log_dir = NODE_LOG_DIR
+    if not config.checkpoint_dir.startswith("gs://"):
+        config.checkpoint_dir = f"{work_uri}/checkpoints"
+    spec.config_uri = f"{work_uri}/config.json"
+    docs = manifests(spec)
+    if cluster.manifests_path:
+        Path(cluster.manifests_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(cluster.manifests_path).write_text(to_yaml(*docs), encoding="utf-8")
+    io.write_bytes(spec.config_uri, config.to_json().encode(), client=cluster.gcs_client)
+
+    api_client = cluster.api_client or default_api_client(allowed_to="create trainjobs")
+    client = TrainJobClient(api_client, cluster.poll_interval_s)
+    client.apply(docs)
+    outcome = client.wait(spec.namespace, spec.job_name, cluster.timeout_s)
+    if not outcome.succeeded:
+        raise TrainingError(
+            f"TrainJob {spec.namespace}/{spec.job_name} failed after {outcome.seconds:.0f} s: "
+            f"{outcome.reason}: {outcome.message}",
+            f"read the launcher's log: kubectl logs -n {spec.namespace} -l "
+            f"jobset.sigs.k8s.io/jobset-name={spec.job_name} --all-containers",
+        )
+    io.download_tree(config.output_dir, local_out, client=cluster.gcs_client)
+    out = Path(local_out)
+    metrics = json.loads((out / METRICS_FILE).read_text(encoding="utf-8"))
+    history = json.loads((out / HISTORY_FILE).read_text(encoding="utf-8"))
+    return LaunchResult(metrics=metrics, history=history, output_dir=local_out, log_dir="")
