@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from kfp_mlops.components.common.errors import DataValidationError, ParameterError
+from kfp_mlops.components.common.metrics import classification_metrics
 from kfp_mlops.components.monitoring.monitor_model.baselines import (
     parse_baseline,
     parse_history,
@@ -19,7 +20,6 @@ from kfp_mlops.components.monitoring.monitor_model.baselines import (
     read_baseline_artifact,
 )
 from kfp_mlops.components.monitoring.monitor_model.checks import (
-    classification_metrics,
     compare_with_baseline,
     latency_from_log,
 )

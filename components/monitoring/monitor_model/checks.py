@@ -1,10 +1,14 @@
-"""The checks of a monitoring run: labels, quality vs the baseline, latency, feature matrix."""
+"""The checks of a monitoring run: labels, quality vs the baseline, latency, feature matrix.
+
+Metrics and latency percentiles are :mod:`kfp_mlops.components.common.metrics`'s, as in
+evaluation, so the recent window is scored as the champion's baseline was.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +17,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from kfp_mlops.components.common.errors import DataValidationError
+from kfp_mlops.components.common.metrics import latency_percentiles
 from kfp_mlops.components.data.split_and_preprocess.core import Preprocessor
 from kfp_mlops.components.monitoring.monitor_model.baselines import METRICS
 
@@ -38,24 +43,6 @@ class MetricCheck:
     def level_name(self) -> str:
         """``ok``, ``warning`` or ``critical``."""
         return LEVELS[self.level]
-
-
-def classification_metrics(
-    y_true: np.ndarray, y_pred: np.ndarray, num_classes: int
-) -> dict[str, float]:
-    """Accuracy, precision, recall and F1: binary (class 1 positive) or macro-averaged."""
-    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
-
-    average = "binary" if num_classes == 2 else "macro"
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        y_true, y_pred, average=average, zero_division=0
-    )
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "precision": float(precision),
-        "recall": float(recall),
-        "f1": float(f1),
-    }
 
 
 def compare_with_baseline(
@@ -102,20 +89,28 @@ def latency_from_log(frame: pd.DataFrame, column: str = LATENCY_COLUMN) -> dict[
     return _percentiles(finite, "log")
 
 
-def measure_latency(model: Any, features: np.ndarray, samples: int = 100) -> dict[str, Any]:
+def measure_latency(
+    predict: Callable[[np.ndarray], Any], features: np.ndarray, samples: int = 100
+) -> dict[str, Any]:
     """Time ``samples`` single-row predictions (cycling through ``features``), in ms.
 
-    A few unrecorded calls first build the predict function, as a warm server would have.
+    Args:
+        predict: The served model's call (:class:`~.inference.KerasModel` or
+            :class:`~.inference.TFLiteModel`): the code path the server runs per request.
+        features: Feature rows to cycle through.
+        samples: Calls to time.
+
+    A few unrecorded calls first warm the model up, as a running server would be.
     """
     samples = min(int(samples), MAX_LATENCY_SAMPLES)
     rows = np.asarray(features, dtype="float32")
     for i in range(min(3, len(rows))):
-        model.predict_on_batch(rows[i : i + 1])
+        predict(rows[i : i + 1])
     times = np.empty(samples)
     for i in range(samples):
         row = rows[i % len(rows)][None, :]
         start = time.perf_counter()
-        model.predict_on_batch(row)
+        predict(row)
         times[i] = (time.perf_counter() - start) * 1000.0
     return _percentiles(times, "measured")
 
@@ -204,11 +199,4 @@ def _label_text(labels: pd.Series, classes: Sequence[str]) -> pd.Series:
 
 
 def _percentiles(values: np.ndarray, source: str) -> dict[str, Any]:
-    p50, p95, p99 = np.percentile(values, [50, 95, 99])
-    return {
-        "source": source,
-        "samples": len(values),
-        "p50": float(p50),
-        "p95": float(p95),
-        "p99": float(p99),
-    }
+    return {"source": source, "samples": len(values), **latency_percentiles(values)}

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from kfp_mlops.components.common.errors import DataValidationError, ParameterError
+from kfp_mlops.components.common.metrics import classification_metrics
 from kfp_mlops.components.data.detect_drift.core import (
     feature_drift,
     prediction_drift,
@@ -51,7 +52,6 @@ from kfp_mlops.components.monitoring.monitor_model.checks import (
     LATENCY_COLUMN,
     MAX_LATENCY_SAMPLES,
     check_labels,
-    classification_metrics,
     compare_with_baseline,
     features,
     latency_from_log,
@@ -60,6 +60,12 @@ from kfp_mlops.components.monitoring.monitor_model.checks import (
 from kfp_mlops.components.monitoring.monitor_model.findings import Findings
 from kfp_mlops.components.monitoring.monitor_model.pushgateway import push_metrics
 from kfp_mlops.components.monitoring.monitor_model.result import MonitorResult, json_default
+from kfp_mlops.components.monitoring.monitor_model.served import (
+    ServedModel,
+    as_served,
+    load_served,
+    probabilities,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +92,8 @@ def monitor(
         current: Recent inference rows (raw features, optionally the label column and a
             latency column).
         reference: Raw reference rows (the training data).
-        model: The deployed Keras model.
+        model: The deployed model as served (:func:`~.served.load_served`), an inference
+            model of :mod:`~kfp_mlops.components.common.inference`, or a tf.keras model.
         preprocessor: The preprocessor the model was trained with.
         baseline: The champion's metrics (:func:`parse_baseline`); empty = no comparison.
         retrain_on: Findings that trigger retraining (:data:`TRIGGERS`), comma-separated.
@@ -105,11 +112,10 @@ def monitor(
         ParameterError: On invalid parameters or a model that does not fit the preprocessor.
         DataValidationError: On bad data (see the module docstring); nothing is decided then.
     """
-    from kfp_mlops.components.training.model import predict_proba
-
     triggers = parse_retrain_on(retrain_on)
     _check_parameters(warning_ratio, critical_ratio, latency_samples)
-    num_classes = _check_model(model, preprocessor)
+    served = as_served(model)
+    num_classes = _check_model(served, preprocessor)
     target = preprocessor.target_column
     _check_raw(reference, current, target)
 
@@ -125,8 +131,8 @@ def monitor(
     x_cur = features(preprocessor, current, "recent window")
     x_ref = features(preprocessor, reference, "reference")
 
-    proba_cur = predict_proba(model, x_cur, num_classes)
-    proba_ref = predict_proba(model, x_ref, num_classes)
+    proba_cur = probabilities(served, x_cur, num_classes)
+    proba_ref = probabilities(served, x_ref, num_classes)
     pred_cur, pred_ref = proba_cur.argmax(axis=1), proba_ref.argmax(axis=1)
     pred_drift = prediction_drift(proba_ref, proba_cur, threshold=prediction_threshold, bins=bins)
 
@@ -140,7 +146,7 @@ def monitor(
 
     latency = latency_from_log(current, latency_column)
     if latency is None and latency_samples > 0:
-        latency = measure_latency(model, x_cur, latency_samples)
+        latency = measure_latency(served.model, x_cur, latency_samples)
 
     findings = Findings(triggers)
     findings.drift(drift, pred_drift, drift_threshold, prediction_threshold)
@@ -167,6 +173,7 @@ def monitor(
         labelled_rows=labelled,
         classes=list(preprocessor.classes),
         class_share={"reference": shares_ref.tolist(), "current": shares_cur.tolist()},
+        model={"kind": served.kind, "file": served.file},
     )
     log.info(
         "monitoring: retrain=%s level=%s reasons=%s alerts=%s",
@@ -204,7 +211,8 @@ def run_monitoring(
     Args:
         current_path: Recent window, Parquet.
         reference_path: Reference data, Parquet.
-        model_path: Model artifact directory (with ``model.h5``).
+        model_path: Model artifact directory; the file the server serves is monitored
+            (``model.tflite`` when there is one, else ``model.h5``).
         preprocessor_path: Preprocessor JSON.
         baseline_json: Baseline metrics as JSON text (used when there is no baseline artifact).
         baseline_path: Path of a baseline artifact (JSON file or directory with metrics.json).
@@ -224,7 +232,6 @@ def run_monitoring(
     Raises:
         ParameterError: If both ``baseline_json`` and a baseline artifact are given.
     """
-    from kfp_mlops.components.common.artifacts import load_keras
     from kfp_mlops.components.common.io import load_dataset_artifact, write_bytes
     from kfp_mlops.components.monitoring.monitor_model.report import write_report
 
@@ -246,7 +253,7 @@ def run_monitoring(
     current = load_dataset_artifact(current_path)
     reference = load_dataset_artifact(reference_path)
     preprocessor = Preprocessor.load(preprocessor_path)
-    model = load_keras(model_path)
+    model = load_served(model_path)
     result = monitor(current, reference, model, preprocessor, baseline, **options)
 
     if pushgateway_url:
@@ -288,12 +295,10 @@ def _check_parameters(warning_ratio: float, critical_ratio: float, latency_sampl
         )
 
 
-def _check_model(model: Any, preprocessor: Preprocessor) -> int:
+def _check_model(served: ServedModel, preprocessor: Preprocessor) -> int:
     """The model's class count, after checking it fits the preprocessor."""
-    from kfp_mlops.components.common.artifacts import num_classes_of
-
-    num_classes = num_classes_of(model)
-    width = int(model.inputs[0].shape[-1])
+    num_classes = served.num_classes
+    width = served.model.input_width
     if num_classes != preprocessor.num_classes or width != preprocessor.num_features:
         raise ParameterError(
             f"the model takes {width} features and predicts {num_classes} classes but the "

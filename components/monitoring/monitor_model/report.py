@@ -6,7 +6,6 @@ The core returns a :class:`MonitorResult`; this module only renders it.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -60,6 +59,11 @@ def _verdict(r: MonitorResult) -> str:
         f"({r.labelled_rows:,} labelled) &middot; run at {report.escape(r.timestamp)} "
         f"&middot; retrain on: {report.escape(', '.join(r.retrain_on) or 'nothing')}</p>"
     ]
+    if r.model:
+        body.append(
+            f"<p>Model monitored as served: {report.escape(r.model.get('kind', ''))} "
+            f"({report.escape(r.model.get('file', ''))})</p>"
+        )
     for title, items in (("Reasons to retrain", r.reasons), ("Other findings", r.alerts)):
         if items:
             body.append(f"<h2>{title}</h2><ul>")
@@ -79,8 +83,8 @@ def _quality(r: MonitorResult, warning_ratio: float, critical_ratio: float) -> s
         rows.append(
             [
                 name,
-                _fmt(r.metrics.get(name)),
-                _fmt(check.baseline if check else None),
+                report.fmt(r.metrics.get(name)),
+                report.fmt(check.baseline if check else None),
                 f"{check.ratio:.1%}" if check else "-",
                 report.status(check.level == 0, check.level_name, check.level_name)
                 if check
@@ -109,8 +113,8 @@ def _drift(r: MonitorResult) -> str:
             (
                 [
                     f.feature,
-                    _fmt(f.psi),
-                    _fmt(f.ks_pvalue if f.ks_pvalue is not None else f.chi2_pvalue),
+                    report.fmt(f.psi),
+                    report.fmt(f.ks_pvalue if f.ks_pvalue is not None else f.chi2_pvalue),
                     report.status(not f.drifted, "stable", "drifted"),
                 ]
                 for f in r.drift.ranked()[:30]
@@ -133,16 +137,10 @@ def _drift(r: MonitorResult) -> str:
 def _latency(lat: Mapping[str, Any] | None) -> str:
     if not lat:
         return "<h2>Latency</h2><p>Not measured (latency_samples = 0 and no latency column).</p>"
-    row = [lat["source"], lat["samples"], _fmt(lat["p50"]), _fmt(lat["p95"]), _fmt(lat["p99"])]
+    row = [lat["source"], lat["samples"], *(report.fmt(lat[p]) for p in ("p50", "p95", "p99"))]
     return "<h2>Latency</h2>" + report.table(
         ["source", "samples", "p50 ms", "p95 ms", "p99 ms"], [row]
     )
-
-
-def _fmt(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.4g}"
 
 
 def _pyplot() -> Any:

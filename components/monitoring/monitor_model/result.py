@@ -35,6 +35,8 @@ class MonitorResult:
     classes: list[str] = field(default_factory=list)
     class_share: dict[str, list[float]] = field(default_factory=dict)
     pushed: bool | None = None
+    #: The model monitored: ``kind`` (keras / tflite) and ``file``.
+    model: dict[str, str] = field(default_factory=dict)
     #: Earlier runs' summaries plus this one's (set by :func:`~.core.run_monitoring`).
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -101,6 +103,7 @@ class MonitorResult:
             },
             "feature_drift": self.drift.to_dict(),
             "pushed": self.pushed,
+            "model": dict(self.model),
         }
 
     def to_json(self) -> str:
