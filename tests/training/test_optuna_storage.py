@@ -13,7 +13,7 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from kfp_mlops.components.common.errors import ParameterError
-from kfp_mlops.components.training.tune_hyperparameters.core import open_storage
+from kfp_mlops.components.training.tune_hyperparameters.storage import open_storage
 
 CONSTRAINTS = Path(__file__).resolve().parents[2] / "containers/pipeline/constraints.txt"
 

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from kfp_mlops.components.common.errors import DataValidationError, ParameterError
-from kfp_mlops.components.training.tune_hyperparameters.core import (
-    DEFAULT_DB_NAME,
+from kfp_mlops.components.training.tune_hyperparameters.core import tune
+from kfp_mlops.components.training.tune_hyperparameters.search_space import (
     PARAM_NAMES,
     resolve_search_space,
     search_space_from_json,
-    tune,
 )
+from kfp_mlops.components.training.tune_hyperparameters.storage import DEFAULT_DB_NAME
 
 
 def _splits(df: pd.DataFrame, target: str = "target") -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -56,22 +56,18 @@ def tune_hyperparameters(
     """
     import os
 
-    from kfp_mlops.components.common.io import load_dataset_artifact
-    from kfp_mlops.components.training.tune_hyperparameters.core import (
-        search_space_from_json,
-        tune,
-    )
+    from kfp_mlops.components.training.tune_hyperparameters.core import tune
 
     result = tune(
-        load_dataset_artifact(train.path),
-        load_dataset_artifact(validation.path),
+        train.path,
+        validation.path,
         n_trials=n_trials,
         timeout_s=timeout_s,
         storage=storage_url,
         study_name=study_name,
         epochs_per_trial=epochs_per_trial,
         seed=seed,
-        search_space=search_space_from_json(search_space_json),
+        search_space=search_space_json,
         tracking_uri=tracking_uri,
         experiment_name=experiment_name,
         work_dir=os.path.dirname(best_params.path),
