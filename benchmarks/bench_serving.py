@@ -2,27 +2,45 @@
 
 Trains a small classifier on the bundled breast-cancer data, converts it to a fully int8
 TFLite model (``tf.lite.TFLiteConverter`` with a representative dataset), starts the real
-server (``kfp_mlops.components.deployment.serve``) for each backend on loopback, and sends
-a bounded number of one-row V1 predictions from 4 concurrent clients (keep-alive
-``http.client``). Prints p50/p95/p99 latency and throughput per backend from the same run,
-their ratios, and whether the targets (p50 < 5 ms, p99 < 20 ms) are met. ``--quick`` sends
-300 requests per backend instead of 2000.
+server (``python -m kfp_mlops.components.serving``) for each backend on loopback, and:
+
+- ``throughput``: sends a bounded number of one-row V1 predictions from 4 concurrent clients
+  (keep-alive ``http.client``); prints p50/p95/p99 latency and throughput per backend from the
+  same run, their ratios, and whether the targets (p50 < 5 ms, p99 < 20 ms) are met;
+- ``cold_start``: time from starting the process to its first answer, per backend (target
+  for TFLite: under 3 s);
+- ``hostile``: on the TFLite server, 300 one-row requests alone, then the same next to 2
+  clients posting maximum-size requests (8 MiB / 10,000 rows) for ~10 s; prints single-row
+  p50/p99 both ways (target p99 < 50 ms next to them) and checks every answer.
+
+``--quick`` sends 300 requests per backend instead of 2000 and runs the hostile case ~5 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
+import math
 import os
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from kfp_mlops.components.deployment import processes
-from kfp_mlops.components.deployment.smoke import probe, wait_ready
+import numpy as np
+
+from kfp_mlops.components.deployment.deploy_model import processes
+from kfp_mlops.components.deployment.deploy_model.smoke import probe, wait_ready
 
 TARGET_P50_MS = 5.0
 TARGET_P99_MS = 20.0
+TARGET_COLD_START_S = 3.0
+TARGET_HOSTILE_P99_MS = 50.0
+CASES = ("throughput", "cold_start", "hostile")
 CLIENTS = 4
 WARMUP = 50
 
@@ -75,43 +93,186 @@ def measure(url: str, rows: list[dict], n: int) -> dict[str, float]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="300 requests per backend")
-    parser.add_argument("--requests", type=int, default=0, help="override the request count")
-    args = parser.parse_args(argv)
-    n = args.requests or (300 if args.quick else 2000)
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+# -- hostile load: single-row clients next to clients posting maximum-size requests ---------
+@dataclass
+class HostileResult:
+    """What the clients of :func:`hostile_load` saw."""
 
-    print(f"serving benchmark: {n} one-row V1 requests per backend, {CLIENTS} concurrent clients")
-    with tempfile.TemporaryDirectory(prefix="bench_serving_") as tmp:
-        folder = Path(tmp)
-        keras_dir, tflite_dir, pre, rows = build_models(folder)
-        h5_size = (keras_dir / "model.h5").stat().st_size
-        size = (tflite_dir / "model.tflite").stat().st_size
-        print(f"models: model.h5 {h5_size:,} B, int8 model.tflite {size:,} B")
-        results: dict[str, dict[str, float]] = {}
-        for backend, model_dir in (("keras", keras_dir), ("tflite", tflite_dir)):
-            proc = processes.start_server(
-                str(model_dir),
-                str(pre),
-                "bench",
-                folder / f"{backend}.log",
-                backend=backend,
-                access_log=False,
-            )
+    single_ms: list[float] = field(default_factory=list)
+    single_wrong: list[str] = field(default_factory=list)
+    big_answers: list[int] = field(default_factory=list)  # per big client
+    big_wrong: list[str] = field(default_factory=list)
+    big_rows: list[int] = field(default_factory=list)
+
+    def p(self, q: float) -> float:
+        """Single-row latency percentile (ms, nearest rank)."""
+        ordered = sorted(self.single_ms)
+        return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1] if ordered else 0.0
+
+
+def _post(conn: http.client.HTTPConnection, path: str, body: bytes) -> tuple[int, Any, float]:
+    start = time.perf_counter()
+    conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    raw = resp.read()
+    return resp.status, json.loads(raw), (time.perf_counter() - start) * 1000
+
+
+def max_size_bodies(rows: list[dict], max_bytes: int, max_rows: int) -> list[tuple[bytes, int]]:
+    """The largest V1 body (row objects) and V2 body (one input per feature) under the limits.
+
+    Rows repeat ``rows`` in order, so the answer for row i is the answer for ``rows[i % n]``.
+    """
+    columns = list(rows[0])
+
+    def v1(n: int) -> bytes:
+        return json.dumps({"instances": [rows[i % len(rows)] for i in range(n)]}).encode()
+
+    def v2(n: int) -> bytes:
+        data = {c: [rows[i % len(rows)][c] for i in range(n)] for c in columns}
+        inputs = [{"name": c, "shape": [n], "datatype": "FP32", "data": data[c]} for c in columns]
+        return json.dumps({"inputs": inputs}).encode()
+
+    bodies = []
+    for make in (v1, v2):
+        n = max_rows
+        while len(body := make(n)) > max_bytes:
+            n = int(n * max_bytes / len(body) * 0.99)
+        bodies.append((body, n))
+    return bodies
+
+
+def hostile_load(
+    url: str,
+    model: str,
+    rows: list[dict],
+    singles: int = 300,
+    seconds: float = 10.0,
+    max_bytes: int = 8 * 1024 * 1024,
+    max_rows: int = 10_000,
+    big_clients: int = 2,
+) -> HostileResult:
+    """One thread sends ``singles`` one-row requests while ``big_clients`` threads post
+    maximum-size requests (V1 and V2 in turn) for ``seconds`` (and at least until the
+    single-row thread is done, bounded by 10x ``seconds``). Every answer is checked against
+    the server's own answer for the same rows, asked before the load starts."""
+    host, port = url.removeprefix("http://").split(":")
+    v1_path, v2_path = f"/v1/models/{model}:predict", f"/v2/models/{model}/infer"
+    base = http.client.HTTPConnection(host, int(port), timeout=120)
+    status, reference, _ = _post(base, v1_path, json.dumps({"instances": rows}).encode())
+    base.close()
+    if status != 200:
+        raise RuntimeError(f"reference request answered {status}: {reference}")
+    expected, probs = reference["predictions"], np.array(reference["probabilities"])
+    bodies = max_size_bodies(rows, max_bytes, max_rows)
+    result = HostileResult(big_answers=[0] * big_clients, big_rows=[n for _, n in bodies])
+    singles_done = threading.Event()
+    start = time.monotonic()
+
+    def check(got: list, got_probs: Any, n: int) -> str:
+        want = [expected[i % len(rows)] for i in range(n)]
+        if got != want:
+            return f"{sum(a != b for a, b in zip(got, want, strict=False))} of {n} labels differ"
+        want_p = probs[np.arange(n) % len(rows)]
+        if not np.allclose(np.asarray(got_probs).reshape(want_p.shape), want_p, atol=1e-4):
+            return "probabilities differ"
+        return ""
+
+    def big(client: int) -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=120)
+        turn = client
+        while time.monotonic() - start < 10 * seconds and (
+            time.monotonic() - start < seconds or not singles_done.is_set()
+        ):
+            is_v2 = turn % 2 == 1
+            turn += 1
+            body, n = bodies[is_v2]
+            status, answer, _ = _post(conn, v2_path if is_v2 else v1_path, body)
+            if status != 200:
+                result.big_wrong.append(f"client {client}: {status} {str(answer)[:200]}")
+                continue
+            if is_v2:
+                out = {o["name"]: o["data"] for o in answer["outputs"]}
+                problem = check(out["predictions"], out["probabilities"], n)
+            else:
+                problem = check(answer["predictions"], answer["probabilities"], n)
+            if problem:
+                result.big_wrong.append(f"client {client}: {problem}")
+            result.big_answers[client] += 1
+        conn.close()
+
+    def single() -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=120)
+        for i in range(singles):
+            body = json.dumps({"instances": [rows[i % len(rows)]]}).encode()
+            status, answer, ms = _post(conn, v1_path, body)
+            result.single_ms.append(ms)
+            if status != 200 or answer["predictions"] != [expected[i % len(rows)]]:
+                result.single_wrong.append(f"request {i}: {status} {str(answer)[:200]}")
+        conn.close()
+        singles_done.set()
+
+    threads = [threading.Thread(target=big, args=(c,)) for c in range(big_clients)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)  # the big clients' first bodies are on their way
+    single()
+    for t in threads:
+        t.join()
+    return result
+
+
+def start(model_dir: Path, pre: Path, backend: str, log: Path) -> processes.ServerProcess:
+    """A server for ``model_dir`` on a free loopback port (not yet ready)."""
+    return processes.start_server(
+        str(model_dir), str(pre), "bench", log, backend=backend, access_log=False
+    )
+
+
+def cold_start(model_dir: Path, pre: Path, backend: str, row: dict, log: Path) -> float:
+    """Seconds from starting the server process to its first 200 answer to a prediction."""
+    t0 = time.perf_counter()
+    proc = start(model_dir, pre, backend, log)
+    body = json.dumps({"instances": [row]}).encode()
+    try:
+        while time.perf_counter() - t0 < 600:
+            if processes.exit_message(proc.pid, str(log)):
+                raise RuntimeError(processes.exit_message(proc.pid, str(log)))
             try:
-                log = str(folder / f"{backend}.log")
-                wait_ready(
-                    proc.url,
-                    "bench",
-                    600,
-                    alive=lambda p=proc, lg=log: processes.exit_message(p.pid, lg),
-                )
-                results[backend] = measure(proc.url, rows, n)
-            finally:
-                processes.stop(proc.pid)
+                conn = http.client.HTTPConnection("127.0.0.1", proc.port, timeout=5)
+                if _post(conn, "/v1/models/bench:predict", body)[0] == 200:
+                    return time.perf_counter() - t0
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError(f"no answer after 600 s; log: {processes.log_tail(str(log))}")
+    finally:
+        processes.stop(proc.pid)
 
+
+def tensorflow_imported(pid: int) -> bool:
+    """Whether the process mapped TensorFlow's shared library (i.e. imported tensorflow)."""
+    try:
+        return "_pywrap_tensorflow" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+def run_throughput(folders: dict[str, Path], pre: Path, rows: list[dict], n: int, tmp: Path):
+    results: dict[str, dict[str, float]] = {}
+    for backend, model_dir in folders.items():
+        proc = start(model_dir, pre, backend, tmp / f"{backend}.log")
+        try:
+            log = str(tmp / f"{backend}.log")
+            wait_ready(
+                proc.url,
+                "bench",
+                600,
+                alive=lambda p=proc, lg=log: processes.exit_message(p.pid, lg),
+            )
+            results[backend] = measure(proc.url, rows, n)
+        finally:
+            processes.stop(proc.pid)
     print(f"\n{'backend':<14}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'req/s':>9}{'errors':>8}")
     for backend, r in results.items():
         label = "keras" if backend == "keras" else "tflite int8"
@@ -131,11 +292,84 @@ def main(argv: list[str] | None = None) -> int:
             f"({r['p50']:.2f}); p99 < {TARGET_P99_MS:g} ms: {'met' if p99_ok else 'NOT met'} "
             f"({r['p99']:.2f})"
         )
+    return all(r["errors"] == 0 for r in results.values())
+
+
+def run_cold_start(folders: dict[str, Path], pre: Path, rows: list[dict], tmp: Path) -> bool:
+    print("\ncold start (process start -> first answer):")
+    for backend, model_dir in folders.items():
+        seconds = cold_start(model_dir, pre, backend, rows[0], tmp / f"cold_{backend}.log")
+        target = ""
+        if backend == "tflite":
+            met = "met" if seconds < TARGET_COLD_START_S else "NOT met"
+            target = f"  (target < {TARGET_COLD_START_S:g} s: {met})"
+        print(f"  {backend:<7} {seconds:6.2f} s{target}")
+    return True
+
+
+def run_hostile(model_dir: Path, pre: Path, rows: list[dict], seconds: float, tmp: Path) -> bool:
+    proc = start(model_dir, pre, "tflite", tmp / "hostile.log")
+    try:
+        log = str(tmp / "hostile.log")
+        wait_ready(proc.url, "bench", 600, alive=lambda: processes.exit_message(proc.pid, log))
+        alone = hostile_load(proc.url, "bench", rows, seconds=0, big_clients=0)
+        loaded = hostile_load(proc.url, "bench", rows, seconds=seconds)
+        no_tf = not tensorflow_imported(proc.pid)
+    finally:
+        processes.stop(proc.pid)
+    v1_rows, v2_rows = loaded.big_rows
+    print(
+        f"\nhostile load (tflite int8): 300 one-row requests, alone and next to 2 clients "
+        f"posting max-size requests (V1 {v1_rows:,} rows / V2 {v2_rows:,} rows, <= 8 MiB)"
+    )
+    print(f"  {'':<22}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    for label, r in (("alone", alone), ("next to max-size", loaded)):
+        print(f"  {label:<22}{r.p(50):>9.2f}{r.p(99):>9.2f}{max(r.single_ms):>9.2f}")
+    met = "met" if loaded.p(99) < TARGET_HOSTILE_P99_MS else "NOT met"
+    print(
+        f"  max-size answers: {loaded.big_answers}; wrong answers: single "
+        f"{len(loaded.single_wrong)}, max-size {len(loaded.big_wrong)}; "
+        f"target p99 < {TARGET_HOSTILE_P99_MS:g} ms next to them: {met}; "
+        f"TensorFlow loaded in the server: {'no' if no_tf else 'YES'}"
+    )
+    return not (loaded.single_wrong or loaded.big_wrong or alone.single_wrong)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="300 requests per backend")
+    parser.add_argument("--requests", type=int, default=0, help="override the request count")
+    parser.add_argument(
+        "--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}"
+    )
+    args = parser.parse_args(argv)
+    n = args.requests or (300 if args.quick else 2000)
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = sorted(set(cases) - set(CASES))
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+    print(f"serving benchmark: {', '.join(cases)}; {CLIENTS} concurrent clients, {n} requests")
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="bench_serving_") as tmp:
+        folder = Path(tmp)
+        keras_dir, tflite_dir, pre, rows = build_models(folder)
+        h5_size = (keras_dir / "model.h5").stat().st_size
+        size = (tflite_dir / "model.tflite").stat().st_size
+        print(f"models: model.h5 {h5_size:,} B, int8 model.tflite {size:,} B")
+        folders = {"keras": keras_dir, "tflite": tflite_dir}
+        if "throughput" in cases:
+            ok &= run_throughput(folders, pre, rows, n, folder)
+        if "cold_start" in cases:
+            ok &= run_cold_start(folders, pre, rows, folder)
+        if "hostile" in cases:
+            ok &= run_hostile(tflite_dir, pre, rows, 5.0 if args.quick else 10.0, folder)
     print(
         f"(machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
         "client and server share them, so latency includes the clients' own CPU time)"
     )
-    return 0 if all(r["errors"] == 0 for r in results.values()) else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

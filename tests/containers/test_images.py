@@ -33,6 +33,7 @@ REQUIREMENT_SETS = {
     "pipeline": ("pipeline/requirements.in", "pipeline/constraints.txt"),
     "trainer": ("trainer/requirements.in", "trainer/constraints.txt"),
     "serving": ("serving/requirements.in", "pipeline/constraints.txt"),
+    "serving-tflite": ("serving/requirements-tflite.in", "pipeline/constraints.txt"),
 }
 # The trainer Dockerfile swaps the local CPU build for the GPU build of the same version.
 GPU_SED = "s/^tensorflow-cpu==/tensorflow==/"
@@ -319,7 +320,9 @@ def test_environment_of_the_images():
     assert "-m venv /opt/trainer-env" in text and "-m venv /opt/pipeline-env" in text
     serving = dockerfile("serving")
     assert ("EXPOSE", "8080") in stages(serving)[-1]
-    assert "kfp_mlops.components.deployment.serve" in dict(stages(serving)[-1])["CMD"]
+    cmd = dict(stages(serving)[-1])["CMD"]
+    assert "kfp_mlops.components.serving" in cmd
+    assert '"--host", "0.0.0.0"' in cmd  # the server's default is loopback; a pod needs more
 
 
 @pytest.mark.parametrize("name", NAMES)

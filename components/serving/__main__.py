@@ -1,0 +1,111 @@
+"""The model server's command line: ``python -m kfp_mlops.components.serving``.
+
+The model loads in a background thread after the HTTP server starts, so liveness answers at
+once and readiness only when the model is really usable; a model that fails to load keeps
+the server unready (and says why in the log) instead of crash-looping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+
+from kfp_mlops.components.common.model_dir import BACKENDS
+from kfp_mlops.components.serving.limits import Limits
+
+log = logging.getLogger("kfp_mlops.components.serving")
+_DEFAULTS = Limits()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (kebab-case, so KServe's own snake_case flags never collide)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m kfp_mlops.components.serving",
+        description="KServe model server for the library's classifiers.",
+    )
+    parser.add_argument("--model-dir", required=True, help="model artifact directory or file")
+    parser.add_argument("--preprocessor", required=True, help="preprocessor JSON path")
+    parser.add_argument("--model-name", default="model", help="name in the URLs")
+    parser.add_argument("--http-port", type=int, default=8080)
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default loopback only; 0.0.0.0 in a pod)",
+    )
+    parser.add_argument("--backend", choices=BACKENDS, default="auto")
+    parser.add_argument(
+        "--tf-threads",
+        type=int,
+        default=1,
+        help="TensorFlow threads for the Keras backend (1 suits one-row online requests; "
+        "0 = one per core, for large batch requests)",
+    )
+    parser.add_argument(
+        "--max-request-bytes",
+        type=int,
+        default=_DEFAULTS.max_bytes,
+        help="largest request body; larger ones get a 413 (default %(default)s = 8 MiB)",
+    )
+    parser.add_argument(
+        "--max-request-rows",
+        type=int,
+        default=_DEFAULTS.max_rows,
+        help="most rows per request; more get a 413 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--no-access-log", action="store_true", help="do not log one line per request"
+    )
+    return parser
+
+
+def _load_in_background(model: object) -> None:
+    from kserve.errors import ModelNotReady
+
+    try:
+        model.load()  # type: ignore[attr-defined]
+    except ModelNotReady:
+        pass  # already logged with the reason; readiness stays 503
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the server; blocks until SIGTERM/SIGINT. Returns 2 on a bad flag or preprocessor."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from kserve import model_server
+
+    from kfp_mlops.components.serving.model import ClassifierModel
+    from kfp_mlops.components.serving.server import ClassifierServer
+
+    try:
+        if args.tf_threads < 0:
+            raise ValueError(f"--tf-threads must be >= 0, got {args.tf_threads}")
+        limits = Limits(max_bytes=args.max_request_bytes, max_rows=args.max_request_rows)
+        model = ClassifierModel(
+            args.model_name,
+            args.model_dir,
+            args.preprocessor,
+            args.backend,
+            tf_threads=args.tf_threads or None,
+            limits=limits,
+        )
+    except Exception as exc:  # bad flag or preprocessor: nothing to serve, say why and exit
+        log.error("cannot start: %s", exc)
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
+    server = ClassifierServer(http_port=args.http_port, host=args.host, limits=limits)
+    # KServe logs two timing lines per request; the Prometheus histograms carry the same.
+    logging.getLogger("kserve.trace").setLevel(logging.WARNING)
+    if args.no_access_log:
+        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    server.register_model(model)
+    server.install_middleware(model_server.app)
+    threading.Thread(target=_load_in_background, args=(model,), daemon=True).start()
+    # No model is passed to start(): it would mark it ready before it is loaded.
+    server.start([])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
