@@ -10,7 +10,10 @@ import pytest
 
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.evaluation.evaluate_model import core
-from kfp_mlops.components.evaluation.evaluate_model.core import Thresholds, gate
+from kfp_mlops.components.evaluation.evaluate_model.champion import champion_features
+from kfp_mlops.components.evaluation.evaluate_model.gate import Thresholds, gate
+from kfp_mlops.components.evaluation.evaluate_model.latency import measure_latency
+from kfp_mlops.components.evaluation.evaluate_model.predictors import resolve_format
 from tests.mlflow_server import closed_port_uri
 
 #: Thresholds that any model passes on latency, so only quality decides (no timing in tests).
@@ -37,7 +40,7 @@ def test_measure_latency_makes_a_bounded_number_of_calls():
         return np.zeros((len(x), 1))
 
     features = np.ones((7, 3), dtype="float32")
-    result = core.measure_latency(
+    result = measure_latency(
         predict, features, repetitions=30, batch_size=16, batch_repetitions=4, warmup=5
     )
     assert len(calls) == 5 + 30 + 1 + 4
@@ -52,9 +55,9 @@ def test_measure_latency_makes_a_bounded_number_of_calls():
 
 def test_measure_latency_rejects_nonsense_parameters():
     with pytest.raises(ParameterError, match="repetitions=0"):
-        core.measure_latency(lambda x: x, np.ones((2, 2)), repetitions=0)
+        measure_latency(lambda x: x, np.ones((2, 2)), repetitions=0)
     with pytest.raises(ParameterError, match="no rows"):
-        core.measure_latency(lambda x: x, np.ones((0, 2)))
+        measure_latency(lambda x: x, np.ones((0, 2)))
 
 
 # --------------------------------------------------------------------------- gate
@@ -125,36 +128,44 @@ def test_gate_compares_on_the_chosen_metric():
 
 
 def test_resolve_format(tmp_path):
-    assert core.resolve_format(str(tmp_path), "auto") == "keras"
+    with pytest.raises(ParameterError, match=r"no model\.tflite or model\.h5"):
+        resolve_format(str(tmp_path), "auto")
+    (tmp_path / "model.h5").write_bytes(b"")
+    assert resolve_format(str(tmp_path), "auto") == "keras"
     with pytest.raises(ParameterError, match=r"no model\.tflite"):
-        core.resolve_format(str(tmp_path), "tflite")
+        resolve_format(str(tmp_path), "tflite")
     with pytest.raises(ParameterError, match="onnx"):
-        core.resolve_format(str(tmp_path), "onnx")
+        resolve_format(str(tmp_path), "onnx")
     (tmp_path / "model.tflite").write_bytes(b"")
-    assert core.resolve_format(str(tmp_path), "auto") == "tflite"
-    assert core.resolve_format(str(tmp_path), "keras") == "keras"
+    assert resolve_format(str(tmp_path), "auto") == "tflite"
+    assert resolve_format(str(tmp_path), "keras") == "keras"
 
 
-def test_reencode_maps_features_to_the_champions_preprocessor(breast_cancer):
-    from kfp_mlops.components.data.split_and_preprocess.core import Preprocessor
+def test_champion_features_are_reencoded_with_the_champions_own_preprocessor(
+    breast_cancer, tmp_path
+):
+    from kfp_mlops.components.data.split_and_preprocess.preprocessor import Preprocessor
 
     frame = breast_cancer.copy()
-    frame["site"] = np.where(np.arange(len(frame)) % 3 == 0, "north", "south")
     first, second = frame.iloc[::2], frame.iloc[1::2]
     current = Preprocessor.fit(first, "target")
     champion = Preprocessor.fit(second, "target")
     assert not np.allclose(current.mean, champion.mean)
     features = current.transform_features(frame)
-    expected = champion.transform_features(frame)
-    assert np.allclose(core.reencode(features, current, champion), expected, atol=1e-4)
-    assert core.reencode(features, current, current) is features
 
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    same, note = champion_features(features, current, str(bare))
+    assert same is features and "no preprocessor.json" in note
+
+    champion.save(str(tmp_path / "preprocessor.json"))
+    moved, note = champion_features(features, current, str(tmp_path))
+    assert note == ""
+    assert np.allclose(moved, champion.transform_features(frame), atol=1e-4)
     other_classes = dataclasses.replace(champion, classes=["a", "b"])
+    other_classes.save(str(tmp_path / "preprocessor.json"))
     with pytest.raises(ParameterError, match="classes"):
-        core.reencode(features, current, other_classes)
-    narrower = Preprocessor.fit(first.drop(columns=["mean_radius"]), "target")
-    with pytest.raises(ParameterError, match="mean_radius"):
-        core.reencode(narrower.transform_features(frame), narrower, champion)
+        champion_features(features, current, str(tmp_path))
 
 
 # --------------------------------------------------------------------------- evaluate (Keras)

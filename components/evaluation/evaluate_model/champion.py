@@ -1,0 +1,68 @@
+"""Champion vs challenger: the registered champion evaluated on the challenger's test rows."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kfp_mlops.components.common.metrics import compute_metrics, to_proba
+from kfp_mlops.components.common.model_dir import PREPROCESSOR_FILE
+from kfp_mlops.components.evaluation.evaluate_model.predictors import load_predictor, predict_all
+
+log = logging.getLogger(__name__)
+
+
+def champion_features(
+    features: np.ndarray, preprocessor: Any, model_dir: str
+) -> tuple[np.ndarray, str]:
+    """The test features as the champion's own preprocessor would have encoded them.
+
+    The champion was trained with its own preprocessor (registered beside it as
+    ``preprocessor.json``); feeding it features scaled by the challenger's would be an
+    unfair comparison. The shared :class:`Preprocessor` does the re-encoding.
+
+    Returns:
+        The features for the champion, and a note when they could not be re-encoded.
+
+    Raises:
+        ParameterError: If the class lists differ or a column the champion needs is missing.
+    """
+    from kfp_mlops.components.data.split_and_preprocess.preprocessor import Preprocessor
+
+    own = Path(model_dir) / PREPROCESSOR_FILE
+    if not own.is_file():
+        note = f"champion has no {PREPROCESSOR_FILE}: assumed to share the challenger's encoding"
+        log.warning(note)
+        return features, note
+    return Preprocessor.load(str(own)).reencode(features, preprocessor), ""
+
+
+def evaluate_champion(
+    tracking_uri: str, name: str, features: np.ndarray, labels: np.ndarray, preprocessor: Any
+) -> dict[str, Any] | None:
+    """Evaluate ``models:/<name>@champion`` on the same test rows; None if there is none.
+
+    The champion runs in the format it is served in (TFLite when its directory has one),
+    so the comparison is between what users get now and what they would get.
+    """
+    from kfp_mlops.components.registry import common as registry
+
+    version = registry.alias_version(tracking_uri, name, registry.CHAMPION)
+    if version is None:
+        log.info("model '%s' has no champion at %s", name, tracking_uri)
+        return None
+    model_dir = registry.load_registered(tracking_uri, name, registry.CHAMPION)
+    encoded, note = champion_features(features, preprocessor, model_dir)
+    predict_fn, fmt = load_predictor(model_dir, "auto")
+    raw = predict_all(predict_fn, encoded)
+    result = compute_metrics(labels, to_proba(raw, preprocessor.num_classes), preprocessor.classes)
+    return {
+        "version": str(version.version),
+        "run_id": version.run_id,
+        "metrics": result.scalars,
+        "note": note,
+        "format": fmt,
+    }
