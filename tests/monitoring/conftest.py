@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.monitoring.pushgateway import pushgateway  # noqa: F401 - a fixture
+
 
 @dataclass
 class Champion:

@@ -1,11 +1,7 @@
-"""Tests of monitor_model: quality levels, drift, latency, decision, outputs, Pushgateway push."""
+"""Tests of monitor_model: quality levels, drift, latency, decision, outputs, the KFP wrapper."""
 
 import dataclasses
-import http.server
 import json
-import logging
-import threading
-from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -24,46 +20,15 @@ from kfp_mlops.components.monitoring.monitor_model.checks import (
     latency_from_log,
 )
 from kfp_mlops.components.monitoring.monitor_model.core import monitor, run_monitoring
-from kfp_mlops.components.monitoring.monitor_model.pushgateway import push_metrics
-from tests.conftest import free_port
-
-SHIFTED = ["mean_radius", "mean_texture", "worst_area"]
-RESCALED = ["mean_smoothness", "worst_symmetry"]
-
-
-def recent_window(reference: pd.DataFrame, rows: int = 300, seed: int = 0) -> pd.DataFrame:
-    """Recent traffic from the reference's distribution, labels included."""
-    return reference.sample(rows, random_state=seed).reset_index(drop=True)
-
-
-def drifted(window: pd.DataFrame) -> pd.DataFrame:
-    """Three features shifted by +1.5 std, two rescaled x1.5."""
-    out = window.copy()
-    for c in SHIFTED:
-        out[c] = out[c] + 1.5 * out[c].std()
-    for c in RESCALED:
-        out[c] = out[c] * 1.5
-    return out
-
-
-def flip_labels(window: pd.DataFrame, share: float = 0.2, seed: int = 1) -> pd.DataFrame:
-    """Swap the class of ``share`` of the rows."""
-    out = window.copy()
-    rng = np.random.default_rng(seed)
-    rows = rng.choice(len(out), size=int(share * len(out)), replace=False)
-    swap = {"malignant": "benign", "benign": "malignant"}
-    out.loc[rows, "target"] = out.loc[rows, "target"].map(swap)
-    return out
-
-
-def run(champion, window: pd.DataFrame, **kwargs):
-    kwargs.setdefault("baseline", champion.baseline)
-    kwargs.setdefault("latency_samples", 20)
-    baseline = kwargs.pop("baseline")
-    return monitor(
-        window, champion.reference, champion.model, champion.preprocessor, baseline, **kwargs
-    )
-
+from tests.monitoring.helpers import (
+    RESCALED,
+    SHIFTED,
+    drifted,
+    flip_labels,
+    recent_window,
+    run,
+    write_inputs,
+)
 
 # --- decisions ---------------------------------------------------------------------------
 
@@ -304,15 +269,8 @@ def test_model_and_preprocessor_must_match(champion):
 # --- outputs -----------------------------------------------------------------------------
 
 
-def _write_inputs(champion, tmp_path, window):
-    cur, ref = tmp_path / "current.parquet", tmp_path / "reference.parquet"
-    window.to_parquet(cur, index=False)
-    champion.reference.to_parquet(ref, index=False)
-    return str(cur), str(ref)
-
-
 def test_run_writes_report_result_and_history(champion, tmp_path):
-    cur, ref = _write_inputs(champion, tmp_path, drifted(recent_window(champion.reference)))
+    cur, ref = write_inputs(champion, tmp_path, drifted(recent_window(champion.reference)))
     earlier = [
         {"timestamp": "2024-01-01T00:00:00+00:00", "accuracy": 0.97, "f1": 0.96,
          "prediction_psi": 0.01, "max_psi": 0.02, "retrain": False},
@@ -347,7 +305,7 @@ def test_run_writes_report_result_and_history(champion, tmp_path):
 
 
 def test_history_uri_accumulates_runs_and_wins_over_history_json(champion, tmp_path):
-    cur, ref = _write_inputs(champion, tmp_path, recent_window(champion.reference))
+    cur, ref = write_inputs(champion, tmp_path, recent_window(champion.reference))
     store = tmp_path / "store" / "history.json"
     common = dict(
         current_path=cur,
@@ -368,7 +326,7 @@ def test_history_uri_accumulates_runs_and_wins_over_history_json(champion, tmp_p
 
 
 def test_history_uri_on_gcs(champion, tmp_path, gcs_emulator):
-    cur, ref = _write_inputs(champion, tmp_path, recent_window(champion.reference, rows=200))
+    cur, ref = write_inputs(champion, tmp_path, recent_window(champion.reference, rows=200))
     uri = "gs://kfp-mlops-test/monitoring/history.json"
     for _ in range(2):
         run_monitoring(
@@ -395,85 +353,6 @@ def test_baseline_json_and_artifact_are_exclusive(champion, tmp_path):
         )
 
 
-# --- Prometheus Pushgateway --------------------------------------------------------------
-
-
-class _Gateway(http.server.BaseHTTPRequestHandler):
-    """Accepts Pushgateway pushes and records them."""
-
-    received: ClassVar[list[tuple[str, str, str]]] = []
-
-    def _record(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.received.append((self.command, self.path, body.decode("utf-8")))
-        self.send_response(200)
-        self.end_headers()
-
-    do_PUT = do_POST = _record
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture
-def pushgateway():
-    _Gateway.received = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Gateway)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", _Gateway.received
-    server.shutdown()
-    server.server_close()
-
-
-def test_figures_are_pushed_to_the_pushgateway(champion, pushgateway):
-    url, received = pushgateway
-    result = run(champion, flip_labels(recent_window(champion.reference)))
-    assert push_metrics(result.summary(), url, job="churn-model") is True
-    assert len(received) == 1
-    method, path, body = received[0]
-    assert method == "PUT" and path == "/metrics/job/churn-model"
-    summary = result.summary()
-    for name, key in [
-        ("model_monitor_accuracy", "accuracy"),
-        ("model_monitor_f1", "f1"),
-        ("model_monitor_drifted_features", "drifted_features"),
-        ("model_monitor_prediction_psi", "prediction_psi"),
-        ("model_monitor_level", "level"),
-    ]:
-        line = next(x for x in body.splitlines() if x.startswith(name + " "))
-        assert float(line.split()[1]) == pytest.approx(float(summary[key]))
-    assert "model_monitor_retrain 1.0" in body
-    for q in ("0.5", "0.95", "0.99"):
-        assert f'model_monitor_latency_ms{{quantile="{q}"}}' in body
-    assert "# TYPE model_monitor_accuracy gauge" in body
-
-
-def test_run_monitoring_pushes_and_records_it(champion, tmp_path, pushgateway):
-    url, received = pushgateway
-    cur, ref = _write_inputs(champion, tmp_path, recent_window(champion.reference, rows=200))
-    result = run_monitoring(
-        cur,
-        ref,
-        str(champion.model_dir),
-        str(champion.preprocessor_path),
-        pushgateway_url=url,
-        pushgateway_job="monitoring",
-        latency_samples=5,
-    )
-    assert result.pushed is True
-    assert received and received[0][1] == "/metrics/job/monitoring"
-    assert "model_monitor_accuracy" in received[0][2]
-
-
-def test_unreachable_pushgateway_warns_without_failing(champion, caplog):
-    result = run(champion, recent_window(champion.reference, rows=200), latency_samples=0)
-    url = f"http://127.0.0.1:{free_port()}"
-    with caplog.at_level(logging.WARNING):
-        assert push_metrics(result.summary(), url, timeout=2) is False
-    assert any("could not push monitoring metrics" in r.message for r in caplog.records)
-
-
 # --- KFP wrapper -------------------------------------------------------------------------
 
 
@@ -486,7 +365,7 @@ def test_component_runs_in_kfp_local(kfp_local, champion, tmp_path):
 
     from kfp_mlops.components.monitoring.monitor_model.component import monitor_model
 
-    cur, ref = _write_inputs(champion, tmp_path, drifted(recent_window(champion.reference)))
+    cur, ref = write_inputs(champion, tmp_path, drifted(recent_window(champion.reference)))
 
     class Outputs(NamedTuple):
         retrain: bool
