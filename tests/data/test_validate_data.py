@@ -272,6 +272,90 @@ def test_resolve_suite_needs_a_suite_or_reference(breast_cancer, tmp_path, suite
     assert core.resolve_suite(reference=breast_cancer) == suite
 
 
+# --------------------------------------------------------------------------- no reference
+
+
+@pytest.fixture(scope="module")
+def wine() -> pd.DataFrame:
+    from sklearn.datasets import load_wine
+
+    return load_wine(as_frame=True).frame
+
+
+def test_no_reference_derives_the_suite_from_the_data_and_says_so(wine, tmp_path, caplog):
+    from kfp_mlops.components.common.io import save_dataset
+
+    path = tmp_path / "wine.parquet"
+    save_dataset(wine, str(path))
+    with caplog.at_level("WARNING"):
+        result = core.validate_dataset(str(path))
+    assert result.success and result.suite_from_data
+    assert result.suite["meta"]["derived_from"] == "data"
+    columns = next(e for e in result.suite["expectations"] if e["type"].endswith("match_set"))
+    assert columns["kwargs"]["column_set"] == list(wine.columns)
+    assert any("no reference or suite given" in r.getMessage() for r in caplog.records)
+    report = tmp_path / "report.html"
+    result.write_html(str(report))
+    assert "No reference or suite was given: the suite was derived from the data itself" in (
+        report.read_text()
+    )
+    # The saved suite is a suite like any other: a later run can pass it as suite_json.
+    again = core.validate_dataset(str(path), suite_json=json.dumps(result.suite))
+    assert again.success and again.suite_from_data  # its meta still says where it came from
+
+
+def test_a_reference_or_suite_is_not_derived_from_data(breast_cancer, passed):
+    assert not passed.suite_from_data
+    assert core.resolve_suite(reference=breast_cancer, data=breast_cancer)["meta"][
+        "derived_from"
+    ] == ("reference")
+
+
+def test_suite_from_the_data_catches_what_makes_it_unusable_on_its_own(wine, tmp_path):
+    raw = wine.astype({"ash": object})
+    raw.loc[4, "ash"] = "abc"
+    raw["hue"] = np.nan
+    path = tmp_path / "wine.csv"
+    raw.to_csv(path, index=False)
+    frame = pd.read_csv(path)  # as a real CSV loads: 'ash' is text, 'hue' all NaN
+    result = failing(frame, core.resolve_suite(data=frame))
+    assert result.suite_from_data
+    assert {f["column"] for f in result.failed} == {"ash", "hue"}
+    text = result.explain()
+    assert "column 'ash' has 1 non-numeric value (first: 'abc' at row 4)" in text
+    assert "column 'hue' is entirely empty (all NaN)" in text
+
+
+def test_suite_from_the_data_needs_the_label_column(wine):
+    with pytest.raises(ParameterError, match="target column 'label' is not in the data"):
+        core.derive_suite_from_data(wine, target_column="label")
+
+
+def test_reference_sharing_no_column_fails_in_one_line(wine, breast_cancer):
+    with pytest.raises(ParameterError) as info:
+        core.validate(wine, core.derive_suite(breast_cancer))
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("the data shares no column with the reference (data: alcohol, ")
+    assert "(13 columns); reference: mean_radius, " in message  # the shared 'target' aside
+    assert "pass a reference of the same table" in info.value.fix
+    assert "or a suite" in info.value.fix
+
+
+def test_suite_sharing_no_column_fails_naming_the_suite(wine):
+    suite = {
+        "expectations": [
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "age"}},
+            {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}},
+        ]
+    }
+    with pytest.raises(ParameterError, match=r"no column with the suite \(data: .*suite: age\)"):
+        core.validate(wine, suite)
+    # One shared column is enough for the usual per-column explanations.
+    suite["expectations"][0]["kwargs"]["column"] = "alcohol"
+    assert core.validate(wine, suite).success
+
+
 # --------------------------------------------------------------------------- policy and outputs
 
 

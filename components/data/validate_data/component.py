@@ -24,10 +24,14 @@ def validate_data(
     Args:
         dataset: The table to validate (Parquet Dataset artifact).
         report: HTML report: summary, failures with fixes, every expectation's result.
-        metrics: success_percent, failed_expectations, evaluated_expectations.
+        metrics: success_percent, failed_expectations, evaluated_expectations, and
+            suite_from_data (1 when neither a suite nor a reference was given).
         validation_result: JSON: summary, failures, the suite used and the raw GX result.
         reference: A table to derive the suite from (e.g. the training data), used when no
             suite is given: exact columns, non-null, numeric ranges widened by margin, value sets.
+            With neither, the suite is derived from the dataset itself, which checks only
+            that it is usable on its own (the report and suite_from_data say so). A suite or
+            reference sharing no column with the dataset fails the task in one line.
         suite: A GX 1.x ExpectationSuite JSON file; takes precedence over suite_json.
         suite_json: The suite as a JSON string; takes precedence over reference.
         target_column: The label column (reference only: it gets a value-set check).
@@ -39,21 +43,21 @@ def validate_data(
     """
     import json
 
-    from kfp_mlops.components.common.io import load_dataset_artifact
     from kfp_mlops.components.data.validate_data import core
 
-    chosen = core.resolve_suite(
-        suite_json=suite_json,
+    result = core.validate_dataset(
+        dataset.path,
+        reference_path=reference.path if reference is not None else None,
         suite_path=suite.path if suite is not None else None,
-        reference=load_dataset_artifact(reference.path) if reference is not None else None,
+        suite_json=suite_json,
         target_column=target_column,
         margin=margin,
     )
-    result = core.validate(load_dataset_artifact(dataset.path), chosen)
     result.write_html(report.path)
     with open(validation_result.path, "w", encoding="utf-8") as f:
         json.dump(result.to_json(), f, indent=1, default=str)
     metrics.log_metric("success_percent", result.success_percent)
     metrics.log_metric("failed_expectations", result.failed_expectations)
     metrics.log_metric("evaluated_expectations", result.evaluated)
+    metrics.log_metric("suite_from_data", float(result.suite_from_data))
     return core.enforce(result, on_failure)

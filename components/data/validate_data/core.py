@@ -16,14 +16,19 @@ from typing import Any
 import pandas as pd
 
 from kfp_mlops.components.common.errors import DataValidationError, ParameterError
+from kfp_mlops.components.common.io import load_dataset_artifact
 from kfp_mlops.components.data.validate_data import explanations
 from kfp_mlops.components.data.validate_data import report as _report
 from kfp_mlops.components.data.validate_data.gx_runner import gx_suite, run_gx
 from kfp_mlops.components.data.validate_data.suites import (  # noqa: F401 - the public API
     MAX_CATEGORIES,
     NUMERIC_TYPES,
+    SELF_DERIVED_NOTE,
+    check_shared_columns,
     check_suite,
     derive_suite,
+    derive_suite_from_data,
+    is_derived_from_data,
     load_suite,
     resolve_suite,
 )
@@ -54,6 +59,11 @@ class ValidationResult:
     raw: dict[str, Any]
     expectations: list[dict[str, Any]] = field(default_factory=list)
     suite: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def suite_from_data(self) -> bool:
+        """Whether the suite was derived from the validated data itself (no reference given)."""
+        return is_derived_from_data(self.suite)
 
     @property
     def failed_expectations(self) -> int:
@@ -99,10 +109,11 @@ def validate(frame: pd.DataFrame, suite: dict[str, Any]) -> ValidationResult:
     """Run ``suite`` on ``frame`` with Great Expectations and explain the failures.
 
     Raises:
-        ParameterError: If the suite is malformed.
+        ParameterError: If the suite is malformed, or shares no column with ``frame``.
     """
     checked = check_suite(suite)
     gx_suite(checked)  # every expectation's kwargs checked before any data is touched
+    check_shared_columns(checked, list(frame.columns))
     raw = run_gx(frame, checked)
     failed: list[dict[str, Any]] = []
     rows = []
@@ -143,6 +154,42 @@ def validate(frame: pd.DataFrame, suite: dict[str, Any]) -> ValidationResult:
     if not result.success:
         log.warning("%s", result.explain())
     return result
+
+
+def validate_dataset(
+    dataset_path: str,
+    reference_path: str | None = None,
+    suite_path: str | None = None,
+    suite_json: str = "",
+    target_column: str = "target",
+    margin: float = 0.1,
+) -> ValidationResult:
+    """The component's entry point: read the tables, pick the suite, validate.
+
+    Args:
+        dataset_path: The table to validate (a Dataset artifact's path: Parquet or CSV).
+        reference_path: A table to derive the suite from, used when no suite is given.
+        suite_path: A GX 1.x suite JSON file; wins over ``suite_json``.
+        suite_json: A suite as a JSON string; wins over the reference.
+        target_column: The label column of derived suites.
+        margin: Slack of derived suites (see :func:`derive_suite`).
+
+    With no suite and no reference the suite is derived from the data itself
+    (:func:`derive_suite_from_data`), which logs a warning saying so.
+
+    Raises:
+        ParameterError: If the suite is invalid or shares no column with the data.
+    """
+    frame = load_dataset_artifact(dataset_path)
+    chosen = resolve_suite(
+        suite_json=suite_json,
+        suite_path=suite_path,
+        reference=load_dataset_artifact(reference_path) if reference_path else None,
+        target_column=target_column,
+        margin=margin,
+        data=frame,
+    )
+    return validate(frame, chosen)
 
 
 def enforce(result: ValidationResult, on_failure: str = "fail") -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kfp_mlops.components.common import report
+from kfp_mlops.components.data.validate_data.suites import SELF_DERIVED_NOTE
 
 if TYPE_CHECKING:
     from kfp_mlops.components.data.validate_data.core import ValidationResult
@@ -29,6 +30,9 @@ def render(result: ValidationResult) -> str:
         raw_columns=[0],
     )
     body = f"<h2>Summary</h2>{summary}"
+    if result.suite_from_data:
+        note = report.escape(f"No reference or suite was given: {SELF_DERIVED_NOTE}.")
+        body += f'<p class="bad">{note}</p>'
     if result.failed:
         rows = [
             [f["column"], f["expectation"], f["observed"], f["explanation"]] for f in result.failed

@@ -52,6 +52,16 @@ def is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
+#: Share of a text column's values that must parse as numbers for it to count as numeric.
+NUMBERS_AS_TEXT = 0.9
+#: What a suite derived from the data itself can and cannot check (report and log line).
+SELF_DERIVED_NOTE = (
+    "the suite was derived from the data itself, so it checks only that the table is usable "
+    "on its own (no empty columns, numbers where most values are numbers, at least one row); "
+    "pass a reference (e.g. the training data) or a suite to check the data against expectations"
+)
+
+
 def derive_suite(
     reference: pd.DataFrame,
     target_column: str = "target",
@@ -81,10 +91,7 @@ def derive_suite(
         ParameterError: If the margin is negative, the reference is empty, lacks the target
             column, or has a column with no values.
     """
-    if not 0 <= margin < 1:
-        raise ParameterError(
-            f"margin={margin} is out of range", "use a fraction in [0, 1), e.g. 0.1"
-        )
+    _check_margin(margin)
     if reference.empty:
         raise ParameterError(
             "the reference table has no rows", "pass the training data as reference"
@@ -95,23 +102,92 @@ def derive_suite(
             f"(columns: {', '.join(map(str, reference.columns[:10]))})",
             "set target_column to the label's column name",
         )
-    columns = [str(c) for c in reference.columns]
+    for column in reference.columns:
+        if reference[column].isna().all():
+            raise ParameterError(
+                f"reference column '{column}' is entirely empty (all NaN)",
+                "drop the column from the reference or fix the export that wrote it",
+            )
+    return _derive(reference, target_column, margin, name, derived_from="reference")
+
+
+def derive_suite_from_data(
+    frame: pd.DataFrame,
+    target_column: str = "target",
+    margin: float = 0.1,
+    name: str = "derived-from-data",
+) -> dict[str, Any]:
+    """Derive the suite from the table being validated, when no reference or suite is given.
+
+    The same expectations as :func:`derive_suite`, so the suite saved with the result can
+    serve as the suite of later runs. On the data itself they can only catch what makes the
+    table unusable on its own: a column that is entirely empty, a column of numbers holding
+    some text (at least :data:`NUMBERS_AS_TEXT` of its values parse as numbers) and an empty
+    table. Those are failures of the validation, explained like any other.
+
+    Raises:
+        ParameterError: If the margin is out of range or the label column is not in ``frame``.
+    """
+    _check_margin(margin)
+    if target_column not in frame.columns:
+        raise ParameterError(
+            f"target column '{target_column}' is not in the data "
+            f"(columns: {', '.join(map(str, frame.columns[:10]))})",
+            "set target_column to the label's column name",
+        )
+    log.warning("no reference or suite given: %s", SELF_DERIVED_NOTE)
+    return _derive(frame, target_column, margin, name, derived_from="data")
+
+
+def is_derived_from_data(suite: dict[str, Any]) -> bool:
+    """Whether ``suite`` came from :func:`derive_suite_from_data`."""
+    return (suite.get("meta") or {}).get("derived_from") == "data"
+
+
+def _check_margin(margin: float) -> None:
+    if not 0 <= margin < 1:
+        raise ParameterError(
+            f"margin={margin} is out of range", "use a fraction in [0, 1), e.g. 0.1"
+        )
+
+
+def _derive(
+    frame: pd.DataFrame, target_column: str, margin: float, name: str, derived_from: str
+) -> dict[str, Any]:
+    """The suite of :func:`derive_suite`, after its checks; ``derived_from`` goes in meta."""
+    columns = [str(c) for c in frame.columns]
     expectations = [
         _expectation("expect_table_columns_to_match_set", column_set=columns, exact_match=True),
         _expectation("expect_table_row_count_to_be_between", min_value=1, max_value=None),
     ]
     for column in columns:
-        series = reference[column]
-        if series.isna().all():
-            raise ParameterError(
-                f"reference column '{column}' is entirely empty (all NaN)",
-                "drop the column from the reference or fix the export that wrote it",
-            )
+        series = frame[column]
+        if series.isna().all():  # only from the data itself: the reference's check raised
+            expectations.append(_expectation("expect_column_values_to_not_be_null", column=column))
+            continue
         expectations += _column_expectations(series, column, column == target_column, margin)
+        if derived_from == "data" and _numbers_as_text(series):
+            expectations.append(
+                _expectation(
+                    "expect_column_values_to_be_in_type_list",
+                    column=column,
+                    type_list=NUMERIC_TYPES,
+                )
+            )
     for exp in expectations:
-        exp["meta"]["derived_from"] = "reference"
+        exp["meta"]["derived_from"] = derived_from
     log.info("derived suite '%s': %d expectations", name, len(expectations))
-    return {"name": name, "expectations": expectations, "meta": {"margin": margin}}
+    meta = {"margin": margin, "target_column": target_column, "derived_from": derived_from}
+    return {"name": name, "expectations": expectations, "meta": meta}
+
+
+def _numbers_as_text(series: pd.Series) -> bool:
+    """A text column whose values are nearly all numbers: a few stray cells made it text."""
+    if is_numeric(series) or pd.api.types.is_bool_dtype(series):
+        return False
+    values = series.dropna()
+    parsed = pd.to_numeric(values, errors="coerce")
+    return len(values) > 0 and parsed.notna().mean() >= NUMBERS_AS_TEXT
 
 
 def _column_expectations(
@@ -150,6 +226,45 @@ def _column_expectations(
                 )
             )
     return found
+
+
+def suite_columns(suite: dict[str, Any]) -> list[str]:
+    """Every column a suite names (column sets, single, pair and multi-column checks)."""
+    named: list[str] = []
+    for exp in suite["expectations"]:
+        kwargs = exp["kwargs"]
+        found = [kwargs.get(k) for k in ("column", "column_A", "column_B")]
+        found += list(kwargs.get("column_set") or []) + list(kwargs.get("column_list") or [])
+        named += [str(c) for c in found if c is not None and str(c) not in named]
+    return named
+
+
+def check_shared_columns(suite: dict[str, Any], columns: list[str]) -> None:
+    """Refuse a suite that shares no column with the data (a reference of another table).
+
+    The label column does not count (every table here has a ``target``). Without this, such
+    a pair fails with one "column ... is missing" line per reference column.
+
+    Raises:
+        ParameterError: One line naming both column lists and the fix.
+    """
+    meta = suite.get("meta") or {}
+    named = [c for c in suite_columns(suite) if c != meta.get("target_column")]
+    data = [str(c) for c in columns if str(c) != meta.get("target_column")]
+    if not named or set(named) & set(data):
+        return
+    what = "reference" if meta.get("derived_from") == "reference" else "suite"
+    raise ParameterError(
+        f"the data shares no column with the {what} "
+        f"(data: {_listed(data)}; {what}: {_listed(named)})",
+        "pass a reference of the same table (e.g. its training data) or a suite for these "
+        "columns, or give neither to derive the suite from the data itself",
+    )
+
+
+def _listed(columns: list[str], most: int = 5) -> str:
+    shown = ", ".join(columns[:most])
+    return f"{shown}, ... ({len(columns)} columns)" if len(columns) > most else shown or "none"
 
 
 def _bad_suite(problem: str) -> ParameterError:
@@ -241,11 +356,21 @@ def resolve_suite(
     reference: pd.DataFrame | None = None,
     target_column: str = "target",
     margin: float = 0.1,
+    data: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """Pick the suite: a suite file, else a JSON string, else one derived from the reference.
+    """Pick the suite: a suite file, a JSON string, the reference's, or the data's own.
+
+    Args:
+        suite_json: A suite as a JSON string (or a file path); used when no ``suite_path``.
+        suite_path: A suite file; wins over everything else.
+        reference: A table to derive the suite from, when no suite is given.
+        target_column: The label column of derived suites.
+        margin: Slack of derived suites.
+        data: The table being validated: the suite is derived from it when nothing else is
+            given (:func:`derive_suite_from_data`).
 
     Raises:
-        ParameterError: If none is given, or the given one is invalid.
+        ParameterError: If nothing to take a suite from is given, or the given one is invalid.
     """
     if suite_path:
         return load_suite(suite_path)
@@ -253,6 +378,8 @@ def resolve_suite(
         return load_suite(suite_json)
     if reference is not None:
         return derive_suite(reference, target_column=target_column, margin=margin)
+    if data is not None:
+        return derive_suite_from_data(data, target_column=target_column, margin=margin)
     raise ParameterError(
         "no expectation suite: neither a suite nor a reference dataset was given",
         "pass suite (a JSON artifact), suite_json (a JSON string) or reference "
