@@ -75,7 +75,10 @@ def read_split(path: str, name: str = "split") -> pd.DataFrame:
 
 
 def check_split(
-    frame: pd.DataFrame, name: str = "split", feature_names: Sequence[str] = ()
+    frame: pd.DataFrame,
+    name: str = "split",
+    feature_names: Sequence[str] = (),
+    regression: bool = False,
 ) -> list[str]:
     """Check a processed split; return its feature columns in model-input order.
 
@@ -83,6 +86,7 @@ def check_split(
         frame: The split.
         name: How messages call it (``training``, ``validation``, ``test``...).
         feature_names: Columns the model needs (empty: every column but the label).
+        regression: Labels are float targets (else int class codes).
 
     Raises:
         SplitError: On no rows, no label column, missing or non-numeric features, or labels
@@ -112,6 +116,13 @@ def check_split(
             "encode them with split_and_preprocess before training",
         )
     labels = frame[LABEL]
+    if regression:
+        if not pd.api.types.is_float_dtype(labels) or not np.isfinite(labels.to_numpy()).all():
+            raise SplitError(
+                f"the {name} regression targets are not finite floats (dtype {labels.dtype})",
+                "write the splits with split_and_preprocess (task_type='regression')",
+            )
+        return names
     if labels.isna().any() or not pd.api.types.is_integer_dtype(labels):
         raise SplitError(
             f"the {name} labels are not integers (dtype {labels.dtype})",

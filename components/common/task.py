@@ -44,6 +44,8 @@ class TaskSpec:
         image_shape: ``[height, width, channels]`` (images).
         primary_metric: Metric that ranks models (``accuracy``, ``rmse``...).
         greater_is_better: Direction of the primary metric.
+        target_mean: Regression: mean subtracted from the target before training.
+        target_scale: Regression: scale the target was divided by (serving multiplies back).
         label: Label column of the processed splits (always :data:`LABEL`).
     """
 
@@ -55,6 +57,8 @@ class TaskSpec:
     image_shape: list[int] = field(default_factory=list)
     primary_metric: str = ""
     greater_is_better: bool = True
+    target_mean: float = 0.0
+    target_scale: float = 1.0
     label: str = LABEL
 
     def __post_init__(self) -> None:
@@ -77,6 +81,10 @@ class TaskSpec:
             raise ParameterError(
                 f"a binary task has exactly two classes, got {len(self.classes)}",
                 "use task_type='multiclass'",
+            )
+        if self.target_scale <= 0:
+            raise ParameterError(
+                f"target_scale {self.target_scale} must be positive", "refit the preprocessor"
             )
         if not self.primary_metric:
             self.primary_metric, self.greater_is_better = PRIMARY_METRICS[self.task_type]
@@ -103,6 +111,14 @@ class TaskSpec:
     def output_width(self) -> int:
         """Units of the model's output layer: 1 (sigmoid or regression) or one per class."""
         return self.num_classes if self.task_type == "multiclass" else 1
+
+    def encode_target(self, values: Any) -> Any:
+        """Regression target in its units -> what the model is trained on."""
+        return (values - self.target_mean) / self.target_scale
+
+    def decode_target(self, values: Any) -> Any:
+        """Model outputs -> the target in its units (undoes the standardisation)."""
+        return values * self.target_scale + self.target_mean
 
     def better(self, a: float, b: float) -> bool:
         """Whether primary-metric value ``a`` is strictly better than ``b``."""

@@ -19,7 +19,11 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from kfp_mlops.components.common.errors import ComponentError, ParameterError
+from kfp_mlops.components.common.errors import (
+    ComponentError,
+    ParameterError,
+    ServiceUnavailableError,
+)
 from kfp_mlops.components.common.http import probe
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,10 @@ PROBE_TIMEOUT_S = 5.0
 
 class RegistryError(ComponentError):
     """The model registry is unreachable, or lacks the model, version or alias asked for."""
+
+
+class RegistryUnavailableError(ServiceUnavailableError, RegistryError):
+    """The registry does not answer: an infrastructure fault, not a bad parameter."""
 
 
 @contextlib.contextmanager
@@ -58,7 +66,7 @@ def _fail_fast(timeout_s: float) -> Iterator[None]:
 
 
 def _unreachable(tracking_uri: str, detail: object) -> RegistryError:
-    return RegistryError(
+    return RegistryUnavailableError(
         f"the MLflow registry at '{tracking_uri}' is unreachable ({detail})",
         "check that the MLflow server is running and that tracking_uri is its URL as seen "
         "from the pipeline pod (e.g. http://mlflow.mlflow.svc.cluster.local:5000); "

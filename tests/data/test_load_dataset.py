@@ -17,6 +17,14 @@ def test_builtin_binary_and_multiclass():
     assert "digit" in digits.frame.columns
 
 
+def test_builtin_regression_set():
+    diabetes = load("builtin:diabetes")
+    assert diabetes.frame.shape == (442, 11)
+    assert diabetes.num_classes == 0
+    assert diabetes.frame["target"].dtype == "float64"
+    assert diabetes.frame["target"].between(25, 346).all()
+
+
 def test_snake_case():
     assert snake_case("Mean Radius (mm)") == "mean_radius_mm"
 

@@ -17,8 +17,8 @@ def load_dataset(
 
     Args:
         dataset: The loaded table, as Parquet; metadata holds rows, columns and classes.
-        source: builtin:breast_cancer | builtin:digits | builtin:iris | builtin:wine (bundled,
-            no network), a path inside the pod, or gs://bucket/object.csv|.parquet
+        source: builtin:breast_cancer | builtin:digits | builtin:iris | builtin:wine |
+            builtin:diabetes (regression) (bundled, no network), a path inside the pod, or gs://bucket/object.csv|.parquet
             (credentials from a Kubernetes Secret or Workload Identity).
         file_format: auto (from the file suffix), csv or parquet.
         target_column: The label column; it must exist and have no missing values.

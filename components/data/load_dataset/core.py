@@ -1,7 +1,8 @@
 """Load a table from a local path, a ``gs://`` URI or a built-in dataset.
 
 Built-in sources ship with scikit-learn (no network): ``builtin:breast_cancer`` (binary),
-``builtin:digits`` (10 classes), ``builtin:iris`` and ``builtin:wine`` (3 classes).
+``builtin:digits`` (10 classes), ``builtin:iris`` and ``builtin:wine`` (3 classes), and
+``builtin:diabetes`` (regression: disease progression after one year).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from kfp_mlops.components.common.errors import DataLoadError, ParameterError
 from kfp_mlops.components.common.io import read_table
 
 BUILTIN_PREFIX = "builtin:"
-BUILTINS = ("breast_cancer", "digits", "iris", "wine")
+BUILTINS = ("breast_cancer", "diabetes", "digits", "iris", "wine")
+#: Built-ins whose target is a number to predict, not a class.
+REGRESSION_BUILTINS = ("diabetes",)
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,11 @@ class LoadResult:
 
     @property
     def num_classes(self) -> int:
-        """Distinct values of the target column."""
+        """Distinct values of the target column (0 for a continuous regression target)."""
+        from kfp_mlops.components.data.split_and_preprocess.fitting import infer_task_type
+
+        if infer_task_type(self.frame[self.target_column]) == "regression":
+            return 0
         return int(self.frame[self.target_column].nunique())
 
 
@@ -50,7 +57,7 @@ def load_builtin(name: str, target_column: str = "target") -> pd.DataFrame:
     bunch = getattr(datasets, f"load_{name}")(as_frame=True)
     frame = bunch.frame.rename(columns=snake_case)
     target = frame.pop("target")
-    if name != "digits":
+    if name not in ("digits", *REGRESSION_BUILTINS):
         # Class names make label encoding visible; digits' names are the digits themselves.
         target = target.map(dict(enumerate(bunch.target_names))).astype(str)
     frame[target_column] = target

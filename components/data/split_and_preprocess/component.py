@@ -18,24 +18,37 @@ def split_and_preprocess(
     validation_fraction: float = 0.15,
     test_fraction: float = 0.15,
     seed: int = 42,
+    task_type: str = "auto",
+    impute: bool = True,
+    missing_indicator: bool = False,
+    standardize_target: bool = False,
 ) -> int:
-    """Stratified train/validation/test split; scaling and one-hot fit on train only.
+    """Train/validation/test split; imputation, scaling and one-hot fit on train only.
 
     Args:
         dataset: Raw table (Parquet) from load_dataset.
         train: Training split: float32 features and an int64 `label` column.
         validation: Validation split, same columns.
         test: Test split, same columns.
-        preprocessor: The fitted preprocessor as JSON (means, scales, categories, class
-            names); the model server applies it to raw requests.
-        metrics: Row counts per split, number of features and classes.
+        preprocessor: The fitted preprocessor as JSON (fill values, means, scales,
+            categories, class names) with the task spec every later step reads; the model
+            server applies it to raw requests.
+        metrics: Row counts per split, features, classes, dropped rows, imputed values.
         target_column: The label column of the raw table.
         validation_fraction: Share of rows for validation, in (0, 1).
         test_fraction: Share of rows for test, in (0, 1).
         seed: Random seed of the split.
+        task_type: auto (labels -> binary/multiclass, a continuous number -> regression),
+            binary, multiclass or regression. Classification splits are stratified on the
+            label, regression splits on quantile bins of the target.
+        impute: Fill gaps with the training median (numbers) or most frequent category;
+            off: a gap stops the split naming its columns.
+        missing_indicator: Also add a <column>__missing feature for each column with gaps.
+        standardize_target: Regression: train on the standardised target (undone when
+            serving).
 
     Returns:
-        The number of classes.
+        The number of classes (0 for regression).
     """
     from kfp_mlops.components.common.io import load_dataset_artifact, save_dataset
     from kfp_mlops.components.data.split_and_preprocess.core import split_and_preprocess as split
@@ -46,8 +59,13 @@ def split_and_preprocess(
         validation_fraction=validation_fraction,
         test_fraction=test_fraction,
         seed=seed,
+        task_type=task_type,
+        impute=impute,
+        missing_indicator=missing_indicator,
+        standardize_target=standardize_target,
     )
     summary = result.summary()
+    task = result.preprocessor.task_spec
     for artifact, frame in (
         (train, result.train),
         (validation, result.validation),
@@ -59,10 +77,13 @@ def split_and_preprocess(
                 "rows": len(frame),
                 "num_features": summary["num_features"],
                 "num_classes": summary["num_classes"],
+                "task_type": task.task_type,
             }
         )
     result.preprocessor.save(preprocessor.path)
-    preprocessor.metadata.update({"format": "json", "classes": result.preprocessor.classes})
+    preprocessor.metadata.update(
+        {"format": "json", "classes": result.preprocessor.classes, "task_type": task.task_type}
+    )
     for key, value in summary.items():
         metrics.log_metric(key, value)
     return summary["num_classes"]

@@ -2,9 +2,15 @@
 
 Split fits it on the training split only; training data, evaluation (including re-encoding
 the champion's features), the model server and monitoring all call this class, never a copy.
-It is stored as JSON (means, scales, categories, class names and the task spec), not a
-pickle: the trainer env has no scikit-learn, the model server must not unpickle artefacts
-from a pipeline, and JSON survives library upgrades. It applies with pandas and numpy alone.
+It is stored as JSON (means, scales, categories, fill values, class names and the task
+spec), not a pickle: the trainer env has no scikit-learn, the model server must not unpickle
+artefacts from a pipeline, and JSON survives library upgrades. It applies with pandas and
+numpy alone.
+
+Missing values: with ``impute`` on, numeric gaps take the training median and categorical
+gaps the most frequent training category, the same way at training, serving and monitoring;
+``indicator_columns`` add a ``<column>__missing`` feature that is 1 where a value was filled.
+A category never seen in training encodes as all zeros (the implicit "unknown" slot).
 """
 
 from __future__ import annotations
@@ -19,25 +25,37 @@ import pandas as pd
 
 from kfp_mlops.components.common.errors import DataValidationError, ParameterError
 from kfp_mlops.components.common.task import LABEL, TaskSpec, task_of
+from kfp_mlops.components.data.split_and_preprocess.fitting import (
+    finite_or_zero,
+    infer_task_type,
+    most_frequent,
+    natural_key,
+    task_spec_for,
+)
 
 #: Categorical columns with more distinct values than this are rejected: one-hot would explode.
 MAX_CATEGORIES = 100
+INDICATOR_SUFFIX = "__missing"
 
 
 @dataclass
 class Preprocessor:
-    """Standard scaling of numeric columns, one-hot of categorical ones, label encoding.
+    """Imputation, standard scaling, one-hot encoding, label (or target) encoding.
 
     Attributes:
         target_column: Name of the label column in raw data.
-        classes: Original class values as strings; index = encoded label.
+        classes: Original class values as strings; index = encoded label (empty: regression).
         numeric_columns: Numeric feature columns, in order.
-        mean: Training mean of each numeric column.
+        mean: Training mean of each numeric column (after imputation).
         scale: Training standard deviation of each numeric column (1.0 where it is 0).
         categorical_columns: Categorical feature columns, in order.
         categories: Known categories of each categorical column (unknown -> all zeros).
         feature_names: Names of the output feature vector's columns.
         task: The task spec (:class:`~kfp_mlops.components.common.task.TaskSpec` as JSON).
+        impute: Fill missing values (else a missing value is an error).
+        fill_numeric: Training median of each numeric column.
+        fill_categorical: Most frequent training category of each categorical column.
+        indicator_columns: Raw columns that get a ``<column>__missing`` feature.
     """
 
     target_column: str
@@ -49,6 +67,10 @@ class Preprocessor:
     categories: list[list[str]] = field(default_factory=list)
     feature_names: list[str] = field(default_factory=list)
     task: dict[str, Any] = field(default_factory=dict)
+    impute: bool = False
+    fill_numeric: list[float] = field(default_factory=list)
+    fill_categorical: list[str] = field(default_factory=list)
+    indicator_columns: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Files written before the task spec existed were classification: derive it.
@@ -75,14 +97,38 @@ class Preprocessor:
 
     @property
     def num_classes(self) -> int:
-        """Number of classes."""
-        return len(self.classes)
+        """Number of classes (0 for regression)."""
+        return self._spec.num_classes
+
+    # ----------------------------------------------------------------------------- fit
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, target_column: str) -> Preprocessor:
-        """Fit on the training split (never on validation or test data)."""
-        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    def fit(
+        cls,
+        frame: pd.DataFrame,
+        target_column: str,
+        *,
+        task_type: str = "auto",
+        impute: bool = False,
+        missing_indicator: bool = False,
+        standardize_target: bool = False,
+    ) -> Preprocessor:
+        """Fit on the training split (never on validation or test data).
 
+        Args:
+            frame: Training rows with the target column.
+            target_column: The target column.
+            task_type: ``auto`` (see :func:`infer_task_type`), ``binary``, ``multiclass``
+                or ``regression``.
+            impute: Learn fill values (median, most frequent) for missing feature values.
+            missing_indicator: Add a ``<column>__missing`` feature for every column with a
+                gap in the training split (needs ``impute``).
+            standardize_target: Regression only: train on the standardised target; the mean
+                and scale go into the task spec and serving undoes them.
+
+        Raises:
+            DataValidationError: On a categorical column with too many categories.
+        """
         features = frame.drop(columns=[target_column])
         numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
         categorical = [c for c in features.columns if c not in numeric]
@@ -93,49 +139,78 @@ class Preprocessor:
                     f"column '{col}' is not numeric and has {n} distinct values",
                     "convert it to numbers, drop it, or bucket it into fewer categories",
                 )
+        kind = infer_task_type(frame[target_column]) if task_type == "auto" else task_type
+        regression = kind == "regression"
         proc = cls(
             target_column=target_column,
-            classes=sorted(frame[target_column].astype(str).unique().tolist(), key=_natural_key),
+            classes=[]
+            if regression
+            else sorted(frame[target_column].astype(str).unique().tolist(), key=natural_key),
             numeric_columns=numeric,
             categorical_columns=categorical,
+            impute=impute,
+            # A placeholder that skips the classification default; the real spec is set below.
+            task={"task_type": "regression", "target_column": target_column},
         )
+        if impute:
+            proc.fill_numeric = [finite_or_zero(features[c].median()) for c in numeric]
+            proc.fill_categorical = [most_frequent(features[c]) for c in categorical]
+            if missing_indicator:
+                proc.indicator_columns = [
+                    c for c in numeric + categorical if features[c].isna().any()
+                ]
+        filled = proc._filled(features)
         if numeric:
-            scaler = StandardScaler().fit(features[numeric].to_numpy(dtype="float64"))
-            proc.mean = scaler.mean_.tolist()
-            proc.scale = [float(s) if s > 0 else 1.0 for s in scaler.scale_]
-        if categorical:
-            enc = OneHotEncoder(handle_unknown="ignore").fit(features[categorical].astype(str))
-            proc.categories = [[str(v) for v in cats] for cats in enc.categories_]
-        proc.feature_names = numeric + [
-            f"{col}={value}"
-            for col, cats in zip(categorical, proc.categories, strict=True)
-            for value in cats
-        ]
-        proc.task = TaskSpec.for_classes(target_column, proc.classes, proc.feature_names).to_json()
-        proc._spec = task_of({"task": proc.task})
+            values = filled[numeric].to_numpy(dtype="float64")
+            proc.mean = values.mean(axis=0).tolist()
+            proc.scale = [float(s) if s > 0 else 1.0 for s in values.std(axis=0)]
+        proc.categories = [sorted(filled[c].astype(str).unique().tolist()) for c in categorical]
+        proc.feature_names = (
+            numeric
+            + [
+                f"{c}={v}"
+                for c, cats in zip(categorical, proc.categories, strict=True)
+                for v in cats
+            ]
+            + [f"{c}{INDICATOR_SUFFIX}" for c in proc.indicator_columns]
+        )
+        spec = task_spec_for(kind, target_column, proc, frame[target_column], standardize_target)
+        proc.task = spec.to_json()
+        proc._spec = spec
         return proc
+
+    # ----------------------------------------------------------------------------- features
+
+    def _filled(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The raw columns with gaps filled (a copy), when imputation is on."""
+        if not self.impute:
+            return frame
+        fills = dict(zip(self.numeric_columns, self.fill_numeric, strict=True))
+        fills.update(zip(self.categorical_columns, self.fill_categorical, strict=True))
+        return frame.fillna({c: v for c, v in fills.items() if c in frame.columns})
 
     def transform_features(self, frame: pd.DataFrame) -> np.ndarray:
         """Raw feature columns -> float32 matrix of shape (rows, num_features)."""
-        missing = [
-            c for c in self.numeric_columns + self.categorical_columns if c not in frame.columns
-        ]
+        missing = [c for c in self.raw_columns if c not in frame.columns]
         if missing:
             raise DataValidationError(
                 f"columns {missing} expected by the preprocessor are missing",
                 "send every feature column the model was trained on",
             )
+        filled = self._filled(frame)
         parts = []
         if self.numeric_columns:
-            values = frame[self.numeric_columns].to_numpy(dtype="float64")
+            values = filled[self.numeric_columns].to_numpy(dtype="float64")
             parts.append((values - np.asarray(self.mean)) / np.asarray(self.scale))
         for col, cats in zip(self.categorical_columns, self.categories, strict=True):
             index = {v: i for i, v in enumerate(cats)}
-            codes = frame[col].astype(str).map(index).fillna(-1).to_numpy(dtype="int64")
+            codes = filled[col].astype(str).map(index).fillna(-1).to_numpy(dtype="int64")
             onehot = np.zeros((len(frame), len(cats)))
             known = codes >= 0
             onehot[np.nonzero(known)[0], codes[known]] = 1.0
             parts.append(onehot)
+        if self.indicator_columns:
+            parts.append(frame[self.indicator_columns].isna().to_numpy(dtype="float64"))
         return np.hstack(parts).astype("float32") if parts else np.zeros((len(frame), 0), "float32")
 
     def encode(self, numeric: Any, categorical: Any) -> np.ndarray:
@@ -145,13 +220,13 @@ class Preprocessor:
         fraction of its cost for one-row requests.
 
         Args:
-            numeric: ``(rows, len(numeric_columns))`` numbers.
+            numeric: ``(rows, len(numeric_columns))`` numbers (``None`` is a gap).
             categorical: ``(rows, len(categorical_columns))`` values of any type (compared as
-                strings; an unknown category encodes as all zeros).
+                strings; an unknown category encodes as all zeros; ``None`` is a gap).
 
         Raises:
-            DataValidationError: Naming the column and row of a non-numeric, null or
-                infinite value.
+            DataValidationError: Naming the column and row of a non-numeric or infinite
+                value, or of a gap when imputation is off.
         """
         n = len(categorical) if len(categorical) else len(numeric)
         width = len(self.numeric_columns)
@@ -159,18 +234,30 @@ class Preprocessor:
             values = np.asarray(numeric, dtype=np.float64).reshape(n, width)
         except (ValueError, TypeError):
             values = None
+        gaps = np.isnan(values) if values is not None else None
+        if values is not None and self.impute:
+            values = np.where(gaps, np.asarray(self.fill_numeric), values)
         if values is None or not np.isfinite(values).all():
             raise DataValidationError(
                 self._bad_value(numeric), "send a finite number for every numeric feature"
             )
         parts = [(values - np.asarray(self.mean)) / np.asarray(self.scale)] if width else []
+        cat_gaps = np.zeros((n, len(self.categorical_columns)), dtype=bool)
         for j, index in enumerate(self._category_index()):
             onehot = np.zeros((n, len(index)))
             for i, row in enumerate(categorical):
-                code = index.get(str(row[j]), -1)
+                value = row[j]
+                if _is_gap(value):
+                    cat_gaps[i, j] = True
+                    value = self.fill_categorical[j] if self.impute else value
+                code = index.get(str(value), -1)
                 if code >= 0:
                     onehot[i, code] = 1.0
             parts.append(onehot)
+        if self.indicator_columns:
+            all_gaps = np.hstack([gaps, cat_gaps])
+            cols = [self.raw_columns.index(c) for c in self.indicator_columns]
+            parts.append(all_gaps[:, cols].astype(np.float64))
         return np.hstack(parts).astype(np.float32) if parts else np.zeros((n, 0), np.float32)
 
     def _category_index(self) -> list[dict[str, int]]:
@@ -183,8 +270,10 @@ class Preprocessor:
     def _bad_value(self, numeric: Any) -> str:
         for i, row in enumerate(numeric):
             for name, value in zip(self.numeric_columns, row, strict=False):
+                if value is None and not self.impute:
+                    return f"feature '{name}' of row {i} is missing (this model does not impute)"
                 try:
-                    ok = value is not None and bool(np.isfinite(float(value)))
+                    ok = value is None or bool(np.isfinite(float(value)))
                 except (ValueError, TypeError):
                     ok = False
                 if not ok:
@@ -197,8 +286,8 @@ class Preprocessor:
     def inverse_features(self, features: np.ndarray) -> pd.DataFrame:
         """Transformed features -> raw feature columns (the inverse of the transform).
 
-        Numeric columns are unscaled; a one-hot group becomes its category, or ``None``
-        where it is all zeros (a category unknown at fit time).
+        Numeric columns are unscaled (``NaN`` where an indicator says the value was filled);
+        a one-hot group becomes its category, or ``None`` where it is all zeros (unknown).
 
         Raises:
             ParameterError: If the matrix does not have :attr:`num_features` columns.
@@ -219,6 +308,11 @@ class Preprocessor:
             start += len(cats)
             picked = np.asarray(cats, dtype=object)[block.argmax(axis=1)] if cats else None
             out[col] = np.where(block.max(axis=1) > 0.5, picked, None) if cats else None
+        for j, col in enumerate(self.indicator_columns):
+            was_gap = features[:, start + j] > 0.5
+            out[col] = out[col].astype(object).where(~was_gap, None)
+            if col in self.numeric_columns:
+                out[col] = out[col].astype("float64")
         return out
 
     def reencode(self, features: np.ndarray, source: Preprocessor) -> np.ndarray:
@@ -237,11 +331,7 @@ class Preprocessor:
                 f"{source.classes}",
                 "the models are not comparable: register under a new registered_model_name",
             )
-        if (
-            source.feature_names == self.feature_names
-            and np.allclose(source.mean, self.mean)
-            and np.allclose(source.scale, self.scale)
-        ):
+        if source.to_json() == self.to_json():
             return np.asarray(features, dtype=np.float32)
         missing = [c for c in self.raw_columns if c not in source.raw_columns]
         if missing:
@@ -252,8 +342,23 @@ class Preprocessor:
             )
         return self.transform_features(source.inverse_features(features))
 
+    # ----------------------------------------------------------------------------- labels
+
     def encode_labels(self, labels: pd.Series) -> np.ndarray:
-        """Original class values -> int64 codes 0..num_classes-1."""
+        """Class values -> int64 codes 0..num_classes-1 (regression: float32 targets).
+
+        Raises:
+            DataValidationError: On a class unseen in training or a non-numeric target.
+        """
+        if not self._spec.is_classification:
+            try:
+                values = labels.to_numpy(dtype="float64")
+            except (TypeError, ValueError) as exc:
+                raise DataValidationError(
+                    f"the regression target '{self.target_column}' is not numeric: {exc}",
+                    "clean the target column",
+                ) from exc
+            return self._spec.encode_target(values).astype("float32")
         index = {c: i for i, c in enumerate(self.classes)}
         codes = labels.astype(str).map(index)
         if codes.isna().any():
@@ -264,17 +369,22 @@ class Preprocessor:
             )
         return codes.to_numpy(dtype="int64")
 
-    def decode_labels(self, codes: Any) -> list[str]:
-        """Int codes -> original class values."""
-        return [self.classes[int(c)] for c in np.asarray(codes).reshape(-1)]
+    def decode_labels(self, codes: Any) -> list[Any]:
+        """Int codes -> original class values (regression: model outputs -> target units)."""
+        flat = np.asarray(codes).reshape(-1)
+        if not self._spec.is_classification:
+            return self._spec.decode_target(flat).tolist()
+        return [self.classes[int(c)] for c in flat]
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Raw rows (with the target column) -> float32 features plus an int64 ``label`` column."""
+        """Raw rows (with the target column) -> float32 features plus the ``label`` column."""
         out = pd.DataFrame(
             self.transform_features(frame), columns=self.feature_names, index=frame.index
         )
         out[LABEL] = self.encode_labels(frame[self.target_column])
         return out.reset_index(drop=True)
+
+    # ----------------------------------------------------------------------------- storage
 
     def to_json(self) -> dict[str, Any]:
         """JSON-serialisable form."""
@@ -297,9 +407,5 @@ class Preprocessor:
             ) from exc
 
 
-def _natural_key(value: str) -> tuple[int, float | str]:
-    """Sort numeric class names numerically ('2' < '10'), others alphabetically."""
-    try:
-        return (0, float(value))
-    except ValueError:
-        return (1, value)
+def _is_gap(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))

@@ -15,11 +15,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from kfp_mlops.components.common.model_dir import PREPROCESSOR_FILE
 from kfp_mlops.components.registry import common as registry
 
 log = logging.getLogger(__name__)
 
-PREPROCESSOR_FILE = "preprocessor.json"
 METRIC_TAG_PREFIX = "metric."
 
 

@@ -23,6 +23,11 @@ from typing import Any
 
 from kfp_mlops.components.common.artifacts import keras_file
 from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.common.model_dir import (
+    FORMAT_FILES,
+    OPTIMIZATION_FILE,
+    PREPROCESSOR_FILE,
+)
 from kfp_mlops.components.registry import common
 
 log = logging.getLogger(__name__)
@@ -38,13 +43,6 @@ DEFAULT_LIMITATIONS = (
     "the drift reports). Probabilities are not calibrated guarantees. Not intended as the "
     "sole basis of high-stakes decisions about individuals."
 )
-#: Files a Model directory may hold, and what their presence says about optimization.
-FORMAT_FILES = {
-    "model.h5": "Keras (H5)",
-    "saved_model": "TensorFlow SavedModel",
-    "model.tflite": "TFLite",
-    "model.onnx": "ONNX",
-}
 MAX_TAG_CHARS = 4000
 
 
@@ -99,10 +97,10 @@ def read_json(path: str | None) -> dict[str, Any] | None:
 
 
 def describe_optimization(model_dir: str, optimization: str = "") -> str:
-    """The optimization text: the parameter, else the directory's ``optimization.json``."""
+    """The optimization text: the parameter, else the directory's optimization record."""
     if optimization.strip():
         return optimization.strip()
-    meta = Path(model_dir) / "optimization.json"
+    meta = Path(model_dir) / OPTIMIZATION_FILE
     if meta.is_file():
         try:
             data = json.loads(meta.read_text(encoding="utf-8"))
@@ -312,7 +310,7 @@ def register(
             staged = Path(staging) / common.MODEL_ARTIFACT_PATH
             shutil.copytree(model_dir, staged)
             if preprocessor_path:
-                shutil.copyfile(preprocessor_path, staged / "preprocessor.json")
+                shutil.copyfile(preprocessor_path, staged / PREPROCESSOR_FILE)
             client.log_artifacts(run_id, str(staged), common.MODEL_ARTIFACT_PATH)
         for key, value in (evaluation.get("metrics") or {}).items():
             if isinstance(value, (int, float)) and math.isfinite(value):
