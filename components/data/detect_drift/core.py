@@ -25,20 +25,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api import types as ptypes
 
 from kfp_mlops.components.common.errors import DataValidationError, ParameterError
+from kfp_mlops.components.data.detect_drift.binning import (
+    CATEGORICAL,
+    NUMERIC,
+    as_float,
+    category_counts,
+    kind_of,
+    numeric_counts,
+    psi_from_counts,
+    to_series,
+)
 
 log = logging.getLogger(__name__)
 
-NUMERIC = "numeric"
-CATEGORICAL = "categorical"
 #: Above this many rows in either sample the KS p-value uses the asymptotic distribution
 #: (the exact one is O(n*m)).
 KS_EXACT_MAX = 10_000
-_MISSING = "<missing>"
-#: Up to this many cut points, bins are counted by comparisons rather than searchsorted.
-_COMPARE_MAX_CUTS = 32
 
 
 @dataclass(frozen=True)
@@ -105,53 +109,10 @@ class DriftResult:
         current: pd.DataFrame,
         max_plots: int = 20,
     ) -> None:
-        """Write a self-contained HTML report: summary table and one plot per feature.
+        """Write the self-contained HTML report (see :func:`report.write_html`)."""
+        from kfp_mlops.components.data.detect_drift import report
 
-        Args:
-            path: Where to write the HTML file.
-            reference: The reference table the result was computed from.
-            current: The current table the result was computed from.
-            max_plots: At most this many feature plots, drifted features first.
-        """
-        from kfp_mlops.components.common import report
-
-        ranked = self.ranked()
-        verdict = report.status(not self.drift_detected, "no drift", "drift detected")
-        body = [
-            f"<p>{verdict}: {len(self.drifted_features)} of {len(ranked)} features drifted "
-            f"(share {self.share_drifted:.2%}; PSI threshold {self.threshold:g}); "
-            f"reference {self.reference_rows:,} rows, current {self.current_rows:,} rows.</p>",
-            "<h2>Features</h2>",
-            report.table(
-                ["feature", "kind", "PSI", "KS statistic", "KS p-value", "chi2 p-value", "status"],
-                (
-                    [
-                        f.feature,
-                        f.kind,
-                        report.fmt(f.psi, fixed=True),
-                        report.fmt(f.ks_statistic, fixed=True),
-                        report.fmt(f.ks_pvalue, fixed=True),
-                        report.fmt(f.chi2_pvalue, fixed=True),
-                        report.status(not f.drifted, "stable", "drifted"),
-                    ]
-                    for f in ranked
-                ),
-                raw_columns=[6],
-            ),
-        ]
-        if self.skipped:
-            body.append(f"<p>Not compared (unsupported dtype): {report.escape(self.skipped)}</p>")
-        plotted = ranked[: max(max_plots, 0)]
-        if plotted:
-            body.append("<h2>Reference vs current</h2><div class='grid'>")
-            for f in plotted:
-                fig = _plot_feature(f, reference[f.feature], current[f.feature])
-                body.append(report.figure_png(fig))
-            body.append("</div>")
-        if len(ranked) > len(plotted):
-            body.append(f"<p>{len(ranked) - len(plotted)} more features not plotted.</p>")
-        report.write(path, "Data drift report", "".join(body))
-        log.info("drift report written to %s (%d plots)", path, len(plotted))
+        report.write_html(self, path, reference, current, max_plots)
 
 
 def psi(
@@ -178,17 +139,17 @@ def psi(
         DataValidationError: If either sample is empty.
     """
     _check_params(threshold=1.0, bins=bins, epsilon=epsilon)
-    ref, cur = _to_series(reference), _to_series(current)
+    ref, cur = to_series(reference), to_series(current)
     if categorical is None:
-        categorical = _kind(ref) == CATEGORICAL or _kind(cur) == CATEGORICAL
+        categorical = kind_of(ref) == CATEGORICAL or kind_of(cur) == CATEGORICAL
     for name, s in (("reference", ref), ("current", cur)):
         if len(s) == 0:
             raise DataValidationError(f"the {name} sample is empty", "pass at least one value")
     if categorical:
-        ref_counts, cur_counts, _ = _category_counts(ref, cur)
+        ref_counts, cur_counts, _ = category_counts(ref, cur)
     else:
-        ref_counts, cur_counts, _, _ = _numeric_counts(_as_float(ref), _as_float(cur), bins)
-    return _psi_from_counts(ref_counts, cur_counts, epsilon)
+        ref_counts, cur_counts, _, _ = numeric_counts(as_float(ref), as_float(cur), bins)
+    return psi_from_counts(ref_counts, cur_counts, epsilon)
 
 
 def prediction_drift(
@@ -284,49 +245,7 @@ def feature_drift(
             "the current window is empty (0 rows)",
             "widen the current window or check the query/export that produced it",
         )
-    excluded = set(exclude)
-    columns = [c for c in reference.columns if c not in excluded]
-    missing = [c for c in columns if c not in current.columns]
-    if missing:
-        raise DataValidationError(
-            f"the current window lacks {len(missing)} reference column(s): {missing}",
-            "send the same features as the reference, or add them to `exclude`",
-        )
-    if not columns:
-        raise DataValidationError(
-            f"the reference has no feature columns besides the excluded ones {sorted(excluded)}",
-            "check the reference dataset and the excluded/target column",
-        )
-    listed = set(categorical or ())
-    kinds: dict[str, str] = {}
-    skipped: list[str] = []
-    mismatched: list[str] = []
-    for c in columns:
-        ref_kind, cur_kind = _kind(reference[c]), _kind(current[c])
-        if ref_kind is None:
-            skipped.append(c)
-        elif cur_kind != ref_kind:
-            mismatched.append(
-                f"'{c}' ({ref_kind} in reference, {cur_kind or current[c].dtype} in current)"
-            )
-        else:
-            kinds[c] = CATEGORICAL if c in listed else ref_kind
-    if mismatched:
-        raise DataValidationError(
-            f"column types differ between the windows: {', '.join(mismatched)}",
-            "cast the current column to the reference type upstream (numeric text usually means "
-            "a parsing problem), or list it in `categorical` after casting both to strings",
-        )
-    if skipped:
-        log.warning("not compared (unsupported dtype, e.g. datetime): %s", skipped)
-    if not kinds:
-        raise DataValidationError(
-            f"no comparable feature columns (skipped for their dtype: {skipped})",
-            "convert datetime-like columns to numbers or categories before drift detection",
-        )
-    extra = [c for c in current.columns if c not in set(reference.columns) | excluded]
-    if extra:
-        log.info("current-only columns not compared: %s", extra)
+    kinds, skipped = _comparable_columns(reference, current, exclude, categorical)
 
     records = [
         _feature_drift(
@@ -378,99 +297,62 @@ def _check_params(threshold: float, bins: int, epsilon: float) -> None:
         )
 
 
-def _kind(series: pd.Series) -> str | None:
-    """``numeric``, ``categorical`` or ``None`` (not comparable, e.g. datetimes)."""
-    dtype = series.dtype
-    if ptypes.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
-        return CATEGORICAL
-    if ptypes.is_numeric_dtype(dtype) and not ptypes.is_complex_dtype(dtype):
-        return NUMERIC
-    if ptypes.is_object_dtype(dtype) or ptypes.is_string_dtype(dtype):
-        return CATEGORICAL
-    return None
+def _comparable_columns(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    exclude: Sequence[str],
+    categorical: Sequence[str] | None,
+) -> tuple[dict[str, str], list[str]]:
+    """The kind of every reference column to compare, and the columns skipped for their dtype.
 
-
-def _to_series(values: Any) -> pd.Series:
-    return values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
-
-
-def _as_float(series: pd.Series) -> np.ndarray:
-    """Float64 values; nullable integer/float NA become NaN."""
-    return series.to_numpy(dtype=np.float64, na_value=np.nan)
-
-
-def _numeric_counts(
-    ref: np.ndarray, cur: np.ndarray, bins: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Bin counts on reference-quantile cut points.
-
-    Returns:
-        Reference counts, current counts (the last count is the missing-value bin when
-        either side has NaNs) and the two samples without NaNs (for the KS test).
+    Raises:
+        DataValidationError: If the current window lacks reference columns, a column's
+            kind differs between the windows, or nothing is left to compare.
     """
-    ref_nan, cur_nan = np.isnan(ref), np.isnan(cur)
-    n_ref_nan, n_cur_nan = int(ref_nan.sum()), int(cur_nan.sum())
-    if n_ref_nan:
-        ref = ref[~ref_nan]
-    if n_cur_nan:
-        cur = cur[~cur_nan]
-    # Only the (smaller) reference is sorted: for its distinct values and quantiles.
-    ref_s = np.sort(ref)
-    if len(ref_s) == 0:
-        cuts = np.empty(0)
-    else:
-        distinct = ref_s[np.concatenate(([True], ref_s[1:] != ref_s[:-1]))]
-        if len(distinct) <= bins:
-            # Discrete feature: one bin per reference value (quantiles would merge them).
-            cuts = distinct
+    excluded = set(exclude)
+    columns = [c for c in reference.columns if c not in excluded]
+    missing = [c for c in columns if c not in current.columns]
+    if missing:
+        raise DataValidationError(
+            f"the current window lacks {len(missing)} reference column(s): {missing}",
+            "send the same features as the reference, or add them to `exclude`",
+        )
+    if not columns:
+        raise DataValidationError(
+            f"the reference has no feature columns besides the excluded ones {sorted(excluded)}",
+            "check the reference dataset and the excluded/target column",
+        )
+    listed = set(categorical or ())
+    kinds: dict[str, str] = {}
+    skipped: list[str] = []
+    mismatched: list[str] = []
+    for c in columns:
+        ref_kind, cur_kind = kind_of(reference[c]), kind_of(current[c])
+        if ref_kind is None:
+            skipped.append(c)
+        elif cur_kind != ref_kind:
+            mismatched.append(
+                f"'{c}' ({ref_kind} in reference, {cur_kind or current[c].dtype} in current)"
+            )
         else:
-            cuts = np.unique(np.quantile(ref_s, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
-        cuts = cuts[np.isfinite(cuts)]
-    # Right-closed bins (-inf, c0], (c0, c1], ..., (c_last, +inf), so values outside the
-    # reference range land in the outer bins. No per-row Python: counts of "<= cut" give
-    # the bins; for few cuts one vectorised comparison per cut beats a binary search per row.
-    ref_counts = np.diff(np.searchsorted(ref_s, cuts, side="right"), prepend=0, append=len(ref_s))
-    if len(cuts) <= _COMPARE_MAX_CUTS:
-        at_most = [np.count_nonzero(cur <= c) for c in cuts]
-        cur_counts = np.diff(np.asarray(at_most, dtype=np.int64), prepend=0, append=len(cur))
-    else:
-        cur_counts = np.bincount(np.searchsorted(cuts, cur, side="left"), minlength=len(cuts) + 1)
-    if n_ref_nan or n_cur_nan:
-        ref_counts = np.append(ref_counts, n_ref_nan)
-        cur_counts = np.append(cur_counts, n_cur_nan)
-    return ref_counts, cur_counts, ref, cur
-
-
-def _category_counts(ref: pd.Series, cur: pd.Series) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Counts over the union of categories (NaN is a category); also returns the labels."""
-    ref_vc = ref.value_counts(dropna=False)
-    cur_vc = cur.value_counts(dropna=False)
-    both = pd.concat([ref_vc, cur_vc], axis=1, keys=["ref", "cur"], sort=False).fillna(0)
-    labels = [_MISSING if _isna(k) else str(k) for k in both.index]
-    return (
-        both["ref"].to_numpy(dtype=np.int64),
-        both["cur"].to_numpy(dtype=np.int64),
-        labels,
-    )
-
-
-def _isna(value: Any) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _psi_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray, epsilon: float) -> float:
-    p_ref = _proportions(ref_counts, epsilon)
-    p_cur = _proportions(cur_counts, epsilon)
-    return float(np.sum((p_cur - p_ref) * np.log(p_cur / p_ref)))
-
-
-def _proportions(counts: np.ndarray, epsilon: float) -> np.ndarray:
-    total = counts.sum()
-    p = counts / total if total else np.zeros(len(counts))
-    return np.where(counts == 0, epsilon, p)
+            kinds[c] = CATEGORICAL if c in listed else ref_kind
+    if mismatched:
+        raise DataValidationError(
+            f"column types differ between the windows: {', '.join(mismatched)}",
+            "cast the current column to the reference type upstream (numeric text usually means "
+            "a parsing problem), or list it in `categorical` after casting both to strings",
+        )
+    if skipped:
+        log.warning("not compared (unsupported dtype, e.g. datetime): %s", skipped)
+    if not kinds:
+        raise DataValidationError(
+            f"no comparable feature columns (skipped for their dtype: {skipped})",
+            "convert datetime-like columns to numbers or categories before drift detection",
+        )
+    extra = [c for c in current.columns if c not in set(reference.columns) | excluded]
+    if extra:
+        log.info("current-only columns not compared: %s", extra)
+    return kinds, skipped
 
 
 def _feature_drift(
@@ -487,18 +369,18 @@ def _feature_drift(
 
     ks_stat = ks_p = chi2_p = None
     if kind == NUMERIC:
-        ref_counts, cur_counts, ref_v, cur_v = _numeric_counts(_as_float(ref), _as_float(cur), bins)
+        ref_counts, cur_counts, ref_v, cur_v = numeric_counts(as_float(ref), as_float(cur), bins)
         if len(ref_v) and len(cur_v):
             method = "asymp" if max(len(ref_v), len(cur_v)) > KS_EXACT_MAX else "auto"
             ks = stats.ks_2samp(ref_v, cur_v, method=method)
             ks_stat, ks_p = float(ks.statistic), float(ks.pvalue)
     else:
-        ref_counts, cur_counts, _ = _category_counts(ref, cur)
+        ref_counts, cur_counts, _ = category_counts(ref, cur)
         if len(ref_counts) > 1:
             chi2_p = float(stats.chi2_contingency(np.vstack([ref_counts, cur_counts]))[1])
         else:
             chi2_p = 1.0  # a single category on both sides: nothing can differ
-    value = _psi_from_counts(ref_counts, cur_counts, epsilon)
+    value = psi_from_counts(ref_counts, cur_counts, epsilon)
     return FeatureDrift(
         feature=str(name),
         kind=kind,
@@ -514,47 +396,3 @@ def _json_number(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _plot_feature(record: FeatureDrift, ref: pd.Series, cur: pd.Series) -> Any:
-    """A small reference-vs-current figure: density histograms or category bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4, 2.6))
-    if record.kind == NUMERIC:
-        r, c = _as_float(ref), _as_float(cur)
-        r, c = r[np.isfinite(r)], c[np.isfinite(c)]
-        both = np.concatenate([r[:: max(len(r) // 100_000, 1)], c[:: max(len(c) // 100_000, 1)]])
-        if len(both):
-            lo, hi = np.quantile(both, [0.005, 0.995])
-            if not hi > lo:
-                lo, hi = float(both.min()) - 0.5, float(both.max()) + 0.5
-            edges = np.linspace(lo, hi, 31)
-            for values, label, color in ((r, "reference", "#1a73e8"), (c, "current", "#d93025")):
-                if len(values):
-                    ax.hist(
-                        np.clip(values, lo, hi),
-                        bins=edges,
-                        density=True,
-                        alpha=0.5,
-                        label=label,
-                        color=color,
-                    )
-    else:
-        ref_counts, cur_counts, labels = _category_counts(ref, cur)
-        p_ref = ref_counts / max(ref_counts.sum(), 1)
-        p_cur = cur_counts / max(cur_counts.sum(), 1)
-        top = np.argsort(-(p_ref + p_cur), kind="stable")[:15]
-        x = np.arange(len(top))
-        ax.bar(x - 0.2, p_ref[top], width=0.4, label="reference", color="#1a73e8")
-        ax.bar(x + 0.2, p_cur[top], width=0.4, label="current", color="#d93025")
-        ax.set_xticks(x, [labels[i][:12] for i in top], rotation=45, ha="right", fontsize=7)
-        ax.set_ylabel("share", fontsize=8)
-    state = "DRIFTED" if record.drifted else "stable"
-    ax.set_title(f"{record.feature} - PSI {record.psi:.3f} ({state})", fontsize=9)
-    ax.tick_params(labelsize=7)
-    ax.legend(fontsize=7)
-    return fig
