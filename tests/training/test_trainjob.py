@@ -1,10 +1,11 @@
 """Multi-node training as a Kubeflow Trainer TrainJob: manifests, API calls, and a real run.
 
 No cluster here: the manifests are checked against the published Trainer API models
-(kubeflow-trainer-api) and the Kubernetes core schemas; the API calls go to a loopback
-server answering like the API server; the launcher command of the generated TrainJob is run
-for real by horovodrun from the trainer env, with the hostfile the Trainer would mount
-replaced by one naming localhost.
+(kubeflow-trainer-api), the Kubernetes core schemas and, when the folder of published CRDs is
+present, the Trainer's CRDs (every ``manifests()`` call below); the API calls go to a loopback
+server answering like the API server (which admits objects against the same CRDs); the
+launcher command of the generated TrainJob is run for real by horovodrun from the trainer env,
+with the hostfile the Trainer would mount replaced by one naming localhost.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kfp_mlops.components.common import crd
 from kfp_mlops.components.common.errors import ComponentError, ParameterError
 from kfp_mlops.components.training.train_model.launcher import TrainingError
 from kfp_mlops.components.training.train_multinode import manifests as mf
@@ -34,10 +36,17 @@ from kfp_mlops.components.training.train_multinode.core import (
 )
 from kfp_mlops.components.training.train_multinode.run import ClusterRun
 from tests.conftest import free_port
-from tests.training.trainjob_api import FakeTrainerApi, FakeTrainerServer
+from tests.training.trainjob_api import CRD_DIR, FakeTrainerApi, FakeTrainerServer
 
 BUCKET = "kfp-mlops-test"
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def crd_checks(monkeypatch):
+    """Every object generated here is also checked against its published CRD, when present."""
+    if CRD_DIR is not None:
+        monkeypatch.setenv(crd.CRD_DIR_ENV, str(CRD_DIR))
 
 
 def gpu_spec(**changes) -> mf.TrainJobSpec:
@@ -232,7 +241,9 @@ def test_a_failed_job_is_deleted_and_created_again():
         client = TrainJobClient(server.api_client(), poll_interval_s=0.05)
         client.apply(docs)
         api.set_condition("team-a", name, "Failed", "BackoffLimitExceeded", "node-1 evicted")
-        client.apply(docs)
+        # The first attempt sees the failure (once the status catches up) and fails the step.
+        assert not client.wait("team-a", name, timeout_s=10).succeeded
+        client.apply(docs)  # the retry
     base = "/apis/trainer.kubeflow.org/v1alpha1/namespaces/team-a"
     assert api.calls()[-2:] == [
         ("DELETE", f"{base}/trainjobs/{name}"),
@@ -319,6 +330,20 @@ def test_local_paths_are_refused_before_anything_is_created(bc_splits, tmp_path)
     assert api.requests == []
 
 
+def multinode_before_the_cluster(bc_splits, tmp_path, server, **params):
+    """``train_multinode`` on the local splits, for a test where it must fail before GCS is used."""
+    return train_multinode(
+        *bc_splits,
+        "gs://b/train.parquet",
+        "gs://b/validation.parquet",
+        str(tmp_path / "model"),
+        "gs://b/model",
+        namespace="team-a",
+        api_client=server.api_client(),
+        **params,
+    )
+
+
 @pytest.mark.parametrize(
     ("field", "value", "match"),
     [
@@ -333,16 +358,7 @@ def test_multinode_refuses_bad_scheduling_json_before_any_call(
     api = FakeTrainerApi()
     with FakeTrainerServer(api) as server:
         with pytest.raises(ParameterError, match=match):
-            train_multinode(
-                *bc_splits,
-                "gs://b/train.parquet",
-                "gs://b/validation.parquet",
-                str(tmp_path / "model"),
-                "gs://b/model",
-                namespace="team-a",
-                api_client=server.api_client(),
-                **{field: value},
-            )
+            multinode_before_the_cluster(bc_splits, tmp_path, server, **{field: value})
     assert api.requests == []
 
 

@@ -7,6 +7,7 @@ refuses a job of the same name that runs another config.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -91,7 +92,10 @@ class TrainJobClient:
                 if not self._take_over(existing, doc):
                     continue
             try:
-                self.api.create_namespaced_custom_object(GROUP, VERSION, ns, plural, doc)
+                # Strict: the server refuses an unknown field instead of dropping it silently.
+                self.api.create_namespaced_custom_object(
+                    GROUP, VERSION, ns, plural, doc, field_validation="Strict"
+                )
             except ApiException as exc:
                 raise _api_error(exc, f"creating {doc['kind']} {ns}/{name}") from exc
             log.info("created %s %s/%s", doc["kind"], ns, name)
@@ -183,6 +187,11 @@ def _true_condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
 
 
 def _api_error(exc: Any, doing: str) -> ComponentError:
+    """The API server's refusal as an error naming its message and the fix."""
+    try:  # the API server explains itself in a Status object
+        message = json.loads(exc.body or "{}").get("message", "")
+    except (TypeError, ValueError, AttributeError):
+        message = ""
     if exc.status in (401, 403):
         fix = (
             "grant the pipeline's service account create/get on trainjobs and trainingruntimes "
@@ -190,6 +199,12 @@ def _api_error(exc: Any, doing: str) -> ComponentError:
         )
     elif exc.status == 404:
         fix = "install Kubeflow Trainer (its CRDs are missing) or check the namespace"
+    elif exc.status in (400, 422):
+        fix = (
+            "the cluster's Trainer refused the generated object: check that its version serves "
+            f"{GROUP}/{VERSION} as published, else report this kfp-mlops bug with the message"
+        )
     else:
-        fix = "see the API server's message above"
-    return ComponentError(f"Kubernetes API error {exc.status} {doing}: {exc.reason}", fix)
+        fix = "see the API server's message"
+    detail = f": {message[:600]}" if message else ""
+    return ComponentError(f"Kubernetes API error {exc.status} {doing}: {exc.reason}{detail}", fix)

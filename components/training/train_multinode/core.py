@@ -74,6 +74,7 @@ def train_multinode(
     api_client: Any = None,
     gcs_client: Any = None,
     poll_interval_s: float = 10.0,
+    crd_dir: str = "",
     **training: Any,
 ) -> TrainResult:
     """Run :func:`..train_model.core.train` as a Kubeflow Trainer TrainJob across nodes.
@@ -104,6 +105,8 @@ def train_multinode(
         api_client: Kubernetes ``ApiClient`` (None: in-cluster or kubeconfig).
         gcs_client: ``google.cloud.storage.Client`` (None: default credentials).
         poll_interval_s: Seconds between TrainJob status polls.
+        crd_dir: Folder of the Trainer's published CRDs to check the objects against ("":
+            ``$KFP_MLOPS_CRD_DIR`` when set, else only the API models and Kubernetes schemas).
         **training: ``train_model.core.train`` parameters (epochs, batch_size, precision, ...).
 
     Raises:
@@ -134,6 +137,7 @@ def train_multinode(
         gcs_client=gcs_client,
         timeout_s=timeout_minutes * 60.0,
         poll_interval_s=poll_interval_s,
+        crd_dir=crd_dir,
     )
     return train(
         train_path,

@@ -17,6 +17,7 @@ import hashlib
 import json
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kfp_mlops.components.common.errors import ParameterError
@@ -350,9 +351,15 @@ def train_job(spec: TrainJobSpec) -> dict[str, Any]:
     return body
 
 
-def manifests(spec: TrainJobSpec) -> list[dict[str, Any]]:
-    """The runtime and the TrainJob, checked (see :func:`validate`)."""
+def manifests(spec: TrainJobSpec, crd_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """The runtime and the TrainJob, checked (see :func:`.schema.validate`).
+
+    Args:
+        spec: The job shape.
+        crd_dir: Folder of the Trainer's published CRDs to check both against (None:
+            ``$KFP_MLOPS_CRD_DIR`` when set).
+    """
     check_spec(spec)
     docs = [training_runtime(spec), train_job(spec)]
-    validate(docs)
+    validate(docs, crd_dir)
     return docs

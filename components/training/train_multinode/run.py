@@ -41,6 +41,8 @@ class ClusterRun:
         gcs_client: ``google.cloud.storage.Client`` (None: default credentials).
         timeout_s: Give up waiting after this long.
         poll_interval_s: Seconds between status polls.
+        crd_dir: Folder of the Trainer's published CRDs to check the objects against before
+            they are sent ("": ``$KFP_MLOPS_CRD_DIR`` when set, else no CRD check).
     """
 
     spec: TrainJobSpec
@@ -52,6 +54,7 @@ class ClusterRun:
     gcs_client: Any = None
     timeout_s: float = 6 * 3600
     poll_interval_s: float = 10.0
+    crd_dir: str = ""
 
 
 def run_on_cluster(config: WorkerConfig, cluster: ClusterRun) -> LaunchResult:
@@ -89,7 +92,7 @@ def run_on_cluster(config: WorkerConfig, cluster: ClusterRun) -> LaunchResult:
     if not config.checkpoint_dir.startswith("gs://"):
         config.checkpoint_dir = f"{work_uri}/checkpoints"
     spec.config_uri = f"{work_uri}/config.json"
-    docs = manifests(spec)
+    docs = manifests(spec, cluster.crd_dir or None)
     if cluster.manifests_path:
         Path(cluster.manifests_path).parent.mkdir(parents=True, exist_ok=True)
         Path(cluster.manifests_path).write_text(to_yaml(*docs), encoding="utf-8")
