@@ -78,7 +78,7 @@ test-fast: install-pipeline  ## unit tests only (no kfp.local runs, servers or t
 	$(PY) -m pytest -q -m "not slow"
 
 demo: install  ## run the main training pipeline locally through kfp.local and print where everything landed
-	$(PY) -m kfp_mlops.pipelines.cli run-local training_pipeline
+	$(PY) -m kfp_mlops.pipelines.tooling.cli run-local training_pipeline
 
 compile: install-pipeline  ## compile every pipeline and component into compiled/
 	$(PY) -m kfp_mlops.pipelines.cli compile

@@ -51,7 +51,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_run_local(args: argparse.Namespace) -> int:
     from kfp_mlops.pipelines.tooling.local_runner import parse_params, run_local
 
-    run = run_local(args.pipeline, parse_params(args.param or []), pipeline_root=args.pipeline_root)
+    run = run_local(
+        args.pipeline,
+        parse_params(args.param or []),
+        pipeline_root=args.pipeline_root,
+        verbose=args.verbose,
+    )
     print(run.render())
     for line in serving_endpoints(args.pipeline_root):
         print(line)
@@ -175,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--param", "-p", action="append", metavar="NAME=VALUE", help="pipeline parameter"
     )
     p.add_argument("--pipeline-root", default="local_outputs", help="where outputs land")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print every task's full output as kfp.local streams it (default: one line per "
+        "task start and end, each task's output in <run>/logs/<task>.log)",
+    )
     p.set_defaults(func=_cmd_run_local)
 
     p = sub.add_parser("stop-local", help="stop the model servers a local run left serving")

@@ -3,18 +3,28 @@
 kfp.local's SubprocessRunner runs each lightweight component in a subprocess of this
 interpreter (the pipeline env), writing every task's outputs and an
 ``executor_output.json`` under ``<pipeline_root>/<pipeline>-<timestamp>/<task>/``; this
-module reads those files back into a summary.
+module reads those files back into a summary. By default the terminal shows one line per
+task start and end, and each task's full output goes to ``<run>/logs/<task>.log``
+(:mod:`.local_progress`); ``verbose=True`` lets kfp.local print everything as it comes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kfp_mlops.pipelines.tooling import catalog
+from kfp_mlops.pipelines.tooling.local_progress import (
+    CompactProgress,
+    TaskRecord,
+    shown_path,
+    strip_colors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +39,31 @@ class TaskOutputs:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
+class LocalRunError(RuntimeError):
+    """A task of a local run failed; the message names it and its log.
+
+    Attributes:
+        task: The failed task's record (its error in full and its log file), when known.
+    """
+
+    def __init__(self, message: str, task: TaskRecord | None = None) -> None:
+        super().__init__(message)
+        self.task = task
+
+
 @dataclass
 class LocalRun:
-    """A finished local run: its folder, every task's outputs and the parameters it ran with."""
+    """A finished local run: its folder, every task's outputs and the parameters it ran with.
+
+    ``records`` (compact mode only) lists each task's status, duration and log file.
+    """
 
     pipeline: str
     run_dir: Path
     tasks: list[TaskOutputs]
     params: dict[str, Any] = field(default_factory=dict)
+    records: list[TaskRecord] = field(default_factory=list)
+    seconds: float = 0.0
 
     def render(self, max_metrics: int = 12) -> str:
         """Human-readable listing of every artifact path, parameter and metric.
@@ -45,6 +72,12 @@ class LocalRun:
         of them are in the task's ``executor_output.json``, whose path is printed.
         """
         lines = [f"pipeline {self.pipeline}: outputs under {self.run_dir}"]
+        if self.records:
+            lines[0] = (
+                f"pipeline {self.pipeline}: {len(self.records)} tasks SUCCEEDED in "
+                f"{self.seconds:.0f} s; outputs under {self.run_dir}"
+            )
+            lines.append(f"task logs: {shown_path(self.run_dir / 'logs')}/<task>.log")
         if self.params.get("tracking_uri"):
             lines.append(f"MLflow tracking and registry: {self.params['tracking_uri']}")
         for task in self.tasks:
@@ -130,14 +163,24 @@ def local_defaults(root: Path) -> dict[str, Any]:
 
 
 def run_local(
-    name: str, params: dict[str, Any] | None = None, pipeline_root: str = "local_outputs"
+    name: str,
+    params: dict[str, Any] | None = None,
+    pipeline_root: str = "local_outputs",
+    verbose: bool = False,
 ) -> LocalRun:
     """Run pipeline ``name`` with ``params`` through kfp.local's SubprocessRunner.
+
+    Args:
+        name: Pipeline name (see ``kfp-mlops list``).
+        params: Pipeline parameters; :func:`local_defaults` fills the local ones.
+        pipeline_root: Where the run folder goes.
+        verbose: Let kfp.local print every task's output as it comes, instead of one line
+            per task start and end (with each task's output in ``<run>/logs/<task>.log``).
 
     Raises:
         KeyError: If the pipeline does not exist.
         TypeError: If a parameter is not one of the pipeline's.
-        RuntimeError: If a task fails (kfp.local's message names the task).
+        LocalRunError: If a task fails (the message names the task and its log).
     """
     from kfp import local
 
@@ -154,11 +197,31 @@ def run_local(
     params = {**{k: v for k, v in local_defaults(root).items() if k in known}, **params}
     before = {p.name for p in root.iterdir()}
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
-    func(**params)
+    progress = None if verbose else CompactProgress()
+    start = time.monotonic()
+    try:
+        with progress or contextlib.nullcontext():
+            func(**params)
+    except RuntimeError as exc:
+        failed = progress.failed() if progress else None
+        if failed is None:
+            raise LocalRunError(strip_colors(str(exc))) from exc
+        raise LocalRunError(
+            f"pipeline '{name}' failed at task '{failed.task}' (its error is above; "
+            f"full log: {shown_path(failed.log)})",
+            failed,
+        ) from exc
     new_dirs = sorted(
         (p for p in root.iterdir() if p.is_dir() and p.name not in before), key=lambda p: p.name
     )
     if not new_dirs:
         raise RuntimeError(f"kfp.local wrote no run folder under {root}")
     run_dir = new_dirs[-1]
-    return LocalRun(pipeline=name, run_dir=run_dir, tasks=collect(run_dir), params=params)
+    return LocalRun(
+        pipeline=name,
+        run_dir=run_dir,
+        tasks=collect(run_dir),
+        params=params,
+        records=progress.records if progress else [],
+        seconds=time.monotonic() - start,
+    )
