@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from kfp_mlops.components.deployment import manifests as m
-from kfp_mlops.components.deployment import processes
+from kfp_mlops.components.deployment.deploy_model import manifests as m
+from kfp_mlops.components.deployment.deploy_model import processes
 from kfp_mlops.components.deployment.deploy_model.core import deploy
-from kfp_mlops.components.deployment.smoke import wait_ready
+from kfp_mlops.components.deployment.deploy_model.smoke import wait_ready
 from tests.deployment.k8s_api import FakeKubeApi, FakeKubeServer
 
 NS = "kubeflow-user"
@@ -88,7 +88,7 @@ def test_canary_that_never_gets_ready_restores_the_previous_spec(file_inputs, ku
 
 def test_missing_credentials_is_a_clear_error(file_inputs, monkeypatch, tmp_path):
     from kfp_mlops.components.common.errors import ParameterError
-    from kfp_mlops.components.deployment.targets import ClusterTarget
+    from kfp_mlops.components.deployment.deploy_model.targets import ClusterTarget
 
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)

@@ -11,7 +11,7 @@ from kfp_mlops.components.deployment.deploy_model.core import (
     sample_rows,
     write_outputs,
 )
-from kfp_mlops.components.deployment.targets import stop_local
+from kfp_mlops.components.deployment.deploy_model.targets import stop_local
 
 
 def test_sample_rows_drop_the_target_and_incomplete_rows(file_inputs):
@@ -132,7 +132,7 @@ def test_component_local_in_kfp_local(kfp_local, models, tmp_path, capfd):
         assert "non-finite probabilities" in text
         state = json.loads((state_dir / "clf" / "state.json").read_text())
         live = state["live"]["version"]
-        from kfp_mlops.components.deployment.smoke import request
+        from kfp_mlops.components.deployment.deploy_model.smoke import request
 
         url = f"http://127.0.0.1:{state['router']['port']}"
         r = request(url, "POST", "/v1/models/clf:predict", {"instances": models.rows(2)})

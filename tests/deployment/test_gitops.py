@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from kfp_mlops.components.common.errors import DataValidationError, ParameterError
-from kfp_mlops.components.deployment import validation
+from kfp_mlops.components.deployment.deploy_model import validation
 from kfp_mlops.components.deployment.deploy_model.core import deploy, report_markdown
 
 

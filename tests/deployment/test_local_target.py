@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from kfp_mlops.components.deployment import processes
+from kfp_mlops.components.deployment.deploy_model import processes
 from kfp_mlops.components.deployment.deploy_model.core import deploy
-from kfp_mlops.components.deployment.smoke import request
-from kfp_mlops.components.deployment.targets import LocalTarget, stop_local
+from kfp_mlops.components.deployment.deploy_model.smoke import request
+from kfp_mlops.components.deployment.deploy_model.targets import LocalTarget, stop_local
 
 pytestmark = pytest.mark.slow
 

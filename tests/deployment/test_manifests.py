@@ -9,8 +9,8 @@ import pytest
 
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.versions import SERVING_IMAGE
-from kfp_mlops.components.deployment import manifests as m
-from kfp_mlops.components.deployment import validation as v
+from kfp_mlops.components.deployment.deploy_model import manifests as m
+from kfp_mlops.components.deployment.deploy_model import validation as v
 
 DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -81,7 +81,7 @@ def test_custom_predictor_manifest():
     assert (pred["minReplicas"], pred["maxReplicas"]) == (2, 4)
     (container,) = pred["containers"]
     assert container["image"] == SERVING_IMAGE
-    assert container["command"] == ["python", "-m", "kfp_mlops.components.deployment.serve"]
+    assert container["command"] == ["python", "-m", "kfp_mlops.components.serving"]
     args = container["args"]
     assert args[args.index("--model-name") + 1] == "breast-cancer"
     assert args[args.index("--http-port") + 1] == "8080"

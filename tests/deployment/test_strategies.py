@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 
 from kfp_mlops.components.common.errors import ParameterError
-from kfp_mlops.components.deployment.smoke import DeploymentError, HttpResult, StepMetrics
-from kfp_mlops.components.deployment.strategies import (
+from kfp_mlops.components.deployment.deploy_model.smoke import (
+    DeploymentError,
+    HttpResult,
+    StepMetrics,
+)
+from kfp_mlops.components.deployment.deploy_model.strategies import (
     Outcome,
     Thresholds,
     evaluate_step,

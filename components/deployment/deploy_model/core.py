@@ -2,9 +2,9 @@
 
 :func:`deploy` checks the model files and parameters, builds and validates the manifests,
 picks the target (``cluster``, ``gitops`` or ``local``) and lets
-:func:`kfp_mlops.components.deployment.strategies.run` roll the new version out. A failed
-smoke test or canary check rolls back first; :meth:`Outcome.raise_if_failed` then raises
-with the reason.
+:func:`~kfp_mlops.components.deployment.deploy_model.strategies.run` roll the new version
+out. A failed smoke test or canary check rolls back first; :meth:`Outcome.raise_if_failed`
+then raises with the reason.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from typing import Any
 import pandas as pd
 
 from kfp_mlops.components.common.errors import DataValidationError, ParameterError
-from kfp_mlops.components.deployment import bundle, strategies, validation
-from kfp_mlops.components.deployment import manifests as m
-from kfp_mlops.components.deployment.targets import (
+from kfp_mlops.components.deployment import bundle
+from kfp_mlops.components.deployment.deploy_model import manifests as m
+from kfp_mlops.components.deployment.deploy_model import strategies, validation
+from kfp_mlops.components.deployment.deploy_model.targets import (
     ClusterTarget,
     GitOpsTarget,
     LocalTarget,
@@ -31,6 +32,8 @@ from kfp_mlops.components.deployment.targets import (
 log = logging.getLogger(__name__)
 
 TARGETS = ("local", "gitops", "cluster")
+#: Where the local target keeps its state when no state_dir is given.
+DEFAULT_STATE_DIR = Path.home() / ".kfp-mlops" / "local-deployments"
 
 
 @dataclass
@@ -92,7 +95,12 @@ def upload_model(
 
 
 def _check_params(
-    target: str, strategy: str, ready_timeout_s: float, storage_uri: str, runtime: str
+    target: str,
+    strategy: str,
+    ready_timeout_s: float,
+    storage_uri: str,
+    runtime: str,
+    namespace: str,
 ) -> None:
     if target not in TARGETS:
         raise ParameterError(f"target '{target}' is not supported", f"use one of {TARGETS}")
@@ -110,6 +118,23 @@ def _check_params(
         )
     if runtime not in m.RUNTIMES:
         raise ParameterError(f"runtime '{runtime}' is not supported", f"use one of {m.RUNTIMES}")
+    if namespace != m.k8s_name(namespace):
+        raise ParameterError(
+            f"namespace '{namespace}' is not a valid Kubernetes namespace",
+            f"use an existing namespace such as '{m.k8s_name(namespace)}'",
+        )
+
+
+def render_manifests(spec: m.ServingSpec, strategy: str) -> list[dict[str, Any]]:
+    """The InferenceService and the release ConfigMap of ``spec``, validated.
+
+    Raises:
+        ManifestError: Naming each invalid field.
+    """
+    isvc = m.inference_service(spec)
+    docs = [isvc, m.release_configmap(spec, isvc, strategy)]
+    validation.validate_all(docs)
+    return docs
 
 
 def deploy(
@@ -166,16 +191,12 @@ def deploy(
         ParameterError: On bad parameters or model files, before anything is deployed.
         DataValidationError: If smoke_data lacks the model's feature columns.
     """
-    _check_params(target, strategy, ready_timeout_s, storage_uri, runtime)
+    # Over 80 lines only for its 22 documented parameters (the component's); the body is short.
+    _check_params(target, strategy, ready_timeout_s, storage_uri, runtime, namespace)
     steps = strategies.parse_traffic_steps(traffic_steps)
     thresholds = strategies.Thresholds(max_error_rate, max_p95_ms)
     thresholds.validate()
     name = m.k8s_name(model_name, m.MAX_ISVC_NAME)
-    if namespace != m.k8s_name(namespace):
-        raise ParameterError(
-            f"namespace '{namespace}' is not a valid Kubernetes namespace",
-            f"use an existing namespace such as '{m.k8s_name(namespace)}'",
-        )
     served = bundle.preflight(model_dir, preprocessor, backend)
     if runtime == "tensorflow":
         bundle.check_saved_model_signature(model_dir)
@@ -197,16 +218,14 @@ def deploy(
             runtime=runtime,
             backend=backend,
         )
-        isvc = m.inference_service(spec)
-        docs = [isvc, m.release_configmap(spec, isvc, strategy)]
-        validation.validate_all(docs)
+        docs = render_manifests(spec, strategy)
         if model_uri.startswith("gs://") and target != "local":
             upload_model(model_dir, preprocessor, model_uri, runtime, gcs_client)
 
     release = Release(name, version, str(model_dir), str(preprocessor), backend, spec)
     tgt: Target
     if target == "local":
-        tgt = LocalTarget(state_dir or str(Path.home() / ".kfp-mlops" / "local-deployments"), name)
+        tgt = LocalTarget(state_dir or str(DEFAULT_STATE_DIR), name)
     elif target == "gitops":
         tgt = GitOpsTarget(gitops_dir, name, steps)
     else:

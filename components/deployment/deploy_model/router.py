@@ -2,7 +2,7 @@
 
 Run by the local deployment target::
 
-    python -m kfp_mlops.components.deployment.router --state STATE.json --port P
+    python -m kfp_mlops.components.deployment.deploy_model.router --state STATE.json --port P
 
 It reads ``routes`` (``[{"version": ..., "port": ..., "weight": ...}]``) from the state file,
 re-reading it whenever the file changes, and forwards each request to one backend chosen by

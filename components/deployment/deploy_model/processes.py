@@ -21,9 +21,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-SERVE_MODULE = "kfp_mlops.components.deployment.serve"
-ROUTER_MODULE = "kfp_mlops.components.deployment.router"
-_MARKER = "kfp_mlops.components.deployment."
+SERVE_MODULE = "kfp_mlops.components.serving"
+ROUTER_MODULE = "kfp_mlops.components.deployment.deploy_model.router"
+_MARKER = "kfp_mlops.components."  # the server and router modules
 _CHILDREN: dict[int, subprocess.Popen] = {}  # processes this interpreter started
 
 
@@ -90,6 +90,8 @@ def start_server(
         model_name,
         "--http-port",
         str(port),
+        "--host",
+        "127.0.0.1",  # loopback only: the local target never exposes a model to the network
         "--backend",
         backend,
     ]

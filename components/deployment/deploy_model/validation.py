@@ -21,7 +21,7 @@ from typing import Any
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.k8s import lost_paths, validate_core
 
-SCHEMA_FILE = Path(__file__).parent / "schemas" / "inferenceservice-v1beta1-subset.schema.json"
+SCHEMA_FILE = Path(__file__).parents[1] / "schemas" / "inferenceservice-v1beta1-subset.schema.json"
 _PRIMITIVES = {"str", "int", "float", "bool", "object", "date", "datetime"}
 
 

@@ -179,6 +179,58 @@ def _probabilities_ok(probs: Any, n: int, k: int) -> str:
     return ""
 
 
+def _v1_problem(r: HttpResult, n: int, classes: Sequence[str]) -> str:
+    """What is wrong with a V1 ``:predict`` answer for ``n`` rows ("" if nothing)."""
+    k = len(classes)
+    problem = ""
+    if not r.ok:
+        problem = f"HTTP {r.status}: {str(r.body)[:200]}"
+    elif not isinstance(r.body, dict) or not isinstance(r.body.get("predictions"), list):
+        problem = f"no predictions list in {str(r.body)[:200]}"
+    elif len(r.body["predictions"]) != n:
+        problem = f"{len(r.body['predictions'])} predictions for {n} rows"
+    elif not set(map(str, r.body["predictions"])) <= set(classes):
+        problem = f"unknown classes {sorted(set(map(str, r.body['predictions'])) - set(classes))}"
+    else:
+        problem = _probabilities_ok(r.body.get("probabilities"), n, k)
+    return problem
+
+
+def _v2_request(rows: Sequence[dict[str, Any]], inputs: Sequence[str]) -> dict[str, Any]:
+    """A V2 ``infer`` body: one tensor per raw input column."""
+    return {
+        "inputs": [
+            {
+                "name": c,
+                "shape": [len(rows)],
+                "datatype": "BYTES" if any(isinstance(row[c], str) for row in rows) else "FP32",
+                "data": [row[c] for row in rows],
+            }
+            for c in inputs
+        ]
+    }
+
+
+def _v2_problem(r: HttpResult, n: int, k: int) -> str:
+    """What is wrong with a V2 ``infer`` answer for ``n`` rows of ``k`` classes ("" if nothing)."""
+    problem = ""
+    if not r.ok:
+        problem = f"HTTP {r.status}: {str(r.body)[:200]}"
+    else:
+        outputs = (
+            {o.get("name"): o for o in r.body.get("outputs", [])}
+            if isinstance(r.body, dict)
+            else {}
+        )
+        pred = outputs.get("predictions", {})
+        prob = outputs.get("probabilities", {})
+        if pred.get("shape") != [n] or len(pred.get("data", [])) != n:
+            problem = f"predictions output has shape {pred.get('shape')}, expected [{n}]"
+        elif prob.get("shape") != [n, k]:
+            problem = f"probabilities output has shape {prob.get('shape')}, expected [{n}, {k}]"
+    return problem
+
+
 def smoke_test(
     base_url: str,
     model_name: str,
@@ -199,7 +251,7 @@ def smoke_test(
     """
     report = SmokeReport(base_url)
     add = report.checks.append
-    n, k = len(rows), len(classes)
+    n = len(rows)
 
     r = request(base_url, "GET", "/v2/health/ready", timeout=timeout)
     add(SmokeCheck("server ready", r.ok, f"{r.status} {str(r.body)[:120]}"))
@@ -223,46 +275,12 @@ def smoke_test(
     r = request(
         base_url, "POST", f"/v1/models/{model_name}:predict", {"instances": list(rows)}, timeout
     )
-    problem = ""
-    if not r.ok:
-        problem = f"HTTP {r.status}: {str(r.body)[:200]}"
-    elif not isinstance(r.body, dict) or not isinstance(r.body.get("predictions"), list):
-        problem = f"no predictions list in {str(r.body)[:200]}"
-    elif len(r.body["predictions"]) != n:
-        problem = f"{len(r.body['predictions'])} predictions for {n} rows"
-    elif not set(map(str, r.body["predictions"])) <= set(classes):
-        problem = f"unknown classes {sorted(set(map(str, r.body['predictions'])) - set(classes))}"
-    else:
-        problem = _probabilities_ok(r.body.get("probabilities"), n, k)
+    problem = _v1_problem(r, n, classes)
     add(SmokeCheck("predict (V1)", not problem, problem or f"{n} rows in {r.latency_ms:.0f} ms"))
 
-    body = {
-        "inputs": [
-            {
-                "name": c,
-                "shape": [n],
-                "datatype": "BYTES" if any(isinstance(row[c], str) for row in rows) else "FP32",
-                "data": [row[c] for row in rows],
-            }
-            for c in inputs
-        ]
-    }
+    body = _v2_request(rows, inputs)
     r = request(base_url, "POST", f"/v2/models/{model_name}/infer", body, timeout)
-    problem = ""
-    if not r.ok:
-        problem = f"HTTP {r.status}: {str(r.body)[:200]}"
-    else:
-        outputs = (
-            {o.get("name"): o for o in r.body.get("outputs", [])}
-            if isinstance(r.body, dict)
-            else {}
-        )
-        pred = outputs.get("predictions", {})
-        prob = outputs.get("probabilities", {})
-        if pred.get("shape") != [n] or len(pred.get("data", [])) != n:
-            problem = f"predictions output has shape {pred.get('shape')}, expected [{n}]"
-        elif prob.get("shape") != [n, k]:
-            problem = f"probabilities output has shape {prob.get('shape')}, expected [{n}, {k}]"
+    problem = _v2_problem(r, n, len(classes))
     add(SmokeCheck("infer (V2)", not problem, problem or f"{n} rows in {r.latency_ms:.0f} ms"))
     return report
 

@@ -142,7 +142,7 @@ def predictor(spec: ServingSpec) -> dict[str, Any]:
             "name": "kserve-container",
             "image": spec.image,
             # Explicit, so the args never depend on the image's CMD/ENTRYPOINT.
-            "command": ["python", "-m", "kfp_mlops.components.deployment.serve"],
+            "command": ["python", "-m", "kfp_mlops.components.serving"],
             "args": [
                 "--model-dir",
                 MOUNT,
@@ -152,6 +152,8 @@ def predictor(spec: ServingSpec) -> dict[str, Any]:
                 spec.model_name or spec.name,
                 "--http-port",
                 str(SERVING_PORT),
+                "--host",
+                "0.0.0.0",  # noqa: S104  # nosec B104: in a pod, probes and traffic come from outside
                 "--backend",
                 spec.backend,
             ],

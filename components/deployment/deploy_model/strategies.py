@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kfp_mlops.components.common.errors import ParameterError
-from kfp_mlops.components.deployment.smoke import (
+from kfp_mlops.components.deployment.deploy_model.smoke import (
     DeploymentError,
     SmokeReport,
     StepMetrics,
@@ -33,7 +33,7 @@ from kfp_mlops.components.deployment.smoke import (
 )
 
 if TYPE_CHECKING:
-    from kfp_mlops.components.deployment.targets import Release, Target
+    from kfp_mlops.components.deployment.deploy_model.targets import Release, Target
 
 log = logging.getLogger(__name__)
 
