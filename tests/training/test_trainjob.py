@@ -229,8 +229,11 @@ def test_a_job_of_another_config_is_refused():
         client = TrainJobClient(server.api_client(), poll_interval_s=0.05)
         client.apply(mf.manifests(gpu_spec()))
         other = mf.manifests(gpu_spec(config_uri="gs://bucket/other-run/config.json"))
-        with pytest.raises(ComponentError, match="runs another config.*kubectl delete trainjob"):
+        with pytest.raises(
+            ComponentError, match="runs another config.*kubectl delete trainjob"
+        ) as clash:
             client.apply(other)
+    assert clash.value.fault == "user"  # a job name that another run holds
 
 
 def test_a_failed_job_is_deleted_and_created_again():
@@ -256,8 +259,9 @@ def test_forbidden_names_the_rbac_fix():
     api = FakeTrainerApi(deny=403)
     with FakeTrainerServer(api) as server:
         client = TrainJobClient(server.api_client(), poll_interval_s=0.05)
-        with pytest.raises(ComponentError, match="403.*service account"):
+        with pytest.raises(ComponentError, match="403.*service account") as refused:
             client.apply(mf.manifests(gpu_spec()))
+    assert refused.value.fault == "infrastructure"  # not the user's data or parameters
 
 
 def test_wait_gives_up_after_the_timeout_with_the_conditions_seen():

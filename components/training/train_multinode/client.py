@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kfp_mlops.components.common.errors import ComponentError
+from kfp_mlops.components.common.errors import InfrastructureError, UserError, WorkerError
 from kfp_mlops.components.training.train_multinode.manifests import CONFIG_ANNOTATION
 from kfp_mlops.components.training.train_multinode.schema import (
     GROUP,
@@ -76,8 +76,8 @@ class TrainJobClient:
         from the checkpoints the failed one left.
 
         Raises:
-            ComponentError: If a TrainJob of that name runs another config (another run's
-                job), or the API refuses an object.
+            UserError: If a TrainJob of that name runs another config (another run's job).
+            InfrastructureError: If the API refuses an object or a failed job is not deleted.
         """
         from kubernetes.client.exceptions import ApiException
 
@@ -108,7 +108,7 @@ class TrainJobClient:
         ours = doc["metadata"]["annotations"][CONFIG_ANNOTATION]
         theirs = (existing["metadata"].get("annotations") or {}).get(CONFIG_ANNOTATION)
         if theirs != ours:
-            raise ComponentError(
+            raise UserError(
                 f"TrainJob {ns}/{name} already exists and runs another config ({theirs})",
                 f"delete it (kubectl delete trainjob -n {ns} {name}) or use another job name",
             )
@@ -132,7 +132,7 @@ class TrainJobClient:
         deadline = time.monotonic() + 300
         while self._get(ns, TRAINJOB_PLURAL, name) is not None:
             if time.monotonic() > deadline:
-                raise ComponentError(
+                raise InfrastructureError(
                     f"the failed TrainJob {ns}/{name} was not deleted within 300 s",
                     f"check its finalizers: kubectl get trainjob -n {ns} {name} -o yaml",
                 )
@@ -143,14 +143,15 @@ class TrainJobClient:
         """Poll the TrainJob until its Complete or Failed condition is True.
 
         Raises:
-            ComponentError: If the TrainJob vanishes or ``timeout_s`` passes first.
+            InfrastructureError: If the TrainJob vanishes.
+            WorkerError: If ``timeout_s`` passes first.
         """
         start = time.monotonic()
         last_state = ""
         while True:
             obj = self._get(namespace, TRAINJOB_PLURAL, name)
             if obj is None:
-                raise ComponentError(
+                raise InfrastructureError(
                     f"TrainJob {namespace}/{name} disappeared while it was watched",
                     "check who deleted it (kubectl get events) and run the step again",
                 )
@@ -169,7 +170,7 @@ class TrainJobClient:
                 log.info("TrainJob %s/%s: %s", namespace, name, state or "no conditions yet")
                 last_state = state
             if time.monotonic() - start > timeout_s:
-                raise ComponentError(
+                raise WorkerError(
                     f"TrainJob {namespace}/{name} did not finish within {timeout_s:.0f} s "
                     f"(conditions: {state or 'none'})",
                     "inspect it with kubectl describe trainjob; raise timeout_minutes or check "
@@ -186,7 +187,7 @@ def _true_condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
     return None
 
 
-def _api_error(exc: Any, doing: str) -> ComponentError:
+def _api_error(exc: Any, doing: str) -> InfrastructureError:
     """The API server's refusal as an error naming its message and the fix."""
     try:  # the API server explains itself in a Status object
         message = json.loads(exc.body or "{}").get("message", "")
@@ -207,4 +208,5 @@ def _api_error(exc: Any, doing: str) -> ComponentError:
     else:
         fix = "see the API server's message"
     detail = f": {message[:600]}" if message else ""
-    return ComponentError(f"Kubernetes API error {exc.status} {doing}: {exc.reason}{detail}", fix)
+    problem = f"Kubernetes API error {exc.status} {doing}: {exc.reason}{detail}"
+    return InfrastructureError(problem, fix)

@@ -79,6 +79,8 @@ def train_multinode(
 ) -> TrainResult:
     """Run :func:`..train_model.core.train` as a Kubeflow Trainer TrainJob across nodes.
 
+    Long only by the wrapper's parameters it mirrors (signature and Args); the body is short.
+
     Args:
         train_path: Local copy of the training Parquet (checked before anything is created).
         validation_path: Local copy of the validation Parquet.

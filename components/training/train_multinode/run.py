@@ -68,7 +68,7 @@ def run_on_cluster(config: WorkerConfig, cluster: ClusterRun) -> LaunchResult:
     Raises:
         ParameterError: On a shape the Trainer would refuse or non-``gs://`` locations.
         launcher.TrainingError: If the TrainJob fails (its condition's message included).
-        ComponentError: On API errors or the timeout.
+        InfrastructureError: On API errors, invalid generated objects or the timeout.
     """
     from kfp_mlops.components.common import io
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kfp_mlops.components.common import crd
-from kfp_mlops.components.common.errors import ComponentError, ParameterError
+from kfp_mlops.components.common.errors import InfrastructureError, ParameterError
 from kfp_mlops.components.common.k8s import K8S_VERSION, lost_paths, validate_core
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def validate(docs: list[dict[str, Any]], crd_dir: str | Path | None = None) -> N
             no CRD check when that is unset either).
 
     Raises:
-        ComponentError: Listing every problem found.
+        InfrastructureError: Listing every problem found (a bug here, not the user's).
         ParameterError: If the CRD folder named does not exist or lacks a Trainer CRD.
     """
     folder = crd_folder(crd_dir)
@@ -121,7 +121,7 @@ def validate(docs: list[dict[str, Any]], crd_dir: str | Path | None = None) -> N
                 pod["template"] = template
                 problems += [f"{job}: {p}" for p in validate_core(pod, K8S_VERSION)]
     if problems:
-        raise ComponentError(
+        raise InfrastructureError(
             "the generated TrainJob manifests are invalid: " + "; ".join(problems[:10]),
             "this is a bug in kfp-mlops: report it with the parameters used",
         )
