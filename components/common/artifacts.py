@@ -56,7 +56,7 @@ class Split:
         return len(self.y)
 
 
-def read_split(path: str, name: str = "split") -> pd.DataFrame:
+def read_split(path: str, name: str = "split", regression: bool = False) -> pd.DataFrame:
     """Read a local processed split (Parquet) and check it with :func:`check_split`.
 
     Raises:
@@ -70,7 +70,7 @@ def read_split(path: str, name: str = "split") -> pd.DataFrame:
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types; name the file in one message
         raise SplitError(f"cannot read the {name} set '{path}' as Parquet: {exc}", _FIX) from exc
-    check_split(frame, name)
+    check_split(frame, name, regression=regression)
     return frame
 
 

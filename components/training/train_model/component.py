@@ -14,6 +14,8 @@ def train_model(
     metrics: Output[Metrics],
     curves: Output[HTML],
     best_params: Input[Artifact] = None,
+    preprocessor: Input[Model] = None,
+    model_fn: str = "builtin:mlp",
     num_workers: int = 2,
     epochs: int = 20,
     batch_size: int = 64,
@@ -32,8 +34,9 @@ def train_model(
     tracking_uri: str = "",
     experiment_name: str = "kfp-mlops",
     seed: int = 42,
+    robust_loss: bool = False,
 ):
-    """Train the tabular classifier with Horovod data parallelism (Gloo on CPU, NCCL on GPU).
+    """Train a built-in or your own Keras model with Horovod data parallelism (Gloo / NCCL).
 
     Each worker trains on its own shard of the rows; gradients are accumulated over
     grad_accum_steps batches, averaged across workers and clipped; the learning rate is
@@ -46,12 +49,19 @@ def train_model(
         model: Output directory: model.h5 (Keras 2 HDF5), saved_model/ (TF Serving),
             history.json, metrics.json, model_config.json (features, classes, architecture)
             and logs/ (one log per worker).
-        metrics: Final loss, accuracy, val_loss, val_accuracy, epochs_run, workers,
-            samples_per_second and resumed_from_epoch.
+        metrics: Final loss and val_loss, the task's metrics (accuracy, or rmse and mae) on
+            train and validation, epochs_run, workers, samples_per_second, resumed_from_epoch.
         curves: HTML report of loss, accuracy and learning rate per epoch.
         best_params: Optional tuning result (JSON object); its learning_rate, hidden_units,
             activation, dropout, l2, batch_size, warmup_epochs, grad_accum_steps and
             clip_norm override the parameters below.
+        preprocessor: The preprocessor of split_and_preprocess: its task spec says binary,
+            multiclass or regression (without it: classification, classes from the labels).
+        model_fn: builtin:mlp | builtin:resnet_mlp | builtin:cnn, package.module:function
+            importable in the trainer image, or a .py file (path or gs://) defining
+            build_model(task, params) -> an uncompiled tf.keras.Model. The library adds the
+            loss, metrics, mixed precision, Horovod, schedules and checkpoints; bad model code
+            fails before any worker starts, naming the module, function and fix.
         num_workers: Horovod processes; at most the pod's CPU cores (or GPUs on GPU nodes).
         epochs: Total epochs; a resumed run counts those already done.
         batch_size: Global batch size, split evenly over the workers.
@@ -73,6 +83,7 @@ def train_model(
         tracking_uri: MLflow tracking server URI; empty disables MLflow logging.
         experiment_name: MLflow experiment name.
         seed: Seed of weight initialisation and shuffling.
+        robust_loss: Regression only: Huber loss instead of mean squared error.
     """
     import os
 
@@ -104,16 +115,10 @@ def train_model(
         experiment_name=experiment_name,
         seed=seed,
         num_classes=int(train.metadata.get("num_classes", 0) or 0),
+        model_fn=model_fn,
+        task_path=preprocessor.path if preprocessor is not None else None,
+        robust_loss=robust_loss,
     )
-    for key in (
-        "loss",
-        "accuracy",
-        "val_loss",
-        "val_accuracy",
-        "epochs_run",
-        "workers",
-        "samples_per_second",
-        "resumed_from_epoch",
-    ):
-        metrics.log_metric(key, float(result.metrics[key]))
+    for key, value in result.summary_metrics().items():
+        metrics.log_metric(key, value)
     model.metadata.update(result.model_metadata())

@@ -19,6 +19,7 @@ from kfp_mlops.components.common.model_dir import (
     METRICS_FILE,
     SAVED_MODEL_DIR,
 )
+from kfp_mlops.components.common.task import TaskSpec
 from kfp_mlops.components.training.hparams import HyperParams
 
 __all__ = [
@@ -72,6 +73,10 @@ class WorkerConfig(HyperParams):
         inter_op_threads: TensorFlow inter-op threads per worker (0 = TensorFlow's choice).
         export_saved_model: Also write a SavedModel (for TF Serving) next to ``model.h5``.
         probe_rows: Validation rows whose predictions rank 0 writes to ``probe_predictions.json``.
+        model_fn: The model to build (:mod:`kfp_mlops.components.training.model_fn`).
+        model_params: Extra keys for the user's ``build_model`` (beyond the hyper-parameters).
+        task: The task spec as JSON (empty: classification with ``num_classes`` classes).
+        robust_loss: Regression: Huber loss instead of mean squared error.
     """
 
     train_path: str
@@ -91,6 +96,21 @@ class WorkerConfig(HyperParams):
     inter_op_threads: int = 0
     export_saved_model: bool = True
     probe_rows: int = 8
+    model_fn: str = "builtin:mlp"
+    model_params: dict[str, Any] = field(default_factory=dict)
+    task: dict[str, Any] = field(default_factory=dict)
+    robust_loss: bool = False
+
+    def task_spec(self) -> TaskSpec:
+        """The task: as written by split_and_preprocess, else classes ``0..num_classes-1``."""
+        if self.task:
+            return TaskSpec.from_json(self.task)
+        classes = [str(i) for i in range(self.num_classes)]
+        return TaskSpec.for_classes("target", classes, self.feature_names)
+
+    def build_params(self) -> dict[str, Any]:
+        """What the model's ``build_model(task, params)`` receives."""
+        return {**self.to_dict(), **self.model_params}
 
     def to_json(self) -> str:
         """JSON text of this config."""

@@ -18,6 +18,7 @@ from typing import Any
 from kfp_mlops.components.common import report
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.model_dir import MODEL_CONFIG_FILE
+from kfp_mlops.components.common.task import TaskSpec
 from kfp_mlops.components.training.hparams import TUNABLE, HyperParams
 from kfp_mlops.components.training.model import ModelConfig
 from kfp_mlops.components.training.train_model import launcher
@@ -30,7 +31,6 @@ from kfp_mlops.components.training.train_multinode import run as trainjob
 from kfp_mlops.components.training.train_multinode.run import ClusterRun
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -50,13 +50,36 @@ class TrainResult:
         """The Keras H5 file."""
         return str(Path(self.model_dir) / MODEL_FILE)
 
+    def summary_metrics(self) -> dict[str, float]:
+        """The scalars the component logs as KFP Metrics (whichever the task produced)."""
+        keys = (
+            "loss",
+            "val_loss",
+            "accuracy",
+            "val_accuracy",
+            "rmse",
+            "val_rmse",
+            "mae",
+            "val_mae",
+            "epochs_run",
+            "workers",
+            "samples_per_second",
+            "resumed_from_epoch",
+        )
+        return {k: float(self.metrics[k]) for k in keys if k in self.metrics}
+
     def model_metadata(self) -> dict[str, Any]:
         """The Model artifact's metadata (what registry and evaluation read back)."""
         return {
             "framework": "tensorflow-keras2",
             "format": "h5",
             "model_file": MODEL_FILE,
-            "val_accuracy": float(self.metrics["val_accuracy"]),
+            "task_type": self.metrics.get("task_type", "binary"),
+            **{
+                k: float(self.metrics[k])
+                for k in ("val_accuracy", "val_rmse", "val_mae")
+                if k in self.metrics
+            },
             "num_classes": int(self.metrics.get("num_classes", 0) or 0),
             "precision_policy": self.metrics["precision_policy"],
             "mlflow_run_id": self.metrics.get("mlflow_run_id", ""),
@@ -141,6 +164,9 @@ def train(
     timeout_s: float | None = None,
     python: str | None = None,
     cluster: ClusterRun | None = None,
+    model_fn: str = "builtin:mlp",
+    task_path: str | None = None,
+    robust_loss: bool = False,
 ) -> TrainResult:
     """Train the model on ``num_workers`` Horovod processes and write it to ``model_dir``.
 
@@ -178,9 +204,18 @@ def train(
         python: Trainer interpreter (default: see :func:`launcher.trainer_python`).
         cluster: Run the workers as a Kubeflow Trainer TrainJob across nodes instead of
             local processes (``num_workers`` is then the TrainJob's world size).
+        model_fn: ``builtin:mlp`` | ``builtin:resnet_mlp`` | ``builtin:cnn``,
+            ``package.module:function`` or a ``.py`` file (:mod:`..model_fn`).
+        task_path: The preprocessor (or task) JSON of split_and_preprocess; its task spec
+            says binary / multiclass / regression (None: classification from the labels).
+        robust_loss: Regression: Huber loss instead of mean squared error.
 
     Raises:
-        ParameterError: On an invalid parameter, label set or unreachable tracking server.
+        ParameterError: On an invalid parameter.
+        ModelCodeError: If the model code cannot be imported, called or fit the task; raised
+            before any worker starts.
+        SplitError: On missing or unusable splits.
+        ServiceUnavailableError: If the MLflow tracking server does not answer.
         DataLoadError: On missing or unusable data.
         launcher.TrainingError: If a worker fails; the message holds its error.
     """
@@ -217,14 +252,24 @@ def train(
         experiment_name=experiment_name,
         run_name=run_name,
         export_saved_model=export_saved_model,
+        model_fn=model_fn or "builtin:mlp",
+        task=TaskSpec.load(task_path).to_json() if task_path else {},
+        robust_loss=robust_loss,
     )
     # Everything below fails in seconds, before any worker imports TensorFlow.
     python = python or launcher.trainer_python()
     launcher.validate_parameters(config, num_workers, check_slots=cluster is None)
-    data = launcher.validate_data(config.train_path, config.validation_path, config.num_classes)
+    task = config.task_spec()
+    data = launcher.validate_data(
+        config.train_path,
+        config.validation_path,
+        task.num_classes if config.task else config.num_classes,
+        regression=task.task_type == "regression",
+    )
     config.num_classes = data.num_classes
     config.feature_names = data.feature_names
     launcher.check_tracking_server(tracking_uri)
+    launcher.check_model_fn(config, python)
     log.info(
         "training on %d rows x %d features, %d classes, %d workers; checkpoints in %s",
         data.train_rows,
@@ -251,6 +296,8 @@ def train(
         "num_classes": data.num_classes,
         "feature_names": data.feature_names,
         "label_column": launcher.LABEL,
+        "model_fn": config.model_fn,
+        "task": task.to_json(),
         "model_config": model_config.to_dict(),
         "precision_policy": result.metrics.get("precision_policy"),
         "model_file": MODEL_FILE,
@@ -301,17 +348,19 @@ def _log_extra_artifacts(tracking_uri: str, run_id: str, paths: list[str]) -> No
 def write_curves(
     path: str, history: list[dict[str, Any]], metrics: dict[str, Any], params: dict[str, Any]
 ) -> None:
-    """Write loss, accuracy and learning rate per epoch as a self-contained HTML page."""
+    """Write loss, the task's metric and learning rate per epoch as a self-contained HTML page."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     epochs = [h["epoch"] for h in history]
+    # The task's metric: accuracy for classification, RMSE for regression.
+    metric = "rmse" if "val_rmse" in metrics else "accuracy"
     figures = []
     for title, keys in (
         ("Loss", ("loss", "val_loss")),
-        ("Accuracy", ("accuracy", "val_accuracy")),
+        (metric.upper() if metric == "rmse" else "Accuracy", (metric, f"val_{metric}")),
         ("Learning rate", ("lr",)),
     ):
         fig, ax = plt.subplots(figsize=(4.5, 3))
@@ -325,9 +374,9 @@ def write_curves(
         ax.grid(alpha=0.3)
         figures.append(report.figure_png(fig))
     shown = (
-        "val_accuracy",
+        f"val_{metric}",
         "val_loss",
-        "accuracy",
+        metric,
         "loss",
         "epochs_run",
         "resumed_from_epoch",
@@ -349,12 +398,12 @@ def write_curves(
         )
         + "<h2>Per epoch</h2>"
         + report.table(
-            ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr"],
+            ["epoch", "loss", metric, "val_loss", f"val_{metric}", "lr"],
             [
                 [h.get("epoch")]
                 + [
                     report.fmt(h.get(k), missing="")
-                    for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
+                    for k in ("loss", metric, "val_loss", f"val_{metric}", "lr")
                 ]
                 for h in history
             ],

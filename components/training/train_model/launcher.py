@@ -30,12 +30,14 @@ from urllib.parse import urlparse
 
 from kfp_mlops.components.common.artifacts import LABEL, check_split, class_count, read_split
 from kfp_mlops.components.common.errors import (
+    ModelCodeError,
     ParameterError,
     ServiceUnavailableError,
     WorkerError,
 )
 from kfp_mlops.components.common.http import probe
 from kfp_mlops.components.training.model import ModelConfig
+from kfp_mlops.components.training.model_fn import BUILTIN_PREFIX
 from kfp_mlops.components.training.train_model.config import (
     HISTORY_FILE,
     METRICS_FILE,
@@ -52,6 +54,7 @@ SLOTS_ENV = "KFP_MLOPS_TRAINER_SLOTS"
 IMAGE_TRAINER_PYTHON = "/opt/trainer-env/bin/python"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 WORKER_MODULE = "kfp_mlops.components.training.train_model.worker"
+MODEL_FN_MODULE = "kfp_mlops.components.training.model_fn"
 #: Gloo rendezvous and collective timeout: long enough for slow TensorFlow imports.
 GLOO_TIMEOUT_SECONDS = 300
 ERROR_TAIL_LINES = 8
@@ -220,24 +223,31 @@ def validate_parameters(config: WorkerConfig, num_workers: int, check_slots: boo
     ).validate()
 
 
-def validate_data(train_path: str, validation_path: str, num_classes: int = 0) -> DataSummary:
+def validate_data(
+    train_path: str, validation_path: str, num_classes: int = 0, regression: bool = False
+) -> DataSummary:
     """Check the train/validation splits against the split contract (:mod:`.artifacts`).
 
     Args:
         train_path: Training Parquet file (float features + int ``label``).
         validation_path: Validation Parquet file with the same columns.
         num_classes: Expected class count; 0 infers ``max(label) + 1``.
+        regression: The labels are float targets (the task spec says so).
 
     Raises:
         SplitError: On a missing, unreadable or empty file, a missing column, non-integer
             labels, labels outside ``0..num_classes-1`` or fewer than two classes.
     """
-    train = read_split(train_path, "training")
-    val = read_split(validation_path, "validation")
-    features = check_split(train, "training")
-    check_split(val, "validation", features)
-    classes = class_count(
-        {"training": train[LABEL].to_numpy(), "validation": val[LABEL].to_numpy()}, num_classes
+    train = read_split(train_path, "training", regression)
+    val = read_split(validation_path, "validation", regression)
+    features = check_split(train, "training", regression=regression)
+    check_split(val, "validation", features, regression=regression)
+    classes = (
+        0
+        if regression
+        else class_count(
+            {"training": train[LABEL].to_numpy(), "validation": val[LABEL].to_numpy()}, num_classes
+        )
     )
     return DataSummary(
         train_rows=len(train),
@@ -270,6 +280,59 @@ def check_tracking_server(uri: str, timeout: float = 5.0) -> None:
         "start it or fix tracking_uri (e.g. http://mlflow.mlflow.svc:5000), "
         "or pass tracking_uri='' to train without MLflow",
     )
+
+
+def check_model_fn(config: WorkerConfig, python: str, timeout_s: float = 300.0) -> dict:
+    """Build the user's model once in the trainer env, before any Horovod worker starts.
+
+    Built-in models are ours and tested, so they are not checked here (a subprocess costs a
+    TensorFlow import). A user's module is imported, called and its output checked against
+    the task; a fault comes back as :class:`ModelCodeError` naming the module, the function
+    and the fix, with nothing started and nothing written.
+
+    Raises:
+        ModelCodeError: If the model code is unusable.
+        WorkerError: If the check itself could not run.
+    """
+    if config.model_fn.startswith(BUILTIN_PREFIX) or not config.model_fn:
+        return {"model_fn": config.model_fn or "builtin:mlp", "checked": "built-in"}
+    request = {
+        "model_fn": config.model_fn,
+        "task": config.task_spec().to_json(),
+        "params": config.build_params(),
+        "num_features": len(config.feature_names),
+    }
+    Path(config.log_dir).mkdir(parents=True, exist_ok=True)
+    path = Path(config.log_dir) / "model_fn_check.json"
+    path.write_text(json.dumps(request), encoding="utf-8")
+    env = worker_env(python, 1)
+    try:
+        done = subprocess.run(
+            [python, "-m", MODEL_FN_MODULE, str(path)],
+            env=env,
+            cwd=str(REPO_ROOT),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ModelCodeError(
+            f"building model_fn '{config.model_fn}' took over {timeout_s:.0f} s",
+            "build_model should only define layers; load data or weights elsewhere",
+        ) from exc
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    answer = json.loads(lines[-1]) if lines else {}
+    if done.returncode == 3 and "problem" in answer:
+        raise ModelCodeError(answer["problem"], answer.get("fix", ""))
+    if done.returncode != 0 or not answer:
+        raise WorkerError(
+            f"the model_fn check in the trainer env failed (exit {done.returncode}): "
+            f"{_tail(done.stderr or done.stdout)}",
+            f"check that {python} is the trainer env's Python",
+        )
+    log.info("model_fn %s builds: %s", config.model_fn, answer)
+    return answer
 
 
 # --------------------------------------------------------------------------- launching

@@ -1,0 +1,145 @@
+"""The Horovod worker's data and file helpers: splits as shards, tf.data pipelines, JSON I/O.
+
+Runs in the trainer env only (TensorFlow 2.15, numpy < 2); never imports kfp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kfp_mlops.components.common.artifacts import LABEL, check_split
+from kfp_mlops.components.common.model_dir import METRICS_FILE
+from kfp_mlops.components.common.tf import import_tf
+
+
+def is_uri(path: str) -> bool:
+    """Whether ``path`` is a URI TensorFlow reads (``gs://``), not a local path."""
+    return "://" in str(path)
+
+
+def write_json(path: str, data: Any) -> None:
+    """Write JSON atomically (temp file + rename) to a local path or ``gs://`` URI."""
+    tf = import_tf()
+    tmp = f"{path}.tmp"
+    with tf.io.gfile.GFile(tmp, "w") as handle:
+        handle.write(json.dumps(data, indent=2, sort_keys=True, default=float))
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def read_json(path: str) -> Any | None:
+    """The JSON at a local path or ``gs://`` URI, or None when there is no file."""
+    tf = import_tf()
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path, "r") as handle:
+        return json.loads(handle.read())
+
+
+def upload_dir(local: Path, uri: str) -> None:
+    """Copy a local directory tree to ``uri`` (rank 0's outputs in a multi-node TrainJob).
+
+    ``metrics.json`` goes last: its presence tells a reader that the upload is complete.
+    """
+    tf = import_tf()
+    files = sorted(p for p in local.rglob("*") if p.is_file())
+    files.sort(key=lambda p: p.name == METRICS_FILE)
+    for src in files:
+        dest = f"{uri.rstrip('/')}/{src.relative_to(local).as_posix()}"
+        tf.io.gfile.makedirs(dest.rsplit("/", 1)[0])
+        tf.io.gfile.copy(str(src), dest, overwrite=True)
+
+
+def load_split(
+    path: str, feature_names: list[str], regression: bool = False
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read a Parquet split into float32 features and int64 labels (float32 targets).
+
+    Raises:
+        ValueError: If the file is unreadable; ``SplitError`` (a ``ValueError``) if it breaks
+            the split contract.
+    """
+    try:
+        if is_uri(path):  # gs:// in a multi-node TrainJob: every node reads the same object
+            tf = import_tf()
+            with tf.io.gfile.GFile(path, "rb") as handle:
+                frame = pd.read_parquet(io.BytesIO(handle.read()))
+        else:
+            frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types; name the file in one message
+        raise ValueError(f"cannot read '{path}' as Parquet: {exc}") from exc
+    names = check_split(frame, f"'{path}'", feature_names, regression)
+    x = frame[names].to_numpy(dtype="float32")
+    y = frame[LABEL].to_numpy(dtype="float32" if regression else "int64")
+    return x, y, names
+
+
+def shard(array: np.ndarray, rank: int, size: int) -> np.ndarray:
+    """Rows ``rank, rank + size, ...``: disjoint shards that together cover every row."""
+    return array[rank::size]
+
+
+def weights_digest(model: Any) -> dict[str, Any]:
+    """SHA-256 and sum over every weight, in layer order: equal on all ranks iff in sync."""
+    digest = hashlib.sha256()
+    total = 0.0
+    count = 0
+    for weight in model.get_weights():
+        arr = np.ascontiguousarray(weight, dtype="float32")
+        digest.update(arr.tobytes())
+        total += float(arr.astype("float64").sum())
+        count += int(arr.size)
+    return {"sha256": digest.hexdigest(), "sum": total, "count": count}
+
+
+def _with_threads(tf: Any, ds: Any, threads: int) -> Any:
+    if threads > 0:
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = threads
+        ds = ds.with_options(options)
+    return ds
+
+
+def train_dataset(
+    tf: Any, x: np.ndarray, y: np.ndarray, batch: int, seed: int, first_epoch: int, threads: int
+) -> Any:
+    """Endless shuffled batches of this rank's shard, prefetched.
+
+    The rows stay in memory as tensors (the cache) and each pass draws one seeded
+    permutation of the row indices, cut into batches and gathered: a vectorised shuffle +
+    batch about 20x cheaper in CPU than shuffling row by row, which matters when one core
+    per worker is all there is. Passes are seeded by ``(seed, pass index)`` and a resumed run
+    starts at the pass index of its first epoch, so it does not replay the first epochs'
+    order. Shards smaller than a batch are tiled; the up-to-one-batch remainder of each pass
+    is dropped.
+    """
+    n = len(x)
+    x_t, y_t = tf.constant(x), tf.constant(y)
+    reps = max(1, -(-batch // n))
+    usable = (n * reps) // batch * batch
+    seed_t = tf.constant(seed, tf.int64)
+
+    def one_pass(index: Any) -> Any:
+        rows = tf.tile(tf.range(n, dtype=tf.int64), [reps])
+        order = tf.random.experimental.stateless_shuffle(rows, seed=tf.stack([seed_t, index]))
+        return tf.data.Dataset.from_tensor_slices(tf.reshape(order[:usable], [-1, batch]))
+
+    ds = (
+        tf.data.Dataset.range(first_epoch, 1 << 40)
+        .flat_map(one_pass)
+        .map(lambda idx: (tf.gather(x_t, idx), tf.gather(y_t, idx)))
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    return _with_threads(tf, ds, threads)
+
+
+def eval_dataset(tf: Any, x: np.ndarray, y: np.ndarray, batch: int, threads: int) -> Any:
+    """Batches of a validation shard, cached after the first pass and prefetched."""
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).cache().prefetch(tf.data.AUTOTUNE)
+    return _with_threads(tf, ds, threads)
