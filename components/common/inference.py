@@ -1,6 +1,6 @@
 """How a model runs when it is served: one implementation for every place that runs one.
 
-The model server (``deployment.serve``), ``evaluate_model``'s quality and latency numbers and
+The model server (``components.serving``), ``evaluate_model``'s quality and latency numbers and
 the optimization components' accuracy and latency checks all call these classes, so a
 latency gate measures the code path users get, and a quantized model is (de)quantized the
 same way everywhere.
