@@ -58,19 +58,19 @@ def main(argv: list[str] | None = None) -> int:
 
     from kfp_mlops.components.common.artifacts import load_keras, load_xy
     from kfp_mlops.components.common.inference import TFLiteModel
+    from kfp_mlops.components.common.model_dir import TFLITE_FILE
     from kfp_mlops.components.data.load_dataset.core import load_builtin
     from kfp_mlops.components.data.split_and_preprocess.core import split_and_preprocess
     from kfp_mlops.components.optimization.common import (
-        TFLITE_FILE,
         accuracy,
         dense_sparsity,
         gzipped_size,
         keras_outputs,
         p50_latency_ms,
-        tflite_convert,
     )
     from kfp_mlops.components.optimization.prune_model.core import prune
     from kfp_mlops.components.optimization.quantize_model.core import quantize
+    from kfp_mlops.components.optimization.tflite import tflite_convert
 
     train_epochs, prune_epochs = (25, 4) if args.quick else (60, 10)
     rounds, runs = (3, 300) if args.quick else (7, 2000)

@@ -10,17 +10,19 @@ import pytest
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.optimization.common import (
     OptimizationGateError,
-    _layer_of,
     accuracy,
     accuracy_gate,
-    calibration_rows,
-    converter_error,
     gzipped_size,
     p50_latency_ms,
-    parse_ops,
     predicted_labels,
     size_bytes,
     validate_gate,
+)
+from kfp_mlops.components.optimization.tflite import (
+    _layer_of,
+    calibration_rows,
+    converter_error,
+    parse_ops,
 )
 
 

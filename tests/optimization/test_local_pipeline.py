@@ -1,6 +1,7 @@
 """One kfp.local run of the three optimization wrappers: prune -> quantize, and ONNX export."""
 # No `from __future__ import annotations`: KFP reads the pipeline signature's real types.
 
+import json
 from pathlib import Path
 from typing import NamedTuple
 
@@ -59,6 +60,11 @@ def test_prune_then_quantize_and_export_under_kfp_local(kfp_local, trained_model
     assert pruned.metadata["layer_sparsity"]["dense_0"] == pytest.approx(0.5, abs=0.02)
     assert (Path(quantized.path) / "model.tflite").exists()
     assert quantized.metadata["mode"] == "int8"
+    # quantize reuses prune's float32 model.tflite, and the record names both steps.
+    assert quantized.metadata["float32_baseline"] == "reused from the input model directory"
+    record = json.loads((Path(quantized.path) / "optimization.json").read_text())
+    assert "Dense-kernel sparsity" in record["pruning"]
+    assert record["quantization"].startswith("int8 post-training quantization")
     assert isinstance(run.outputs["quantize_blessed"], bool)
     assert run.outputs["quantize_blessed"] == quantized.metadata["blessed"]
     assert (Path(onnx.path) / "model.onnx").exists()

@@ -12,6 +12,7 @@ from kfp_mlops.components.optimization.prune_model.core import (
     schedule_for,
     validate_sparsity,
 )
+from kfp_mlops.components.optimization.record import FLOAT_TFLITE_SOURCE, read_record, sha256_of
 
 
 @pytest.mark.parametrize(
@@ -100,3 +101,7 @@ def test_prune_reaches_target_sparsity_and_shrinks_the_gzipped_model(
     assert result.metadata["blessed"] == result.blessed
     assert result.metadata["schedule"]["end_step"] == 20
     assert set(result.metadata["layer_sparsity"]) == {"dense_0", "dense_1", "probabilities"}
+    # The record names the step and the weights model.tflite was converted from.
+    record = read_record(out)
+    assert "50.0% Dense-kernel sparsity" in record["pruning"]
+    assert record[FLOAT_TFLITE_SOURCE] == sha256_of(out / "model.h5")

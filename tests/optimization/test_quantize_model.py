@@ -75,6 +75,40 @@ def test_int8_is_much_smaller_and_litert_accuracy_matches_keras(trained_model, s
 
 
 @pytest.mark.slow
+def test_the_float32_baseline_is_reused_from_a_pruned_directory(trained_model, splits, tmp_path):
+    import shutil
+
+    from kfp_mlops.components.common.artifacts import load_keras
+    from kfp_mlops.components.optimization.record import (
+        FLOAT_TFLITE_SOURCE,
+        read_record,
+        sha256_of,
+        write_record,
+    )
+    from kfp_mlops.components.optimization.tflite import tflite_convert
+
+    # A directory as prune_model writes it: model.h5, its float32 model.tflite, the record.
+    pruned = tmp_path / "pruned"
+    pruned.mkdir()
+    shutil.copy2(Path(trained_model) / "model.h5", pruned / "model.h5")
+    float32 = tflite_convert(load_keras(str(pruned)))
+    (pruned / "model.tflite").write_bytes(float32)
+    source = {FLOAT_TFLITE_SOURCE: sha256_of(pruned / "model.h5")}
+    write_record(pruned, trained_model, pruning="pruned to 50%", **source)
+
+    out, result = _run(str(pruned), splits, tmp_path, mode="dynamic_range")
+    assert result.metadata["float32_baseline"] == "reused from the input model directory"
+    assert result.metrics["float32_size_bytes"] == len(float32)
+    record = read_record(out)
+    assert record["pruning"] == "pruned to 50%"
+    assert record["quantization"] == "dynamic_range post-training quantization (TFLite)"
+    assert FLOAT_TFLITE_SOURCE not in record  # out's model.tflite is not a float32 one
+
+    _, fresh = _run(trained_model, splits, tmp_path / "fresh", mode="dynamic_range")
+    assert fresh.metadata["float32_baseline"] == "converted"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(("mode", "io_type", "dtype"), [("int8", "uint8", "uint8")])
 def test_int8_with_uint8_io(trained_model, splits, tmp_path, mode, io_type, dtype):
     _, result = _run(trained_model, splits, tmp_path, mode=mode, io_type=io_type)
@@ -134,7 +168,10 @@ def _lambda_model(fn, name):
 @pytest.mark.slow
 def test_op_left_in_float_is_named_with_the_fix_and_can_be_allowed():
     from kfp_mlops.components.common.tf import import_tf
-    from kfp_mlops.components.optimization.common import float_ops_of, tflite_convert
+    from kfp_mlops.components.optimization.tflite import (
+        float_ops_of,
+        tflite_convert,
+    )
 
     tf = import_tf()
     model = _lambda_model(tf.math.sin, "wave")
@@ -150,7 +187,7 @@ def test_op_left_in_float_is_named_with_the_fix_and_can_be_allowed():
 @pytest.mark.slow
 def test_op_without_tflite_kernel_is_named():
     from kfp_mlops.components.common.tf import import_tf
-    from kfp_mlops.components.optimization.common import tflite_convert
+    from kfp_mlops.components.optimization.tflite import tflite_convert
 
     tf = import_tf()
     model = _lambda_model(tf.math.erf, "erf_layer")
@@ -162,7 +199,7 @@ def test_op_without_tflite_kernel_is_named():
 
 
 def test_unknown_mode_and_io_type_in_the_converter():
-    from kfp_mlops.components.optimization.common import tflite_convert
+    from kfp_mlops.components.optimization.tflite import tflite_convert
 
     with pytest.raises(ParameterError, match="mode 'int4' is not supported"):
         tflite_convert(object(), "int4")

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.common.model_dir import ONNX_FILE
 from kfp_mlops.components.optimization.common import (
-    ONNX_FILE,
     OptimizationGateError,
     OptimizationResult,
     accuracy,

@@ -21,8 +21,8 @@ from typing import Any
 from kfp_mlops.components.common.artifacts import KERAS_FILE, num_classes_of
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.inference import TFLiteModel
+from kfp_mlops.components.common.model_dir import TFLITE_FILE
 from kfp_mlops.components.optimization.common import (
-    TFLITE_FILE,
     OptimizationGateError,
     OptimizationResult,
     accuracy,
@@ -32,11 +32,17 @@ from kfp_mlops.components.optimization.common import (
     keras_outputs,
     load_model,
     load_split,
-    tflite_convert,
     tflite_latency_ms,
     validate_gate,
     validate_positive,
 )
+from kfp_mlops.components.optimization.record import (
+    FLOAT_TFLITE_SOURCE,
+    RECORD_FILE,
+    sha256_of,
+    write_record,
+)
+from kfp_mlops.components.optimization.tflite import tflite_convert
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +124,7 @@ def prune(
     latency_runs: int = 200,
     seed: int = 42,
 ) -> OptimizationResult:
-    """Prune, fine-tune, strip and measure; write ``model.h5`` and ``model.tflite``.
+    """Prune, fine-tune, strip and measure; write model.h5, model.tflite and the record.
 
     Args:
         model_path: Model artifact (directory with model.h5, or the file).
@@ -146,27 +152,114 @@ def prune(
         OptimizationGateError: When sparsity falls short of the target, or (``gate_mode``
             ``fail``) when accuracy drops more than allowed.
     """
+    # Long for its docstring and the flat metrics/metadata dicts; the steps are helpers.
     validate_sparsity(initial_sparsity, final_sparsity)
     validate_positive(epochs=epochs, batch_size=batch_size, latency_runs=latency_runs)
     validate_gate(max_accuracy_drop, gate_mode)
 
-    from kfp_mlops.components.common.tf import import_tf
-    from kfp_mlops.components.training.model import loss_name
-
     model = load_model(model_path)
-    tf = import_tf()
-    import tensorflow_model_optimization as tfmot
-
     x_train, y_train = load_split(train_path, "train", model)
     x_val, y_val = load_split(validation_path, "validation", model)
     x_test, y_test = load_split(test_path, "test", model)
-    num_classes = num_classes_of(model)
     baseline_accuracy = accuracy(keras_outputs(model, x_test), y_test)
     # Converted now: the pruning wrappers reuse (and so change) the input model's layers.
     base_tflite = tflite_convert(model)
 
     schedule = schedule_for(len(x_train), batch_size, epochs)
     log.info("pruning schedule: %s", schedule)
+    pruned, history = fine_tune_pruned(
+        model,
+        (x_train, y_train),
+        (x_val, y_val),
+        schedule,
+        initial_sparsity=initial_sparsity,
+        final_sparsity=final_sparsity,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+    )
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    keras_path = out / KERAS_FILE
+    pruned.save(str(keras_path), include_optimizer=False)
+
+    sparsity, per_layer = dense_sparsity(pruned)
+    for name, value in per_layer.items():
+        log.info("layer %s: sparsity %.4f", name, value)
+    log.info("overall Dense-kernel sparsity %.4f (target %.4f)", sparsity, final_sparsity)
+    pruned_accuracy = accuracy(keras_outputs(pruned, x_test), y_test)
+
+    # Latency and the compressed size are measured on float32 TFLite conversions of the
+    # input and pruned models, with the LiteRT interpreter at batch 1, so the numbers
+    # compare with quantize_model's (which reuses this model.tflite as its float baseline).
+    pruned_tflite = tflite_convert(pruned)
+    (out / TFLITE_FILE).write_bytes(pruned_tflite)
+    write_record(
+        out,
+        model_path,
+        pruning=f"magnitude pruning (tfmot, PolynomialDecay {initial_sparsity:g} -> "
+        f"{final_sparsity:g}) to {sparsity:.1%} Dense-kernel sparsity, {epochs} fine-tuning "
+        "epoch(s)",
+        **{FLOAT_TFLITE_SOURCE: sha256_of(keras_path)},
+    )
+    metrics = {
+        "sparsity": sparsity,
+        "target_sparsity": final_sparsity,
+        "size_bytes": keras_path.stat().st_size,
+        "gzipped_size_bytes": gzipped_size(keras_path),
+        "accuracy": pruned_accuracy,
+        "baseline_accuracy": baseline_accuracy,
+        **_tflite_metrics(base_tflite, pruned_tflite, x_test, y_test, latency_runs),
+        "final_val_accuracy": float(history.history.get("val_accuracy", [0.0])[-1]),
+    }
+    metrics.update({f"sparsity_{name}": value for name, value in per_layer.items()})
+
+    check_sparsity(sparsity, final_sparsity, per_layer, sparsity_tolerance_pp)
+    gate = accuracy_gate(
+        baseline_accuracy, pruned_accuracy, max_accuracy_drop, gate_mode, "pruned model"
+    )
+    metrics["accuracy_change_pp"] = gate.accuracy_change_pp
+    metadata = {
+        **gate.metadata,
+        "format": "keras-h5",
+        "files": [KERAS_FILE, TFLITE_FILE, RECORD_FILE],
+        "sparsity": round(sparsity, 4),
+        "layer_sparsity": {k: round(v, 4) for k, v in per_layer.items()},
+        "schedule": {
+            "initial_sparsity": initial_sparsity,
+            "final_sparsity": final_sparsity,
+            "begin_step": schedule.begin_step,
+            "end_step": schedule.end_step,
+            "frequency": schedule.frequency,
+            "epochs": epochs,
+        },
+        "latency_runtime": "LiteRT interpreter, float32 TFLite, batch 1, 1 thread",
+    }
+    return OptimizationResult(metrics=metrics, blessed=gate.blessed, metadata=metadata)
+
+
+def fine_tune_pruned(
+    model: Any,
+    train: tuple[Any, Any],
+    validation: tuple[Any, Any],
+    schedule: Schedule,
+    *,
+    initial_sparsity: float,
+    final_sparsity: float,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+) -> tuple[Any, Any]:
+    """Wrap every Dense layer for pruning, fine-tune, strip; returns (model, Keras history)."""
+    import tensorflow_model_optimization as tfmot
+
+    from kfp_mlops.components.common.tf import import_tf
+    from kfp_mlops.components.training.model import loss_name
+
+    tf = import_tf()
     pruning_schedule = tfmot.sparsity.keras.PolynomialDecay(
         initial_sparsity=initial_sparsity,
         final_sparsity=final_sparsity,
@@ -187,81 +280,37 @@ def prune(
     wrapped = tf.keras.models.clone_model(model, clone_function=wrap_dense)
     wrapped.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate),
-        loss=loss_name(num_classes),
+        loss=loss_name(num_classes_of(model)),
         metrics=["accuracy"],
     )
     history = wrapped.fit(
-        x_train,
-        y_train,
+        train[0],
+        train[1],
         epochs=epochs,
         batch_size=batch_size,
-        validation_data=(x_val, y_val),
+        validation_data=validation,
         callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
         verbose=0,
     )
-    pruned = tfmot.sparsity.keras.strip_pruning(wrapped)
+    return tfmot.sparsity.keras.strip_pruning(wrapped), history
 
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    keras_path = out / KERAS_FILE
-    pruned.save(str(keras_path), include_optimizer=False)
 
-    sparsity, per_layer = dense_sparsity(pruned)
-    for name, value in per_layer.items():
-        log.info("layer %s: sparsity %.4f", name, value)
-    log.info("overall Dense-kernel sparsity %.4f (target %.4f)", sparsity, final_sparsity)
-    pruned_accuracy = accuracy(keras_outputs(pruned, x_test), y_test)
-
-    # Latency and the compressed size are measured on float32 TFLite conversions of the
-    # input and pruned models, with the LiteRT interpreter at batch 1, so the numbers
-    # compare with quantize_model's.
-    pruned_tflite = tflite_convert(pruned)
-    (out / TFLITE_FILE).write_bytes(pruned_tflite)
+def _tflite_metrics(
+    base_tflite: bytes, pruned_tflite: bytes, x_test: Any, y_test: Any, latency_runs: int
+) -> dict[str, float]:
+    """Size, gzipped size, accuracy and batch-1 latency of the two float32 TFLite models."""
     base_rt, pruned_rt = TFLiteModel(base_tflite), TFLiteModel(pruned_tflite)
     row = x_test[:1]
     base_latency = tflite_latency_ms(base_rt, row, latency_runs)
     latency = tflite_latency_ms(pruned_rt, row, latency_runs)
-    tflite_accuracy = accuracy(pruned_rt.predict(x_test), y_test)
     base_gz, tflite_gz = gzipped_size(base_tflite), gzipped_size(pruned_tflite)
-
-    metrics = {
-        "sparsity": sparsity,
-        "target_sparsity": final_sparsity,
-        "size_bytes": keras_path.stat().st_size,
-        "gzipped_size_bytes": gzipped_size(keras_path),
+    return {
         "tflite_size_bytes": len(pruned_tflite),
         "tflite_gzipped_size_bytes": tflite_gz,
         "baseline_tflite_gzipped_size_bytes": base_gz,
         "gzipped_size_ratio": base_gz / tflite_gz,
-        "accuracy": pruned_accuracy,
-        "tflite_accuracy": tflite_accuracy,
-        "baseline_accuracy": baseline_accuracy,
+        "tflite_accuracy": accuracy(pruned_rt.predict(x_test), y_test),
         "latency_p50_ms": latency,
         "baseline_latency_p50_ms": base_latency,
         "latency_ratio": latency / base_latency if base_latency else 0.0,
-        "final_val_accuracy": float(history.history.get("val_accuracy", [0.0])[-1]),
     }
-    metrics.update({f"sparsity_{name}": value for name, value in per_layer.items()})
-
-    check_sparsity(sparsity, final_sparsity, per_layer, sparsity_tolerance_pp)
-    gate = accuracy_gate(
-        baseline_accuracy, pruned_accuracy, max_accuracy_drop, gate_mode, "pruned model"
-    )
-    metrics["accuracy_change_pp"] = gate.accuracy_change_pp
-    metadata = {
-        **gate.metadata,
-        "format": "keras-h5",
-        "files": [KERAS_FILE, TFLITE_FILE],
-        "sparsity": round(sparsity, 4),
-        "layer_sparsity": {k: round(v, 4) for k, v in per_layer.items()},
-        "schedule": {
-            "initial_sparsity": initial_sparsity,
-            "final_sparsity": final_sparsity,
-            "begin_step": schedule.begin_step,
-            "end_step": schedule.end_step,
-            "frequency": schedule.frequency,
-            "epochs": epochs,
-        },
-        "latency_runtime": "LiteRT interpreter, float32 TFLite, batch 1, 1 thread",
-    }
-    return OptimizationResult(metrics=metrics, blessed=gate.blessed, metadata=metadata)

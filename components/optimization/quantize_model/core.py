@@ -4,7 +4,9 @@ Modes: ``dynamic_range`` (int8 weights, float activations: no calibration data),
 (full integer, activations calibrated on rows of the training split; optionally after
 quantization-aware training) and ``float16`` (half-size weights). The converted model is
 compared with the input model's float32 TFLite conversion (size, gzipped size, batch-1
-latency) and with the input Keras model (test accuracy).
+latency; prune_model's ``model.tflite`` when the input is its output, else converted here)
+and with the input Keras model (test accuracy). The output directory's optimization record
+adds a ``quantization`` line to the input's.
 """
 
 from __future__ import annotations
@@ -17,24 +19,31 @@ from typing import Any
 from kfp_mlops.components.common.artifacts import KERAS_FILE, keras_file, num_classes_of
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.inference import TFLiteModel
+from kfp_mlops.components.common.model_dir import TFLITE_FILE
 from kfp_mlops.components.optimization.common import (
-    IO_TYPES,
-    TFLITE_FILE,
-    TFLITE_MODES,
     OptimizationResult,
     accuracy,
     accuracy_gate,
-    calibration_rows,
     dense_sparsity,
     gzipped_size,
     keras_outputs,
     load_model,
     load_split,
-    parse_ops,
-    tflite_convert,
     tflite_latency_ms,
     validate_gate,
     validate_positive,
+)
+from kfp_mlops.components.optimization.record import (
+    RECORD_FILE,
+    reusable_float_tflite,
+    write_record,
+)
+from kfp_mlops.components.optimization.tflite import (
+    IO_TYPES,
+    TFLITE_MODES,
+    calibration_rows,
+    parse_ops,
+    tflite_convert,
 )
 
 log = logging.getLogger(__name__)
@@ -134,8 +143,9 @@ def quantize(
         train_path: Processed training split: calibration rows and QAT data.
         validation_path: Validation split, monitored during QAT.
         test_path: Test split on which the Keras and TFLite models are compared.
-        output_dir: Directory that receives model.tflite, and model.h5 (a copy of the input
-            Keras model, before any QAT) so the directory stays a complete Model artifact.
+        output_dir: Directory that receives model.tflite, model.h5 (a copy of the input
+            Keras model, before any QAT) so the directory stays a complete Model artifact,
+            and optimization.json (the input's record plus a ``quantization`` line).
         mode: ``int8``, ``dynamic_range`` or ``float16``.
         io_type: Input/output tensor type of an ``int8`` model: int8, uint8 or float32
             (ignored by the other modes, whose tensors are float32).
@@ -159,6 +169,7 @@ def quantize(
             calibration data, or an op the converter cannot convert or quantize.
         OptimizationGateError: With ``gate_mode="fail"``, when accuracy drops too much.
     """
+    # Long for its docstring and the flat metrics/metadata dicts; the steps are helpers.
     validate_params(mode, io_type, representative_rows, qat_epochs)
     validate_positive(batch_size=batch_size, latency_runs=latency_runs)
     validate_gate(max_accuracy_drop, gate_mode)
@@ -171,7 +182,11 @@ def quantize(
         x_train, y_train = _train_split(train_path, model)
         representative = calibration_rows(x_train, representative_rows, seed)
     baseline_accuracy = accuracy(keras_outputs(model, x_test), y_test)
-    float32_tflite = tflite_convert(model)
+    # prune_model's output already holds the float32 conversion of these weights.
+    float32_tflite = reusable_float_tflite(model_path, keras_file(model_path))
+    float32_source = "reused from the input model directory" if float32_tflite else "converted"
+    if float32_tflite is None:
+        float32_tflite = tflite_convert(model)
 
     to_convert = model
     if qat_epochs:
@@ -186,51 +201,74 @@ def quantize(
         io_type=io_type if mode == "int8" else "float32",
         float_ops=allowed_float_ops,
     )
+    runtime = TFLiteModel(content)
+    rows = 0 if representative is None else len(representative)
+    _write_outputs(output_dir, model_path, content, describe(mode, runtime, rows, qat_epochs))
+
+    tflite_accuracy = accuracy(runtime.predict(x_test), y_test)
+    gate = accuracy_gate(
+        baseline_accuracy, tflite_accuracy, max_accuracy_drop, gate_mode, f"{mode} TFLite model"
+    )
+    metrics = {
+        **_size_and_latency(content, float32_tflite, x_test[:1], latency_runs),
+        "sparsity": dense_sparsity(model)[0],
+        "accuracy": tflite_accuracy,
+        "baseline_accuracy": baseline_accuracy,
+        "accuracy_change_pp": gate.accuracy_change_pp,
+    }
+    log.info("quantized (%s): %s", mode, metrics)
+    metadata = {
+        **gate.metadata,
+        "format": "tflite",
+        "files": [TFLITE_FILE, KERAS_FILE, RECORD_FILE],
+        "mode": mode,
+        "io_type": runtime.input["dtype"].__name__,
+        "qat_epochs": qat_epochs,
+        "representative_rows": rows,
+        "float_ops": allowed_float_ops,
+        "float32_baseline": float32_source,
+        "latency_runtime": "LiteRT interpreter, batch 1, 1 thread",
+    }
+    return OptimizationResult(metrics=metrics, blessed=gate.blessed, metadata=metadata)
+
+
+def describe(mode: str, runtime: TFLiteModel, rows: int, qat_epochs: int) -> str:
+    """The record's ``quantization`` text, e.g. ``int8 post-training quantization (TFLite) ...``."""
+    how = f"quantization-aware training ({qat_epochs} epochs)" if qat_epochs else "post-training"
+    text = f"{mode} {how} quantization (TFLite)"
+    if mode == "int8":
+        text += f", {runtime.input['dtype'].__name__} input/output, {rows} calibration rows"
+    return text
+
+
+def _write_outputs(output_dir: str, model_path: str, content: bytes, quantization: str) -> None:
+    """model.tflite, a copy of the input's model.h5 and the optimization record."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / TFLITE_FILE).write_bytes(content)
     # Keep the float Keras model beside the TFLite file: the registry, a later champion
     # evaluation and the model server's Keras fallback all read the same Model directory.
     shutil.copy2(keras_file(model_path), out / KERAS_FILE)
+    write_record(out, model_path, quantization=quantization)
 
-    runtime, float32_runtime = TFLiteModel(content), TFLiteModel(float32_tflite)
-    tflite_accuracy = accuracy(runtime.predict(x_test), y_test)
-    row = x_test[:1]
-    float32_latency = tflite_latency_ms(float32_runtime, row, latency_runs)
-    latency = tflite_latency_ms(runtime, row, latency_runs)
+
+def _size_and_latency(
+    content: bytes, float32_tflite: bytes, row: Any, latency_runs: int
+) -> dict[str, float]:
+    """Sizes and batch-1 latency of the quantized model against the float32 TFLite one."""
+    latency = tflite_latency_ms(TFLiteModel(content), row, latency_runs)
+    float32_latency = tflite_latency_ms(TFLiteModel(float32_tflite), row, latency_runs)
     gz, float32_gz = gzipped_size(content), gzipped_size(float32_tflite)
-    sparsity, _ = dense_sparsity(model)
-
-    gate = accuracy_gate(
-        baseline_accuracy, tflite_accuracy, max_accuracy_drop, gate_mode, f"{mode} TFLite model"
-    )
-    metrics = {
+    return {
         "size_bytes": len(content),
         "gzipped_size_bytes": gz,
         "float32_size_bytes": len(float32_tflite),
         "float32_gzipped_size_bytes": float32_gz,
         "gzipped_size_ratio": float32_gz / gz,
-        "sparsity": sparsity,
-        "accuracy": tflite_accuracy,
-        "baseline_accuracy": baseline_accuracy,
-        "accuracy_change_pp": gate.accuracy_change_pp,
         "latency_p50_ms": latency,
         "float32_latency_p50_ms": float32_latency,
         "latency_ratio": latency / float32_latency if float32_latency else 0.0,
     }
-    log.info("quantized (%s): %s", mode, metrics)
-    metadata = {
-        **gate.metadata,
-        "format": "tflite",
-        "files": [TFLITE_FILE, KERAS_FILE],
-        "mode": mode,
-        "io_type": runtime.input["dtype"].__name__,
-        "qat_epochs": qat_epochs,
-        "representative_rows": 0 if representative is None else len(representative),
-        "float_ops": allowed_float_ops,
-        "latency_runtime": "LiteRT interpreter, batch 1, 1 thread",
-    }
-    return OptimizationResult(metrics=metrics, blessed=gate.blessed, metadata=metadata)
 
 
 def _train_split(train_path: str, model: Any) -> tuple[Any, Any]:
