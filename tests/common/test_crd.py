@@ -227,3 +227,27 @@ def test_published_inferenceservice_crd_rejects_a_misspelled_predictor_field() -
     assert problems == [
         "$.spec.predictor.canaryTraficPercent: unknown field (did you mean 'canaryTrafficPercent'?)"
     ]
+
+
+def test_labels_are_checked_as_the_api_server_does(crd_dir: Path) -> None:
+    obj = _widget()
+    obj["metadata"]["labels"] = {"app": "has spaces", "Bad Key": "x", "example.com/ok": "v-1.2_3"}
+    problems = crd.validate_in_dir(obj, crd_dir)
+    assert problems == [
+        "$.metadata.labels.app: 'has spaces' is not a valid label value (<= 63, [A-Za-z0-9_.-])",
+        "$.metadata.labels['Bad Key']: the key is not a qualified name ([prefix/]name, name <= 63)",
+    ]
+
+
+def test_configured_dir_prefers_the_argument_then_the_variable(
+    crd_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(crd.CRD_DIR_ENV, raising=False)
+    assert crd.configured_dir() is None
+    monkeypatch.setenv(crd.CRD_DIR_ENV, str(crd_dir))
+    assert crd.configured_dir() == crd_dir
+    other = tmp_path / "other"
+    other.mkdir()
+    assert crd.configured_dir(other) == other
+    with pytest.raises(ParameterError, match="does not exist"):
+        crd.configured_dir(tmp_path / "missing")
