@@ -21,6 +21,18 @@ a field may be spelled by its proto name or its lowerCamelCase JSON name, an enu
 number, and 64-bit integers (declared ``type: string, format: int64`` in the swagger, which
 the generator turns into ``str``) as a JSON number or a decimal string.
 
+Pipelines and runs are checked as strictly as their protobuf definitions allow:
+
+* an uploaded package (and a run's inline ``pipeline_spec``) is parsed with the
+  ``kfp-pipeline-spec`` protobuf, unknown fields rejected: the first YAML document as
+  ``PipelineSpec``, the second as ``PlatformSpec`` with each Kubernetes executor config as
+  kfp-kubernetes' ``KubernetesExecutorConfig``; then every task's component, every
+  component's executor and every platform executor must exist (:func:`parse_pipeline_package`);
+* a run's or recurring run's parameters must be inputs of the pipeline's
+  ``root.inputDefinitions``, of their declared type, with every input that has no default
+  and is not optional given (:func:`check_run_parameters`). The real API server accepts such
+  a run and its driver fails it once it starts; failing at creation lets a test see it.
+
 Every violation is recorded in :attr:`KfpApiServer.violations` and answered with 400, so a
 test both sees the client fail and can assert ``server.violations == []``. Responses are
 built from the same models and serialized with ``ApiClient.sanitize_for_serialization``.
@@ -44,6 +56,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import kfp_server_api
 import yaml
+from google.protobuf import json_format
+from kfp.kubernetes.kubernetes_executor_config_pb2 import KubernetesExecutorConfig
+from kfp.pipeline_spec import pipeline_spec_pb2
 from kfp_server_api import api as generated_api
 from kfp_server_api import models
 
@@ -209,6 +224,133 @@ def check_value(
     return problems
 
 
+@dataclass(frozen=True)
+class PipelinePackage:
+    """An uploaded pipeline, parsed.
+
+    Attributes:
+        spec: The pipeline spec document as the protobuf.
+        platform: The platform spec document, if the package has one.
+        stored: What the API keeps as the version's ``pipeline_spec``: the pipeline spec
+            document, or both as ``{"pipeline_spec": ..., "platform_spec": ...}``.
+    """
+
+    spec: pipeline_spec_pb2.PipelineSpec
+    platform: pipeline_spec_pb2.PlatformSpec | None
+    stored: dict
+
+
+def _parse_message(doc: Any, message: Any, what: str) -> Any:
+    if not isinstance(doc, dict):
+        raise ValueError(f"{what}: expected a mapping, got {type(doc).__name__}")
+    try:
+        return json_format.ParseDict(doc, message, ignore_unknown_fields=False)
+    except json_format.ParseError as exc:
+        raise ValueError(f"{what}: {exc}") from exc
+
+
+def parse_pipeline_package(docs: list[Any]) -> PipelinePackage:
+    """Parse a compiled pipeline's YAML documents strictly, as the protobufs define them.
+
+    Args:
+        docs: The YAML documents: the pipeline spec, then optionally the platform spec.
+
+    Returns:
+        The parsed package.
+
+    Raises:
+        ValueError: Naming the document and the field that does not parse, or the
+            reference (task -> component -> executor) that points nowhere.
+    """
+    if len(docs) not in (1, 2):
+        raise ValueError(f"expected 1 or 2 YAML documents (pipeline, platform), got {len(docs)}")
+    spec = _parse_message(docs[0], pipeline_spec_pb2.PipelineSpec(), "pipeline spec")
+    if not spec.schema_version or not spec.pipeline_info.name:
+        raise ValueError("pipeline spec: schemaVersion and pipelineInfo.name must be set")
+    # deploymentSpec is a Struct in the proto: its executors are checked by name only.
+    executors = set(json_format.MessageToDict(spec.deployment_spec).get("executors") or {})
+    for component_name, component in [("root", spec.root), *spec.components.items()]:
+        if component.executor_label and component.executor_label not in executors:
+            raise ValueError(
+                f"pipeline spec: component {component_name} names executor "
+                f"{component.executor_label!r}, which deploymentSpec does not define"
+            )
+        for task_name, task in component.dag.tasks.items():
+            if task.component_ref.name not in spec.components:
+                raise ValueError(
+                    f"pipeline spec: task {task_name} of {component_name} refers to "
+                    f"component {task.component_ref.name!r}, which is not defined"
+                )
+    platform = None
+    if len(docs) == 2:
+        platform = _parse_message(docs[1], pipeline_spec_pb2.PlatformSpec(), "platform spec")
+        for platform_name, single in platform.platforms.items():
+            for label, config in single.deployment_spec.executors.items():
+                if label not in executors:
+                    raise ValueError(
+                        f"platform spec: {platform_name} executor {label!r} is not an "
+                        "executor of the pipeline spec"
+                    )
+                if platform_name == "kubernetes":
+                    _parse_message(
+                        json_format.MessageToDict(config),
+                        KubernetesExecutorConfig(),
+                        f"platform spec: kubernetes executor {label}",
+                    )
+    stored = docs[0] if platform is None else {"pipeline_spec": docs[0], "platform_spec": docs[1]}
+    return PipelinePackage(spec=spec, platform=platform, stored=stored)
+
+
+_TYPES = pipeline_spec_pb2.ParameterType
+
+
+def _type_fits(kind: int, value: Any) -> bool:
+    """Whether a JSON run parameter fits a ``ParameterType`` (proto3 JSON numbers are doubles)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == _TYPES.NUMBER_INTEGER:
+        return number and float(value).is_integer()
+    if kind == _TYPES.NUMBER_DOUBLE:
+        return number
+    if kind == _TYPES.STRING:
+        return isinstance(value, str)
+    if kind == _TYPES.BOOLEAN:
+        return isinstance(value, bool)
+    if kind == _TYPES.LIST:
+        return isinstance(value, list)
+    if kind == _TYPES.STRUCT:
+        return isinstance(value, dict)
+    return False  # TASK_FINAL_STATUS / TASK_CONFIG are set by the backend, never by a run
+
+
+def check_run_parameters(spec: pipeline_spec_pb2.PipelineSpec, parameters: dict) -> list[str]:
+    """Problems of a run's parameters against the pipeline's ``root.inputDefinitions``."""
+    inputs = spec.root.input_definitions.parameters
+    pipeline = spec.pipeline_info.name
+    problems = [
+        f"run parameter '{name}' is not an input of pipeline '{pipeline}' "
+        f"(inputs: {', '.join(sorted(inputs))})"
+        for name in sorted(set(parameters) - set(inputs))
+    ]
+    for name, value in sorted(parameters.items()):
+        if name not in inputs:
+            continue
+        kind = inputs[name].parameter_type
+        if value is None and inputs[name].is_optional:
+            continue
+        if not _type_fits(kind, value):
+            problems.append(
+                f"run parameter '{name}' is {type(value).__name__} {value!r:.40}, but pipeline "
+                f"'{pipeline}' declares it {_TYPES.ParameterTypeEnum.Name(kind)}"
+            )
+    for name, definition in sorted(inputs.items()):
+        if name not in parameters and not definition.HasField("default_value"):
+            if not definition.is_optional:
+                problems.append(
+                    f"required run parameter '{name}' of pipeline '{pipeline}' is missing"
+                )
+    return problems
+
+
 @dataclass
 class Call:
     """One request as the server received it."""
@@ -273,6 +415,8 @@ class KfpApiServer:
         self.violations: list[str] = []
         self.pipelines: dict[str, models.V2beta1Pipeline] = {}
         self.versions: dict[str, models.V2beta1PipelineVersion] = {}
+        #: The parsed package of each version, by version id.
+        self.packages: dict[str, PipelinePackage] = {}
         self.experiments: dict[str, models.V2beta1Experiment] = {}
         self.runs: dict[str, models.V2beta1Run] = {}
         self.recurring_runs: dict[str, models.V2beta1RecurringRun] = {}
@@ -440,20 +584,21 @@ class KfpApiServer:
             )
         return namespace or ""
 
-    def _read_spec(self, call: Call) -> dict:
+    def _read_spec(self, call: Call) -> PipelinePackage:
         try:
             docs = [d for d in yaml.safe_load_all(call.files["uploadfile"]) if d]
         except yaml.YAMLError as exc:
             raise ApiError(
                 HTTPStatus.BAD_REQUEST, RPC_INVALID_ARGUMENT, f"bad YAML: {exc}"
             ) from exc
-        if not docs or not {"pipelineInfo", "root", "schemaVersion"} <= set(docs[0]):
-            raise ApiError(
-                HTTPStatus.BAD_REQUEST, RPC_INVALID_ARGUMENT, "not a KFP v2 pipeline spec"
-            )
-        return docs[0] if len(docs) == 1 else {"pipeline_spec": docs[0], "platform_spec": docs[1]}
+        try:
+            return parse_pipeline_package(docs)
+        except ValueError as exc:
+            raise self._violation(f"{call.operation}: {exc}") from exc
 
-    def _add_version(self, pipeline_id: str, name: str, description: str, spec: dict) -> Any:
+    def _add_version(
+        self, pipeline_id: str, name: str, description: str, package: PipelinePackage
+    ) -> Any:
         if any(
             v.pipeline_id == pipeline_id and v.display_name == name for v in self.versions.values()
         ):
@@ -467,13 +612,14 @@ class KfpApiServer:
             display_name=name,
             description=description,
             created_at=_now(),
-            pipeline_spec=spec,
+            pipeline_spec=package.stored,
         )
         self.versions[version.pipeline_version_id] = version
+        self.packages[version.pipeline_version_id] = package
         return version
 
     def _op_upload_pipeline(self, call: Call) -> Any:
-        spec = self._read_spec(call)
+        package = self._read_spec(call)
         namespace = self._require_namespace(call.query.get("namespace"), "upload")
         name = call.query.get("display_name") or call.query.get("name") or "pipeline"
         if any(
@@ -493,18 +639,18 @@ class KfpApiServer:
         )
         self.pipelines[pipeline.pipeline_id] = pipeline
         # As the real server: the first version carries the pipeline's name.
-        self._add_version(pipeline.pipeline_id, name, description, spec)
+        self._add_version(pipeline.pipeline_id, name, description, package)
         return pipeline
 
     def _op_upload_pipeline_version(self, call: Call) -> Any:
-        spec = self._read_spec(call)
+        package = self._read_spec(call)
         pipeline_id = call.query.get("pipelineid", "")
         if pipeline_id not in self.pipelines:
             raise ApiError(
                 HTTPStatus.BAD_REQUEST, RPC_INVALID_ARGUMENT, "Failed to create a version"
             )
         name = call.query.get("display_name") or call.query.get("name") or "version"
-        return self._add_version(pipeline_id, name, call.query.get("description", ""), spec)
+        return self._add_version(pipeline_id, name, call.query.get("description", ""), package)
 
     def _op_pipeline_service_list_pipelines(self, call: Call) -> Any:
         namespace = call.query.get("namespace", "")
@@ -559,26 +705,48 @@ class KfpApiServer:
         self.experiments[experiment.experiment_id] = experiment
         return experiment
 
-    def _resolve_version(self, body: dict) -> models.V2beta1PipelineVersionReference:
-        ref = body.get("pipeline_version_reference") or {}
-        version = self.versions.get(ref.get("pipeline_version_id", ""))
-        if version is None or version.pipeline_id != ref.get("pipeline_id"):
-            raise ApiError(
-                HTTPStatus.BAD_REQUEST, RPC_INVALID_ARGUMENT, f"unknown pipeline version {ref}"
-            )
+    def _resolve_pipeline(
+        self, body: dict, what: str
+    ) -> models.V2beta1PipelineVersionReference | None:
+        """The version a run body references (or its inline spec), its parameters checked."""
         if body.get("experiment_id") and body["experiment_id"] not in self.experiments:
             raise ApiError(HTTPStatus.NOT_FOUND, RPC_NOT_FOUND, "experiment not found")
-        return models.V2beta1PipelineVersionReference(**ref)
+        ref = body.get("pipeline_version_reference")
+        if body.get("pipeline_spec") is not None and not ref:
+            inline = body["pipeline_spec"]  # kfp.Client sends a package given as a file inline
+            docs = (
+                [inline["pipeline_spec"], inline["platform_spec"]]
+                if (isinstance(inline, dict) and "platform_spec" in inline)
+                else [inline]
+            )
+            try:
+                package = parse_pipeline_package(docs)
+            except ValueError as exc:
+                raise self._violation(f"{what}: {exc}") from exc
+        else:
+            ref = ref or {}
+            version = self.versions.get(ref.get("pipeline_version_id", ""))
+            if version is None or version.pipeline_id != ref.get("pipeline_id"):
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST, RPC_INVALID_ARGUMENT, f"unknown pipeline version {ref}"
+                )
+            package = self.packages[version.pipeline_version_id]
+        parameters = (body.get("runtime_config") or {}).get("parameters") or {}
+        problems = check_run_parameters(package.spec, parameters)
+        if problems:
+            raise self._violation(f"{what}: " + "; ".join(problems))
+        return models.V2beta1PipelineVersionReference(**ref) if ref else None
 
     def _op_run_service_create_run(self, call: Call) -> Any:
         body = call.body
-        ref = self._resolve_version(body)
+        ref = self._resolve_pipeline(body, "run")
         config = body.get("runtime_config") or {}
         run = models.V2beta1Run(
             run_id=_new_id(),
             experiment_id=body.get("experiment_id"),
             display_name=body.get("display_name"),
             pipeline_version_reference=ref,
+            pipeline_spec=body.get("pipeline_spec") if ref is None else None,
             runtime_config=models.V2beta1RuntimeConfig(**config),
             service_account=body.get("service_account") or "pipeline-runner",
             created_at=_now(),
@@ -602,7 +770,7 @@ class KfpApiServer:
 
     def _op_recurring_run_service_create_recurring_run(self, call: Call) -> Any:
         body = call.body
-        ref = self._resolve_version(body)
+        ref = self._resolve_pipeline(body, "recurring run")
         trigger = body.get("trigger") or {}
         if not trigger.get("cron_schedule") and not trigger.get("periodic_schedule"):
             raise ApiError(HTTPStatus.BAD_REQUEST, RPC_INVALID_ARGUMENT, "trigger required")
@@ -611,6 +779,7 @@ class KfpApiServer:
             display_name=body.get("display_name"),
             experiment_id=body.get("experiment_id"),
             pipeline_version_reference=ref,
+            pipeline_spec=body.get("pipeline_spec") if ref is None else None,
             runtime_config=models.V2beta1RuntimeConfig(**(body.get("runtime_config") or {})),
             trigger=models.V2beta1Trigger(
                 cron_schedule=models.V2beta1CronSchedule(**trigger["cron_schedule"])
