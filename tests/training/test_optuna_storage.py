@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.common.errors import ParameterError, ServiceUnavailableError
 from kfp_mlops.components.training.tune_hyperparameters.core import tune
 from kfp_mlops.components.training.tune_hyperparameters.storage import open_storage
 from tests.postgres import missing_reason, start_postgres, stop_postgres
@@ -53,8 +53,9 @@ def test_postgres_driver_is_in_the_pipeline_env():
 
 def test_closed_port_is_a_clear_error():
     url = f"postgresql://optuna:secret@127.0.0.1:{_closed_port()}/optuna"
-    with pytest.raises(ParameterError, match="is unreachable") as info:
+    with pytest.raises(ServiceUnavailableError, match="is unreachable") as info:
         open_storage(url)
+    assert info.value.fault == "infrastructure"  # the URL may be right: a retry can help
     problem = info.value.problem
     assert "postgresql://optuna:***@127.0.0.1" in problem  # the URL, password hidden
     assert "secret" not in str(info.value)
@@ -69,7 +70,7 @@ def test_silent_server_times_out_with_a_clear_error():
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        with pytest.raises(ParameterError, match="timeout expired") as info:
+        with pytest.raises(ServiceUnavailableError, match="timeout expired") as info:
             open_storage(f"postgresql://optuna:secret@127.0.0.1:{port}/optuna")
     assert f"'postgresql://optuna:***@127.0.0.1:{port}/optuna'" in info.value.problem
     assert "secret" not in str(info.value)
@@ -146,8 +147,18 @@ def test_wrong_password_is_a_clear_error(postgres):
     with pytest.raises(ParameterError, match="password authentication failed") as info:
         open_storage(postgres.url(password=wrong))
     assert wrong not in str(info.value)
+    assert info.value.fault == "user"  # the server answered: the URL is wrong, not the server
     assert f"'postgresql+psycopg://optuna:***@127.0.0.1:{postgres.port}/optuna'" in str(info.value)
     assert "password" in info.value.fix
+
+
+@pytest.mark.slow
+def test_unknown_database_is_a_clear_error(postgres):
+    url = postgres.url().rsplit("/", 1)[0] + "/nosuchdb"
+    with pytest.raises(ParameterError, match='database "nosuchdb" does not exist') as info:
+        open_storage(url)
+    assert postgres.password not in str(info.value)
+    assert "database name" in info.value.fix
 
 
 @pytest.mark.slow

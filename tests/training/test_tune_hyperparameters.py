@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kfp_mlops.components.common.errors import DataValidationError, ParameterError
+from kfp_mlops.components.common.artifacts import SplitError
+from kfp_mlops.components.common.errors import ParameterError, ServiceUnavailableError
 from kfp_mlops.components.training.tune_hyperparameters.core import tune
 from kfp_mlops.components.training.tune_hyperparameters.search_space import (
     PARAM_NAMES,
@@ -122,24 +123,25 @@ def test_bad_parameters(splits, kwargs, match):
 
 def test_bad_datasets(splits):
     train, validation = splits
-    with pytest.raises(DataValidationError, match="train dataset has no rows"):
+    with pytest.raises(SplitError, match="train set has no rows"):
         tune(train.iloc[:0], validation)
-    with pytest.raises(DataValidationError, match="validation dataset has no rows"):
+    with pytest.raises(SplitError, match="validation set has no rows"):
         tune(train, validation.iloc[:0])
-    with pytest.raises(DataValidationError, match="no 'label' column"):
+    with pytest.raises(SplitError, match="no 'label' column"):
         tune(train.drop(columns="label"), validation)
     one_class = train[train["label"] == 0]
-    with pytest.raises(DataValidationError, match="at least two classes"):
+    with pytest.raises(SplitError, match="at least two classes"):
         tune(one_class, validation)
-    with pytest.raises(DataValidationError, match="lacks feature columns"):
+    with pytest.raises(SplitError, match="lacks feature columns"):
         tune(train, validation.drop(columns=[train.columns[0]]))
 
 
 def test_unreachable_storage_is_a_clear_error(splits, tmp_path):
     train, validation = splits
     url = f"postgresql://optuna:secret@127.0.0.1:{_closed_port()}/optuna"
-    with pytest.raises(ParameterError, match="is unreachable") as info:
+    with pytest.raises(ServiceUnavailableError, match="is unreachable") as info:
         tune(train, validation, storage=url, work_dir=str(tmp_path))
+    assert info.value.fault == "infrastructure"
     assert "secret" not in str(info.value)  # the password is hidden
     assert "storage_url" in info.value.fix
 
@@ -147,7 +149,7 @@ def test_unreachable_storage_is_a_clear_error(splits, tmp_path):
 def test_unreachable_tracking_server_is_a_clear_error(splits, tmp_path):
     train, validation = splits
     uri = f"http://127.0.0.1:{_closed_port()}"
-    with pytest.raises(ParameterError, match=r"MLflow tracking server .* is unreachable"):
+    with pytest.raises(ServiceUnavailableError, match=r"MLflow tracking server .* is unreachable"):
         tune(train, validation, tracking_uri=uri, work_dir=str(tmp_path))
     assert not (tmp_path / DEFAULT_DB_NAME).exists()  # nothing started
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from kfp_mlops.components.common.artifacts import read_split
 from kfp_mlops.components.common.errors import ParameterError
-from kfp_mlops.components.common.io import load_dataset_artifact
 from kfp_mlops.components.common.tf import import_tf
 from kfp_mlops.components.training.tune_hyperparameters.data import prepare_data
 from kfp_mlops.components.training.tune_hyperparameters.result import (
@@ -63,9 +63,9 @@ def _check_parameters(
         raise ParameterError("study_name is empty", "name the study, e.g. kfp-mlops-tune")
 
 
-def _frame(value: pd.DataFrame | str) -> pd.DataFrame:
+def _frame(value: pd.DataFrame | str, name: str) -> pd.DataFrame:
     """A split given as a DataFrame, or as the path of a Dataset artifact (Parquet)."""
-    return value if isinstance(value, pd.DataFrame) else load_dataset_artifact(str(value))
+    return value if isinstance(value, pd.DataFrame) else read_split(str(value), name)
 
 
 def _open_study(
@@ -152,15 +152,15 @@ def tune(
         The :class:`TuneResult`.
 
     Raises:
-        ParameterError: On bad parameters, search space, storage or tracking server.
-        DataValidationError: On unusable datasets.
-        DataLoadError: When a dataset path does not exist.
+        ParameterError: On bad parameters, search space or storage URL (a refused login too).
+        SplitError: On a missing, unreadable or unusable dataset.
+        ServiceUnavailableError: When the database or the MLflow server does not answer.
     """
     _check_parameters(n_trials, timeout_s, epochs_per_trial, study_name)
     if isinstance(search_space, str):
         search_space = search_space_from_json(search_space)
     space = resolve_search_space(search_space)
-    data = prepare_data(_frame(train), _frame(validation))
+    data = prepare_data(_frame(train, "train"), _frame(validation, "validation"))
     if tracking_uri:
         check_tracking_uri(tracking_uri)
     rdb, shown_storage = open_storage(storage, work_dir)

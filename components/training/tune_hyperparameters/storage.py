@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.common.errors import ParameterError, ServiceUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,15 @@ _DRIVER_PACKAGES = {
     "oracledb": "oracledb",
 }
 _URL_EXAMPLES = "use sqlite:///path/study.db or postgresql://user:pass@host:5432/db"
+# Words of a driver's message when the server answered and refused the login or the database:
+# the URL is wrong (a user fault), whereas a timeout or a lost connection is the server's.
+_REFUSED = (
+    "password authentication failed",
+    "does not exist",
+    "no pg_hba.conf entry",
+    "access denied",
+    "unknown database",
+)
 _UNREACHABLE_FIX = (
     "check the host and port, that the database is running and that the pod may reach it "
     "(NetworkPolicy), or leave storage_url empty for a local sqlite file"
@@ -79,7 +88,9 @@ def _tcp_check(host: str, port: int, what: str, fix: str) -> None:
         with socket.create_connection((host, port), timeout=_CONNECT_TIMEOUT_S):
             return
     except OSError as exc:
-        raise ParameterError(f"{what} at {host}:{port} is unreachable ({exc})", fix) from exc
+        raise ServiceUnavailableError(
+            f"{what} at {host}:{port} is unreachable ({exc})", fix
+        ) from exc
 
 
 def _parse_url(storage: str) -> Any:
@@ -136,8 +147,9 @@ def open_storage(storage: str, work_dir: str | None = None) -> tuple[Any, str]:
         The Optuna storage and its URL with the password hidden (``"memory"`` for memory).
 
     Raises:
-        ParameterError: On a malformed URL, an unreachable database, a failed login or a
-            missing driver.
+        ParameterError: On a malformed URL, a missing driver, or a login or database the
+            server refused.
+        ServiceUnavailableError: When the server is unreachable or does not answer the login.
     """
     import optuna
     import sqlalchemy
@@ -170,8 +182,10 @@ def open_storage(storage: str, work_dir: str | None = None) -> tuple[Any, str]:
             # The driver's own message (e.g. "timeout expired", "password authentication
             # failed") on one line, without SQLAlchemy's link; drivers never print the password.
             detail = " ".join(str(getattr(exc, "orig", None) or exc).split())
-            raise ParameterError(
-                f"cannot open the Optuna storage '{shown}': {detail}",
-                "check the user, password and database name in the URL; " + _UNREACHABLE_FIX,
-            ) from exc
+            problem = f"cannot open the Optuna storage '{shown}': {detail}"
+            if any(words in detail.lower() for words in _REFUSED):
+                raise ParameterError(
+                    problem, "check the user, password and database name in storage_url"
+                ) from exc
+            raise ServiceUnavailableError(problem, _UNREACHABLE_FIX) from exc
     return rdb, shown

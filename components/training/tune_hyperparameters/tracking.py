@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.common.errors import ServiceUnavailableError
 from kfp_mlops.components.common.http import probe
 
 if TYPE_CHECKING:
@@ -19,13 +19,13 @@ def check_tracking_uri(tracking_uri: str) -> None:
     """Fail fast when an HTTP MLflow tracking server cannot be reached.
 
     Raises:
-        ParameterError: If the server does not answer within a few seconds.
+        ServiceUnavailableError: If the server does not answer within a few seconds.
     """
     if tracking_uri.startswith(("http://", "https://")):
         # Any answer, even an error status, means it is up; MLflow reports API errors itself.
         found = probe(tracking_uri, ("/health",), _PROBE_TIMEOUT_S)
         if not found.answered:
-            raise ParameterError(
+            raise ServiceUnavailableError(
                 f"the MLflow tracking server {tracking_uri} is unreachable ({found.detail})",
                 "start it or fix tracking_uri (check the Service name and port), "
                 "or leave tracking_uri empty to skip MLflow logging",
