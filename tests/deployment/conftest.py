@@ -16,7 +16,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kfp_mlops.components.common import crd
+from tests.deployment.crds import CRD_DIR
+
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+
+@pytest.fixture(autouse=True)
+def _crd_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every manifest ``deploy`` renders here is checked against KServe's published CRD.
+
+    The variable reaches ``validate_all`` in this process and in kfp.local's task processes.
+    """
+    if CRD_DIR is not None:
+        monkeypatch.setenv(crd.CRD_DIR_ENV, str(CRD_DIR))
 
 
 @dataclass

@@ -7,10 +7,12 @@ import re
 
 import pytest
 
+from kfp_mlops.components.common import crd
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.versions import SERVING_IMAGE
 from kfp_mlops.components.deployment.deploy_model import manifests as m
 from kfp_mlops.components.deployment.deploy_model import validation as v
+from tests.deployment.crds import CRD_DIR, needs_crds
 
 DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -118,6 +120,8 @@ def test_manifests_are_deterministic_yaml():
         ({"runtime": "onnx"}, "runtime"),
         ({"min_replicas": 3, "max_replicas": 1}, "replicas"),
         ({"canary_traffic_percent": 120}, "canaryTrafficPercent"),
+        ({"memory_limit": "2GB"}, "memory_limit '2GB' is not a Kubernetes quantity"),
+        ({"cpu_request": "half"}, "cpu_request 'half' is not a Kubernetes quantity"),
     ],
 )
 def test_spec_rejects_bad_fields(changes, match):
@@ -141,11 +145,69 @@ def _bad(mutate) -> dict:
     return isvc
 
 
-def test_unknown_field_is_caught_by_subset_schema_and_sdk():
+# Every InferenceService shape the library renders: canary steps, tag routing off, the
+# blue-green preview (another name, the main service's model name), KServe's TF runtime.
+SHAPES = {
+    "custom": {},
+    "canary-10": {"canary_traffic_percent": 10},
+    "canary-0-no-tags": {"canary_traffic_percent": 0, "tag_routing": False},
+    "preview": {"name": "breast-cancer-preview", "model_name": "breast-cancer"},
+    "tensorflow": {"runtime": "tensorflow", "min_replicas": 0},
+}
+
+
+@needs_crds
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_every_rendered_shape_passes_the_published_crd(shape):
+    isvc = m.inference_service(spec(**SHAPES[shape]))
+    assert v.validate_with_crd(isvc, CRD_DIR) == []
+    assert v.validate_inference_service(isvc, CRD_DIR) == []
+
+
+def test_unknown_field_is_caught_by_the_sdk_and_the_crd():
     isvc = _bad(lambda d: d["spec"]["predictor"].update(canaryTraficPercent=10))
-    assert any("canaryTraficPercent" in p for p in v.validate_subset_schema(isvc))
     sdk = v.validate_with_sdk(isvc)
     assert any("canaryTraficPercent: unknown field of V1beta1PredictorSpec" in p for p in sdk)
+    if CRD_DIR is not None:
+        assert v.validate_with_crd(isvc, CRD_DIR) == [
+            "InferenceService (CRD) $.spec.predictor.canaryTraficPercent: unknown field "
+            "(did you mean 'canaryTrafficPercent'?)"
+        ]
+
+
+@needs_crds
+@pytest.mark.parametrize(
+    ("mutate", "problem"),
+    [
+        (  # a hand edit of the autoscaler: the SDK's setters take any string
+            lambda d: d["spec"]["predictor"].update(scaleMetric="gpu"),
+            "$.spec.predictor.scaleMetric: 'gpu' is not one of "
+            "['cpu', 'memory', 'concurrency', 'rps']",
+        ),
+        (  # a quantity the API server refuses: the SDK models quantities as plain strings
+            lambda d: d["spec"]["predictor"]["containers"][0]["resources"]["limits"].update(
+                memory="2GB"
+            ),
+            "$.spec.predictor.containers[0].resources.limits.memory: '2GB' does not match "
+            "the schema's pattern",
+        ),
+        (  # kubernetes-validate does not check label values; the API server does
+            lambda d: d["metadata"]["labels"].update(bad="has spaces"),
+            "$.metadata.labels.bad: 'has spaces' is not a valid label value "
+            "(<= 63, [A-Za-z0-9_.-])",
+        ),
+    ],
+)
+def test_the_crd_catches_bugs_the_sdk_and_core_schemas_miss(mutate, problem):
+    isvc = _bad(mutate)
+    assert v.validate_with_sdk(isvc) == []
+    assert (
+        v.validate_core({"apiVersion": "v1", "kind": "ConfigMap", "metadata": isvc["metadata"]})
+        == []
+    )
+    assert v.validate_with_crd(isvc, CRD_DIR) == [f"InferenceService (CRD) {problem}"]
+    with pytest.raises(v.ManifestError, match=re.escape(problem[:40])):
+        v.validate_all([isvc], CRD_DIR)
 
 
 def test_wrong_types_are_caught_by_every_layer():
@@ -154,11 +216,13 @@ def test_wrong_types_are_caught_by_every_layer():
         d["spec"]["predictor"]["containers"][0]["ports"][0]["containerPort"] = "8080"
 
     problems = v.validate_inference_service(_bad(mutate))
-    assert any("minReplicas" in p and "subset" not in p for p in problems)
     assert any(
         p.startswith("InferenceService.spec.predictor.minReplicas: expected int") for p in problems
     )
     assert any(p.startswith("predictor container") and "containerPort" in p for p in problems)
+    if CRD_DIR is not None:  # the autouse fixture set KFP_MLOPS_CRD_DIR
+        crd_problem = "$.spec.predictor.minReplicas: expected integer, got string '1'"
+        assert f"InferenceService (CRD) {crd_problem}" in problems
 
 
 def test_sdk_catches_unknown_kubernetes_container_fields():
@@ -166,18 +230,20 @@ def test_sdk_catches_unknown_kubernetes_container_fields():
     assert any("unknown field of V1Container" in p for p in v.validate_with_sdk(isvc))
 
 
-def test_bad_quantity_and_metadata_are_caught():
-    def mutate(d):
-        d["spec"]["predictor"]["containers"][0]["resources"]["limits"]["cpu"] = "two"
-        d["metadata"]["labels"]["bad"] = "has spaces"
-
-    problems = v.validate_subset_schema(_bad(mutate))
-    assert any("limits/cpu" in p for p in problems)
-    assert any("labels/bad" in p for p in problems)
+def test_a_crd_folder_that_is_named_must_exist(tmp_path, monkeypatch):
+    isvc = m.inference_service(spec())
+    with pytest.raises(ParameterError, match="does not exist"):
+        v.validate_all([isvc], tmp_path / "missing")
+    monkeypatch.setenv(crd.CRD_DIR_ENV, str(tmp_path))  # a folder without KServe's CRD
+    with pytest.raises(ParameterError, match="no CRD for InferenceService"):
+        v.validate_all([isvc])
 
 
 def test_validate_all_raises_one_error_listing_problems():
-    isvc = _bad(lambda d: d["spec"].update(transformer={}))
-    with pytest.raises(v.ManifestError, match="transformer"):
-        v.validate_all([isvc])
+    def mutate(d):
+        d["spec"]["transformr"] = {}  # misspelled
+        d["spec"]["predictor"]["minReplicas"] = "1"
+
+    with pytest.raises(v.ManifestError, match="transformr.*minReplicas|minReplicas.*transformr"):
+        v.validate_all([_bad(mutate)])
     v.validate_all([m.inference_service(spec())])  # valid: no exception

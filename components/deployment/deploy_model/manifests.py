@@ -35,6 +35,9 @@ SERVING_PORT = 8080
 #: (``<name>-predictor-00001-private`` must still fit in 63 characters).
 MAX_ISVC_NAME = 39
 ANNOTATION_VERSION = "kfp-mlops.io/version"
+# Kubernetes' resource.Quantity syntax (as in the published schemas): 500m, 2, 1.5Gi, 1e3.
+_NUMBER = r"(\d+(\.\d*)?|\.\d+)"
+_QUANTITY = re.compile(rf"^[+-]?{_NUMBER}([KMGTPE]i|[numkMGTPE]|[eE][+-]?{_NUMBER})?$")
 LABEL_MANAGED = "app.kubernetes.io/managed-by"
 
 
@@ -103,6 +106,13 @@ class ServingSpec:
                 f"replicas min={self.min_replicas} max={self.max_replicas} are inconsistent",
                 "use 0 <= min_replicas <= max_replicas and max_replicas >= 1",
             )
+        for field in ("cpu_request", "memory_request", "cpu_limit", "memory_limit"):
+            value = getattr(self, field)
+            if not isinstance(value, str) or not _QUANTITY.match(value):
+                raise ParameterError(
+                    f"{field} {value!r} is not a Kubernetes quantity",
+                    "use e.g. '500m' or '2' for CPU, '512Mi' or '2Gi' for memory",
+                )
         pct = self.canary_traffic_percent
         if pct is not None and not 0 <= pct <= 100:
             raise ParameterError(f"canaryTrafficPercent {pct} is outside 0..100", "use 0..100")

@@ -1,27 +1,27 @@
 """Offline validation of the manifests before anything is applied or committed.
 
+- The InferenceService against KServe's published CRD (``openAPIV3Schema`` of ``v1beta1``,
+  unknown fields rejected, enums, quantity patterns, required fields:
+  :mod:`kfp_mlops.components.common.crd`), when a folder of published CRDs is given
+  (``crd_dir``, else ``$KFP_MLOPS_CRD_DIR``). The CRD is reference data, not shipped.
+- The InferenceService against the KServe Python SDK's models, generated from the same
+  OpenAPI (every field name and type, recursively, including the Kubernetes types it embeds;
+  unknown fields and wrong types are errors, then the objects are built and serialized back
+  and must round-trip unchanged). Always run: it needs no CRD.
 - Core Kubernetes objects (the release ConfigMap, the InferenceService's ``metadata`` and the
-  predictor's container as a Pod) are validated by ``kubernetes-validate`` against the
-  Kubernetes OpenAPI schemas it ships, in strict mode (unknown fields are errors).
-- The InferenceService itself: no installed package ships KServe's CRD schema, so it is
-  checked twice: (1) against the KServe Python SDK's models, which are generated from the
-  CRD's OpenAPI (every field name and type, recursively, including the Kubernetes types it
-  embeds; unknown fields and wrong types are errors, then the objects are built and
-  serialized back and must round-trip unchanged), and (2) against a strict JSON Schema of
-  exactly the subset this library emits (``schemas/inferenceservice-v1beta1-subset.schema.json``).
+  predictor's container as a Pod) by ``kubernetes-validate`` against the Kubernetes OpenAPI
+  schemas it ships, in strict mode (unknown fields are errors).
 """
 
 from __future__ import annotations
 
-import json
-from functools import cache
 from pathlib import Path
 from typing import Any
 
+from kfp_mlops.components.common import crd
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.k8s import lost_paths, validate_core
 
-SCHEMA_FILE = Path(__file__).parents[1] / "schemas" / "inferenceservice-v1beta1-subset.schema.json"
 _PRIMITIVES = {"str", "int", "float", "bool", "object", "date", "datetime"}
 
 
@@ -29,20 +29,13 @@ class ManifestError(ParameterError):
     """A manifest is not valid."""
 
 
-@cache
-def _subset_schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+def validate_with_crd(obj: dict[str, Any], crd_dir: str | Path) -> list[str]:
+    """Problems of a KServe object against its published CRD in ``crd_dir``.
 
-
-def validate_subset_schema(isvc: dict[str, Any]) -> list[str]:
-    """Problems of an InferenceService against the library's strict subset schema."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(_subset_schema())
-    return [
-        f"InferenceService {'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
-        for e in sorted(validator.iter_errors(isvc), key=lambda e: list(map(str, e.path)))
-    ]
+    Raises:
+        ParameterError: If ``crd_dir`` holds no CRD serving the object's kind and version.
+    """
+    return [f"{obj.get('kind')} (CRD) {p}" for p in crd.validate_in_dir(obj, crd_dir)]
 
 
 def _resolve(name: str) -> Any:
@@ -118,9 +111,22 @@ def validate_with_sdk(isvc: dict[str, Any]) -> list[str]:
     ]
 
 
-def validate_inference_service(isvc: dict[str, Any]) -> list[str]:
-    """Every check of an InferenceService: subset schema, SDK round-trip, core objects."""
-    problems = validate_subset_schema(isvc) + validate_with_sdk(isvc)
+def validate_inference_service(
+    isvc: dict[str, Any], crd_dir: str | Path | None = None
+) -> list[str]:
+    """Every check of an InferenceService: the CRD (when given), SDK round-trip, core objects.
+
+    Args:
+        isvc: The InferenceService.
+        crd_dir: Folder of the published CRDs (None: ``$KFP_MLOPS_CRD_DIR``; no CRD check
+            when that is unset too).
+
+    Raises:
+        ParameterError: If the CRD folder named does not exist or lacks KServe's CRD.
+    """
+    folder = crd.configured_dir(crd_dir)
+    problems = validate_with_crd(isvc, folder) if folder is not None else []
+    problems += validate_with_sdk(isvc)
     meta = isvc.get("metadata", {})
     problems += [
         p.replace("ConfigMap", "InferenceService metadata", 1)
@@ -137,16 +143,21 @@ def validate_inference_service(isvc: dict[str, Any]) -> list[str]:
     return problems
 
 
-def validate_all(docs: list[dict[str, Any]]) -> None:
+def validate_all(docs: list[dict[str, Any]], crd_dir: str | Path | None = None) -> None:
     """Validate every manifest; raise one error listing all problems.
+
+    Args:
+        docs: The manifests (InferenceServices and core objects).
+        crd_dir: Folder of the published CRDs (None: ``$KFP_MLOPS_CRD_DIR``, else no CRD check).
 
     Raises:
         ManifestError: Naming each invalid field.
+        ParameterError: If the CRD folder named does not exist or lacks KServe's CRD.
     """
     problems: list[str] = []
     for doc in docs:
         if doc.get("kind") == "InferenceService":
-            problems += validate_inference_service(doc)
+            problems += validate_inference_service(doc, crd_dir)
         else:
             problems += validate_core(doc)
     if problems:

@@ -1,1 +1,0 @@
-"""JSON Schemas written for this library (package data)."""
