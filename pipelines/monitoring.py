@@ -86,6 +86,9 @@ def retraining_pipeline(
     max_accuracy_drop: float = 0.5,
     min_accuracy: float = 0.95,
     min_improvement: float = 0.0,
+    max_latency_p50_ms: float = 10.0,
+    max_latency_p95_ms: float = 50.0,
+    max_latency_p99_ms: float = 100.0,
     tracking_uri: str = CLUSTER_TRACKING_URI,
     experiment_name: str = "kfp-mlops",
     registered_model_name: str = "kfp-mlops-classifier",
@@ -94,6 +97,7 @@ def retraining_pipeline(
     storage_uri: str = "",
     gitops_dir: str = "",
     serving_state_dir: str = "",
+    canary_max_p95_ms: float = 100.0,
     pushgateway_url: str = "",
     history_uri: str = "",
     seed: int = 42,
@@ -124,6 +128,10 @@ def retraining_pipeline(
         max_accuracy_drop: Accuracy (pp) pruning or quantization may cost.
         min_accuracy: Evaluation gate on the new test split.
         min_improvement: Accuracy the new model must gain over the champion (0 = not worse).
+        max_latency_p50_ms: Evaluation gate: highest single-row latency median, as served
+            (<= 0 disables the check; tests on a loaded machine pass a lenient value).
+        max_latency_p95_ms: Evaluation gate: highest single-row latency p95 (<= 0: off).
+        max_latency_p99_ms: Evaluation gate: highest single-row latency p99 (<= 0: off).
         tracking_uri: MLflow tracking and registry URI.
         experiment_name: MLflow experiment.
         registered_model_name: Registered model and serving name.
@@ -132,6 +140,7 @@ def retraining_pipeline(
         storage_uri: Where the cluster reads models (gs://bucket/models).
         gitops_dir: Folder the gitops target writes manifests into.
         serving_state_dir: Folder of the local target's state.
+        canary_max_p95_ms: Highest p95 latency (ms) of the new version at each canary step.
         pushgateway_url: Prometheus Pushgateway for the monitoring figures.
         history_uri: Path or gs:// URI of the monitoring history.
         seed: Seed of the split, tuning and training.

@@ -66,6 +66,9 @@ class TrainSettings(_FromInputs):
     experiment_name: str
     registered_model_name: str
     seed: int
+    max_latency_p50_ms: float
+    max_latency_p95_ms: float
+    max_latency_p99_ms: float
     min_improvement: float = 0.0
 
 
@@ -82,6 +85,7 @@ class DeploySettings(_FromInputs):
     storage_uri: str
     gitops_dir: str
     serving_state_dir: str
+    canary_max_p95_ms: float
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,9 @@ def train_optimize_evaluate(splits: dict, settings: TrainSettings) -> dict:
             preprocessor=split.outputs["preprocessor"],
             min_accuracy=s.min_accuracy,
             min_improvement=s.min_improvement,
+            max_latency_p50_ms=s.max_latency_p50_ms,
+            max_latency_p95_ms=s.max_latency_p95_ms,
+            max_latency_p99_ms=s.max_latency_p99_ms,
             tracking_uri=s.tracking_uri,
             registered_model_name=s.registered_model_name,
         )
@@ -205,6 +212,7 @@ def register_deploy_promote(splits: dict, trained: dict, settings: DeploySetting
             storage_uri=s.storage_uri,
             gitops_dir=s.gitops_dir,
             state_dir=s.serving_state_dir,
+            max_p95_ms=s.canary_max_p95_ms,
         )
     )
     deploy.after(register)

@@ -46,6 +46,9 @@ def training_pipeline(
     quantization_mode: str = "int8",
     max_accuracy_drop: float = 0.5,
     min_accuracy: float = 0.95,
+    max_latency_p50_ms: float = 10.0,
+    max_latency_p95_ms: float = 50.0,
+    max_latency_p99_ms: float = 100.0,
     tracking_uri: str = CLUSTER_TRACKING_URI,
     experiment_name: str = "kfp-mlops",
     registered_model_name: str = "kfp-mlops-classifier",
@@ -55,6 +58,7 @@ def training_pipeline(
     storage_uri: str = "",
     gitops_dir: str = "",
     serving_state_dir: str = "",
+    canary_max_p95_ms: float = 100.0,
     seed: int = 42,
 ) -> None:
     """From raw data to a promoted model; the demo (`make demo`) runs it locally.
@@ -81,6 +85,10 @@ def training_pipeline(
         quantization_mode: int8 | dynamic_range | float16.
         max_accuracy_drop: Accuracy (percentage points) pruning or quantization may cost.
         min_accuracy: Evaluation gate on the test split (runbook: 0.95).
+        max_latency_p50_ms: Evaluation gate: highest single-row latency median, as served
+            (<= 0 disables the check; tests on a loaded machine pass a lenient value).
+        max_latency_p95_ms: Evaluation gate: highest single-row latency p95 (<= 0: off).
+        max_latency_p99_ms: Evaluation gate: highest single-row latency p99 (<= 0: off).
         tracking_uri: MLflow tracking and registry URI.
         experiment_name: MLflow experiment.
         registered_model_name: MLflow registered model and serving name.
@@ -90,6 +98,7 @@ def training_pipeline(
         storage_uri: Where the cluster reads models (gs://bucket/models).
         gitops_dir: Folder the gitops target writes manifests into.
         serving_state_dir: Folder of the local target's state.
+        canary_max_p95_ms: Highest p95 latency (ms) of the new version at each canary step.
         seed: Seed of the split, tuning and training.
     """
     inputs = dict(locals())  # the parameters, by name: the stages take their settings here

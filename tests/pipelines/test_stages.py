@@ -28,6 +28,7 @@ def test_from_inputs_picks_fields_by_name_and_applies_overrides():
         "storage_uri": "",
         "gitops_dir": "g",
         "serving_state_dir": "s",
+        "canary_max_p95_ms": 1e9,
         "seed": 1,  # not a DeploySettings field: ignored
     }
     deploy = stages.DeploySettings.from_inputs(inputs, deploy_strategy="canary")
@@ -56,6 +57,25 @@ def test_every_setting_is_a_pipeline_parameter(pipeline, settings, defaulted):
     # A renamed pipeline parameter would otherwise silently fall back to a default.
     params = set(pipeline.component_spec.inputs)
     assert _names(settings) - params == defaulted
+
+
+@pytest.mark.parametrize("pipeline", [training_pipeline, retraining_pipeline])
+def test_latency_limits_are_pipeline_parameters_of_the_gate_and_the_canary(pipeline):
+    # Tests (and slow machines) pass lenient limits; the tasks must take them from the run.
+    tasks = _tasks(pipeline.pipeline_spec)
+    gate = tasks["evaluate-model"].inputs.parameters
+    for name in ("max_latency_p50_ms", "max_latency_p95_ms", "max_latency_p99_ms"):
+        assert gate[name].component_input_parameter.startswith("pipelinechannel--" + name)
+    canary = tasks["deploy-model"].inputs.parameters["max_p95_ms"]
+    assert canary.component_input_parameter.startswith("pipelinechannel--canary_max_p95_ms")
+
+
+def _tasks(spec) -> dict:
+    """Every task of a compiled pipeline spec, nested DAGs included, by name."""
+    found = {}
+    for component in [spec.root, *spec.components.values()]:
+        found.update(component.dag.tasks)
+    return found
 
 
 def test_console_script_and_module_shim_run_the_same_cli():
