@@ -31,7 +31,8 @@ def render(result: ValidationResult) -> str:
     )
     body = f"<h2>Summary</h2>{summary}"
     if result.suite_from_data:
-        note = report.escape(f"No reference or suite was given: {SELF_DERIVED_NOTE}.")
+        # Also true of a saved self-derived suite passed back in: the note is about the suite.
+        note = report.escape(SELF_DERIVED_NOTE[0].upper() + SELF_DERIVED_NOTE[1:] + ".")
         body += f'<p class="bad">{note}</p>'
     if result.failed:
         rows = [
