@@ -73,7 +73,7 @@ INT64_FIELDS = {
 
 # google.rpc.Code values used in error bodies.
 RPC_INVALID_ARGUMENT, RPC_NOT_FOUND, RPC_ALREADY_EXISTS = 3, 5, 6
-RPC_PERMISSION_DENIED, RPC_UNAUTHENTICATED, RPC_UNIMPLEMENTED = 7, 16, 12
+RPC_PERMISSION_DENIED, RPC_UNAUTHENTICATED, RPC_UNIMPLEMENTED, RPC_INTERNAL = 7, 16, 12, 13
 
 
 @dataclass(frozen=True)
@@ -393,6 +393,8 @@ class KfpApiServer:
         final_state: The state a run ends in.
         login_redirect: Answer every request with a 302 to a login page, as an OIDC proxy
             (oauth2-proxy, Dex) in front of a Kubeflow deployment does without a session.
+        failing_operations: Operations answered 500 after their request was checked, as
+            an API server whose database is down answers.
     """
 
     def __init__(
@@ -403,8 +405,10 @@ class KfpApiServer:
         polls_until_done: int = 2,
         final_state: str = "SUCCEEDED",
         login_redirect: bool = False,
+        failing_operations: tuple[str, ...] = (),
     ) -> None:
         self.login_redirect = login_redirect
+        self.failing_operations = set(failing_operations)
         self.token = token
         self.forbidden_namespaces = set(forbidden_namespaces)
         self.multi_user = multi_user
@@ -523,6 +527,10 @@ class KfpApiServer:
             if namespaces & self.forbidden_namespaces:
                 raise ApiError(
                     HTTPStatus.FORBIDDEN, RPC_PERMISSION_DENIED, "PermissionDenied: namespace"
+                )
+            if op.name in self.failing_operations:
+                raise ApiError(
+                    HTTPStatus.INTERNAL_SERVER_ERROR, RPC_INTERNAL, "Internal error: database"
                 )
             handler = getattr(self, f"_op_{op.name}", None)
             if handler is None:

@@ -30,6 +30,7 @@ from kfp_mlops.pipelines.tooling import catalog
 from kfp_mlops.pipelines.tooling.cron import normalize_cron
 from kfp_mlops.pipelines.tooling.kfp_connection import (
     TOKEN_ENV,
+    ApiServerError,
     AuthError,
     SubmitError,
     UnreachableError,
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "OK_STATES",
     "TOKEN_ENV",
+    "ApiServerError",
     "AuthError",
     "ScheduleResult",
     "SubmitError",
@@ -332,12 +334,12 @@ def submit(
                 final = client.wait_for_run_completion(
                     run.run_id, timeout=timeout_s, sleep_duration=poll_interval_s
                 )
-        except TimeoutError:
+        except TimeoutError as exc:
             raise SubmitError(
                 f"run {run.run_id} did not finish within {timeout_s:g} s; it keeps running: "
                 f"{result.url}",
                 "wait longer with --timeout, or follow it in the UI",
-            ) from None
+            ) from exc
         result.state = str(final.state)
     return result
 

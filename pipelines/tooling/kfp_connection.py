@@ -18,7 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kfp_mlops.components.common.errors import ComponentError
+from kfp_mlops.components.common.errors import (
+    ComponentError,
+    InfrastructureError,
+    ServiceUnavailableError,
+    UserError,
+)
 
 if TYPE_CHECKING:
     import kfp
@@ -41,15 +46,23 @@ _AUTH_FIX = (
 
 
 class SubmitError(ComponentError):
-    """A pipeline cannot be submitted or scheduled: bad input, unreachable host, API refusal."""
+    """A pipeline cannot be submitted or scheduled: bad input, unreachable host, API refusal.
+
+    Raised as is for the user's faults (a bad host, pipeline, parameter or request); the
+    subclasses say when it is the infrastructure's.
+    """
 
 
-class UnreachableError(SubmitError):
+class UnreachableError(SubmitError, ServiceUnavailableError):
     """Nothing answers at the host (connection refused, unknown name, timeout, TLS)."""
 
 
-class AuthError(SubmitError):
+class AuthError(SubmitError, UserError):
     """The API (or the proxy in front of it) refused the credentials: 401, 403, login redirect."""
+
+
+class ApiServerError(SubmitError, InfrastructureError):
+    """The API server failed on a request it accepted (a 5xx answer)."""
 
 
 def normalize_host(host: str) -> str:
@@ -119,7 +132,7 @@ def probe(host: str, token: str | None = None, timeout_s: float = 15) -> dict[st
         with urllib3.PoolManager(timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s)) as pm:
             response = pm.request("GET", url, headers=headers, redirect=False, retries=False)
     except urllib3.exceptions.HTTPError as exc:
-        raise _unreachable(host, exc) from None
+        raise _unreachable(host, exc) from exc
     status = response.status
     if status in (401, 403):
         raise _auth_error(host, status, response.reason or "", _api_message(response.data))
@@ -158,16 +171,23 @@ def translate(host: str) -> Iterator[None]:
     except kfp_server_api.ApiException as exc:
         message = _api_message(exc.body)
         if exc.status in (401, 403):
-            raise _auth_error(host, exc.status, exc.reason or "", message) from None
+            raise _auth_error(host, exc.status, exc.reason or "", message) from exc
         if exc.status == 0:
-            raise _unreachable(host, Exception(exc.reason)) from None
+            raise _unreachable(host, Exception(exc.reason)) from exc
+        problem = f"the Kubeflow Pipelines API at {host} answered {exc.status} {exc.reason}" + (
+            f": {message}" if message else ""
+        )
+        if exc.status >= 500:
+            raise ApiServerError(
+                problem,
+                "retry; if it persists, read the API server's log "
+                "(kubectl logs -n kubeflow deploy/ml-pipeline)",
+            ) from exc
         raise SubmitError(
-            f"the Kubeflow Pipelines API at {host} answered {exc.status} {exc.reason}"
-            + (f": {message}" if message else ""),
-            "check the request in the message above; rerun with --debug for the traceback",
-        ) from None
+            problem, "check the request in the message above; rerun with --debug for the traceback"
+        ) from exc
     except urllib3.exceptions.HTTPError as exc:
-        raise _unreachable(host, exc) from None
+        raise _unreachable(host, exc) from exc
 
 
 def connect(

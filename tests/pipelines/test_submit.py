@@ -15,7 +15,13 @@ import yaml
 
 from kfp_mlops.components.common.versions import __version__
 from kfp_mlops.pipelines.tooling import cli, kfp_client, kfp_connection
-from kfp_mlops.pipelines.tooling.kfp_client import AuthError, SubmitError, normalize_cron
+from kfp_mlops.pipelines.tooling.kfp_client import (
+    ApiServerError,
+    AuthError,
+    SubmitError,
+    UnreachableError,
+    normalize_cron,
+)
 from tests.conftest import free_port
 from tests.kfp_api_server import KfpApiServer, check_value, load_contract
 
@@ -266,6 +272,22 @@ def test_403_from_the_api_is_an_auth_error():
         with pytest.raises(AuthError, match=r"authentication failed at .* \(403 Forbidden"):
             kfp_client.submit(PIPELINE, server.url, namespace="team-b")
     assert server.calls_to("run_service_create_run") == []
+
+
+def test_errors_say_whose_fault_they_are():
+    with KfpApiServer(failing_operations=("run_service_create_run",)) as server:
+        with pytest.raises(ApiServerError, match=r"answered 500 Internal Server Error") as exc:
+            kfp_client.submit(PIPELINE, server.url)
+    assert exc.value.fault == "infrastructure" and "kubectl logs" in exc.value.fix
+    with pytest.raises(UnreachableError) as unreachable:
+        kfp_client.submit(PIPELINE, f"http://127.0.0.1:{free_port()}")
+    assert unreachable.value.fault == "infrastructure"
+    with KfpApiServer(token="t") as server, pytest.raises(AuthError) as auth:
+        kfp_client.submit(PIPELINE, server.url, existing_token="wrong")
+    assert auth.value.fault == "user"
+    with pytest.raises(SubmitError) as bad_input:
+        kfp_client.submit("no_such", "http://127.0.0.1:1")
+    assert bad_input.value.fault == "user"
 
 
 def test_login_redirect_is_an_auth_error():
