@@ -30,6 +30,10 @@ from kfp_mlops.components.common.k8s import (
     k8s_name,
 )
 from kfp_mlops.components.common.versions import TRAINER_IMAGE
+from kfp_mlops.components.training.train_model.launcher import (
+    IMAGE_TRAINER_PYTHON,
+    WORKER_MODULE,
+)
 from kfp_mlops.components.training.train_multinode.schema import API_VERSION, GROUP, validate
 
 #: The Trainer copies a TrainJob's ``trainer`` (image, command, env) into the replicated job
@@ -44,9 +48,8 @@ USER_HOME = "/home/mlops"
 SSH_AUTH_DIR = f"{USER_HOME}/.ssh"
 SSHD_CONFIG = f"{USER_HOME}/.sshd/sshd_config"
 SSH_PORT = 2222
-TRAINER_BIN = "/opt/trainer-env/bin"
+TRAINER_BIN = IMAGE_TRAINER_PYTHON.rsplit("/", 1)[0]
 HOSTFILE = "/etc/mpi/hostfile"
-WORKER_MODULE = "kfp_mlops.components.training.train_model.worker"
 #: Per-node local log directory of the workers (pod logs keep their output too).
 NODE_LOG_DIR = "/tmp/kfp-mlops-logs"  # noqa: S108 - inside the pod  # nosec B108
 #: NCCL's shared memory: a memory-backed emptyDir mounted there, not a temp file we write.
