@@ -101,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     server.register_model(model)
     server.install_middleware(model_server.app)
+    # While the batch thread runs Python code, the event loop waits up to one switch interval
+    # for the GIL on every wake-up; 1 ms instead of 5 keeps small requests quick next to it.
+    sys.setswitchinterval(0.001)
     threading.Thread(target=_load_in_background, args=(model,), daemon=True).start()
     # No model is passed to start(): it would mark it ready before it is loaded.
     server.start([])

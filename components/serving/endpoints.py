@@ -42,7 +42,8 @@ def register_inference_endpoints(app: FastAPI, dataplane: DataPlane) -> None:
         model = _model(dataplane, model_name)
         body = await request.body()
         large = len(body) > model.limits.inline_bytes
-        payload = await model.offload(large, protocol.decode_v1, body)
+        pieces = model.limits.inline_bytes * 4  # see protocol._array_in_pieces
+        payload = await model.offload(large, protocol.decode_v1, body, pieces)
         response, _ = await model(payload, headers=dict(request.headers))
         content = await model.offload(large, _dumps, response)
         return Response(content=content, media_type="application/json")
@@ -52,7 +53,8 @@ def register_inference_endpoints(app: FastAPI, dataplane: DataPlane) -> None:
         body = await request.body()
         headers = dict(request.headers)
         large = len(body) > model.limits.inline_bytes
-        payload = await model.offload(large, protocol.decode_v2, body, headers, model_name)
+        pieces = model.limits.inline_bytes * 4
+        payload = await model.offload(large, protocol.decode_v2, body, headers, model_name, pieces)
         response, _ = await model(payload, headers=headers)
         content = await model.offload(large, lambda r: _dumps(r.to_rest()[0]), response)
         return Response(content=content, media_type="application/json")

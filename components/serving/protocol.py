@@ -10,6 +10,7 @@ with the ``inference-header-content-length`` header.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import orjson
 from kserve import InferRequest
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import to_np_dtype
-from kserve.protocol.rest.v2_datamodels import InferenceRequest
+from kserve.protocol.rest.v2_datamodels import InferenceRequest, RequestInput
 from pydantic import ValidationError
 
 BINARY_HEADER = "inference-header-content-length"
@@ -36,13 +37,74 @@ def _json(body: bytes, shape: str) -> Any:
         ) from exc
 
 
-def decode_v1(body: bytes) -> Any:
-    """A V1 body -> the decoded JSON document."""
+def _array_in_pieces(body: bytes, key: bytes, piece_bytes: int) -> list | None:
+    """The list under ``key`` of a body ``{"<key>": [...]}``, parsed ``piece_bytes`` at a time.
+
+    Parsing megabytes in one ``orjson.loads`` holds the GIL for tens of ms, stalling the event
+    loop however the work is threaded; pieces of a few hundred KiB hold it a few ms each. A
+    piece ends after a ``}`` or ``]`` followed by ``,``: a cut inside a string or a nested
+    value leaves an unterminated or unbalanced piece, which does not parse. Returns ``None``
+    for any other layout or such a cut (the caller then parses the body whole).
+    """
+    head = re.match(rb'\s*\{\s*"' + key + rb'"\s*:\s*\[\s*', body)
+    tail = re.search(rb"\]\s*\}\s*$", body)
+    if head is None or tail is None or tail.start() < head.end():
+        return None
+    pos, end, items = head.end(), tail.start(), []
+    separator = {ord("{"): b"},", ord("["): b"],"}.get(body[pos] if pos < end else 0)
+    if separator is None:
+        return None
+    while pos < end:
+        cut = body.find(separator, min(pos + piece_bytes, end), end)
+        stop = end if cut < 0 else cut + 1
+        try:
+            items.extend(orjson.loads(b"[" + body[pos:stop] + b"]"))
+        except orjson.JSONDecodeError:
+            return None
+        pos = stop + 1
+    return items
+
+
+def decode_v1(body: bytes, piece_bytes: int = 0) -> Any:
+    """A V1 body -> the decoded JSON document (in pieces, if larger than ``piece_bytes``)."""
+    if piece_bytes and len(body) > piece_bytes:
+        rows = _array_in_pieces(body, b"instances", piece_bytes)
+        if rows is not None:
+            return {"instances": rows}
     return _json(body, V1_SHAPE)
 
 
-def decode_v2(body: bytes, headers: dict[str, str], model_name: str) -> InferRequest:
-    """A V2 body (JSON, or the binary tensor extension) -> an :class:`InferRequest`."""
+def _problems(exc: ValidationError, prefix: str = "") -> str:
+    return "; ".join(
+        f"{prefix}{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+        for e in exc.errors()[:5]
+    )
+
+
+def _v2_in_pieces(body: bytes, piece_bytes: int) -> InferenceRequest | None:
+    """A ``{"inputs": [...]}`` body, parsed and validated one piece of inputs at a time."""
+    items = _array_in_pieces(body, b"inputs", piece_bytes)
+    if items is None:
+        return None
+    inputs = []
+    for i, item in enumerate(items):
+        try:
+            inputs.append(RequestInput.model_validate(item))
+        except ValidationError as exc:
+            raise InvalidInput(
+                f"the body is not a V2 inference request ({_problems(exc, f'inputs.{i}.')}); "
+                f"send {V2_SHAPE}"
+            ) from exc
+    return InferenceRequest.model_construct(id=None, parameters=None, inputs=inputs, outputs=None)
+
+
+def decode_v2(
+    body: bytes, headers: dict[str, str], model_name: str, piece_bytes: int = 0
+) -> InferRequest:
+    """A V2 body (JSON, or the binary tensor extension) -> an :class:`InferRequest`.
+
+    A JSON body larger than ``piece_bytes`` (if set) is parsed in pieces.
+    """
     if BINARY_HEADER in headers:
         try:
             return InferRequest.from_bytes(body, int(headers[BINARY_HEADER]), model_name)
@@ -52,16 +114,15 @@ def decode_v2(body: bytes, headers: dict[str, str], model_name: str) -> InferReq
                 f"({headers[BINARY_HEADER]!r}): {exc}; the header must give the length of the "
                 "JSON part, followed by the tensors' raw bytes"
             ) from exc
-    document = _json(body, V2_SHAPE)
-    try:
-        request = InferenceRequest.model_validate(document)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
-        )
-        raise InvalidInput(
-            f"the body is not a V2 inference request ({problems}); send {V2_SHAPE}"
-        ) from exc
+    request = _v2_in_pieces(body, piece_bytes) if piece_bytes and len(body) > piece_bytes else None
+    if request is None:
+        document = _json(body, V2_SHAPE)
+        try:
+            request = InferenceRequest.model_validate(document)
+        except ValidationError as exc:
+            raise InvalidInput(
+                f"the body is not a V2 inference request ({_problems(exc)}); send {V2_SHAPE}"
+            ) from exc
     return InferRequest.from_inference_request(request, model_name)
 
 

@@ -168,3 +168,41 @@ def test_body_limit_middleware():
     assert (status, called, reads) == (413, False, 2)  # refused as soon as it passed the limit
     assert "over 100 bytes" in json.loads(body)["error"]
     assert _call(limits, [b"x" * 300], path="/v2/health/ready")[:3] == (200, b"300", True)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [{"a": i * 0.5, "b": i, "colour": "red"} for i in range(3000)],  # objects
+        [[i * 0.5, i, "blue"] for i in range(3000)],  # lists
+        # A cut inside a string or a nested value does not parse: it falls back, still right.
+        [{"a": i, "b": 1, "colour": '},{"x": [1],'} for i in range(3000)],
+        [{"a": {"nested": i}, "b": [1, {"c": 2}], "colour": "x"} for i in range(3000)],
+    ],
+)
+def test_large_bodies_parsed_in_pieces_equal_the_whole_parse(rows):
+    body = json.dumps({"instances": rows}).encode()
+    assert len(body) > 40_000
+    assert protocol.decode_v1(body, piece_bytes=4096) == {"instances": rows}
+    spaced = json.dumps({"instances": rows}, indent=2).encode()
+    assert protocol.decode_v1(spaced, piece_bytes=4096) == {"instances": rows}
+
+
+def test_a_large_v2_body_parsed_in_pieces_equals_the_whole_parse():
+    n = 4000
+    body = v2(
+        tensor("a", [n], [i * 0.5 for i in range(n)]),
+        tensor("b", [n], list(range(n))),
+        tensor("colour", [n], ["red"] * n, "BYTES"),
+    )
+    whole = protocol.decode_v2(body, {}, "clf")
+    pieces = protocol.decode_v2(body, {}, "clf", piece_bytes=4096)
+    assert [(i.name, i.shape, i.datatype) for i in pieces.inputs] == [
+        (i.name, i.shape, i.datatype) for i in whole.inputs
+    ]
+    for got, want in zip(pieces.inputs, whole.inputs, strict=True):
+        np.testing.assert_array_equal(got.as_numpy(), want.as_numpy())
+    bad = json.loads(body)
+    del bad["inputs"][2]["datatype"]
+    with pytest.raises(InvalidInput, match=r"inputs\.2\.datatype: Field required"):
+        protocol.decode_v2(json.dumps(bad).encode(), {}, "clf", piece_bytes=4096)
