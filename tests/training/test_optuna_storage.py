@@ -190,7 +190,7 @@ tune(train, validation, n_trials=int(n_trials), epochs_per_trial=2, storage=url,
 @pytest.mark.timeout(900)
 def test_killed_tuning_process_resumes_its_study(postgres, bc_splits, tmp_path):
     """SIGKILL the tuning process after its first complete trial; a new run finishes the study."""
-    study, n_trials = "pg-resume", 6
+    study, n_trials = "pg-resume", 4
     args = [sys.executable, "-c", _RUN_STUDY, postgres.url(), study, str(n_trials), *bc_splits]
     log_path = tmp_path / "first-run.log"
     with open(log_path, "wb") as log:

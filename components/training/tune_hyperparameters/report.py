@@ -22,7 +22,7 @@ def _summary_table(result: TuneResult) -> str:
             [
                 result.study_name,
                 result.storage,
-                f"{result.best_value:.4f}",
+                html.fmt(result.best_value, 4, fixed=True),
                 result.n_trials_total,
                 result.n_complete,
                 result.n_pruned,
@@ -87,7 +87,7 @@ def _trials_table(history: list[dict[str, Any]]) -> str:
         [
             h["number"],
             h["state"],
-            "" if h["value"] is None else f"{h['value']:.4f}",
+            html.fmt(h["value"], 4, fixed=True, missing=""),
             h["epochs"],
             *(h["params"].get(name, "") for name in PARAM_NAMES),
         ]
