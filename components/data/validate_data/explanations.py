@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kfp_mlops.components.common import report
 from kfp_mlops.components.data.validate_data.gx_runner import EXAMPLES as _EXAMPLES
 from kfp_mlops.components.data.validate_data.suites import NUMERIC_TYPES, is_numeric, python_value
 
@@ -31,8 +32,8 @@ def _fmt(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return f"({', '.join(map(_fmt, value))})"
     if isinstance(value, float):
-        return f"{value:.6g}"
-    return repr(value)
+        return report.fmt(value, 6, missing="nan")
+    return repr(value)  # quoted: 'abc' reads as text, unlike a number
 
 
 def _non_numeric(series: pd.Series) -> pd.Series:

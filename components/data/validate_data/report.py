@@ -22,7 +22,7 @@ def render(result: ValidationResult) -> str:
         [
             [
                 report.status(result.success),
-                f"{result.success_percent:.1f}%",
+                report.fmt(result.success_percent, 1, fixed=True) + "%",
                 result.evaluated,
                 result.failed_expectations,
             ]
