@@ -19,7 +19,7 @@ from kfp_mlops.components.common.errors import (
     ParameterError,
     ServiceUnavailableError,
 )
-from kfp_mlops.components.training.train_model import core, launcher
+from kfp_mlops.components.training.train_model import core, launcher, preflight
 from kfp_mlops.components.training.train_model.config import (
     STATE_FILE,
     WorkerConfig,
@@ -183,8 +183,8 @@ def test_missing_trainer_python_rejected(bc_splits, tmp_path, monkeypatch):
 
 
 def test_tracking_check_accepts_file_store_and_empty():
-    launcher.check_tracking_server("")
-    launcher.check_tracking_server("file:///tmp/mlruns")
+    preflight.check_tracking_server("")
+    preflight.check_tracking_server("file:///tmp/mlruns")
 
 
 def test_best_params_override_and_ignore_unknown(tmp_path):

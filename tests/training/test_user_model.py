@@ -56,7 +56,7 @@ def test_example_module_trains_a_regression_with_two_workers(diabetes_splits, tm
     assert 0.3 < metrics["val_rmse"] < 0.95
     assert "val_accuracy" not in metrics
     assert result.model_metadata()["task_type"] == "regression"
-    assert "RMSE" in Path(tmp_path / "curves.html").read_text()
+    assert "val_rmse" in Path(tmp_path / "curves.html").read_text()
     described = json.loads((tmp_path / "model" / "model_config.json").read_text())
     assert described["model_fn"] == str(EXAMPLE)
     assert described["task"]["task_type"] == "regression"

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kfp_mlops.components.training.train_model import worker
+from kfp_mlops.components.training.train_model import worker_data as worker
 
 
 def test_shards_are_disjoint_and_cover_every_row():

@@ -15,18 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kfp_mlops.components.common import report
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.model_dir import MODEL_CONFIG_FILE
 from kfp_mlops.components.common.task import TaskSpec
 from kfp_mlops.components.training.hparams import TUNABLE, HyperParams
 from kfp_mlops.components.training.model import ModelConfig
-from kfp_mlops.components.training.train_model import launcher
+from kfp_mlops.components.training.train_model import launcher, preflight
 from kfp_mlops.components.training.train_model.config import (
     MODEL_FILE,
     SAVED_MODEL_DIR,
     WorkerConfig,
 )
+from kfp_mlops.components.training.train_model.report import write_curves
 from kfp_mlops.components.training.train_multinode import run as trainjob
 from kfp_mlops.components.training.train_multinode.run import ClusterRun
 
@@ -258,18 +258,19 @@ def train(
     )
     # Everything below fails in seconds, before any worker imports TensorFlow.
     python = python or launcher.trainer_python()
-    launcher.validate_parameters(config, num_workers, check_slots=cluster is None)
-    task = config.task_spec()
-    data = launcher.validate_data(
+    preflight.validate_parameters(config, num_workers, check_slots=cluster is None)
+    given = TaskSpec.from_json(config.task) if config.task else None
+    data = preflight.validate_data(
         config.train_path,
         config.validation_path,
-        task.num_classes if config.task else config.num_classes,
-        regression=task.task_type == "regression",
+        given.num_classes if given else config.num_classes,
+        regression=given is not None and given.task_type == "regression",
     )
     config.num_classes = data.num_classes
     config.feature_names = data.feature_names
-    launcher.check_tracking_server(tracking_uri)
-    launcher.check_model_fn(config, python)
+    task = config.task_spec()
+    preflight.check_tracking_server(tracking_uri)
+    preflight.check_model_fn(config, python)
     log.info(
         "training on %d rows x %d features, %d classes, %d workers; checkpoints in %s",
         data.train_rows,
@@ -343,70 +344,3 @@ def _log_extra_artifacts(tracking_uri: str, run_id: str, paths: list[str]) -> No
             client.log_artifact(run_id, path)
         except Exception as exc:  # the model is trained; a tracking hiccup must not fail the task
             log.warning("MLflow: could not log %s to run %s: %s", path, run_id, exc)
-
-
-def write_curves(
-    path: str, history: list[dict[str, Any]], metrics: dict[str, Any], params: dict[str, Any]
-) -> None:
-    """Write loss, the task's metric and learning rate per epoch as a self-contained HTML page."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [h["epoch"] for h in history]
-    # The task's metric: accuracy for classification, RMSE for regression.
-    metric = "rmse" if "val_rmse" in metrics else "accuracy"
-    figures = []
-    for title, keys in (
-        ("Loss", ("loss", "val_loss")),
-        (metric.upper() if metric == "rmse" else "Accuracy", (metric, f"val_{metric}")),
-        ("Learning rate", ("lr",)),
-    ):
-        fig, ax = plt.subplots(figsize=(4.5, 3))
-        for key in keys:
-            values = [h.get(key) for h in history]
-            if any(v is not None for v in values):
-                ax.plot(epochs, values, marker="o", markersize=3, label=key)
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.legend()
-        ax.grid(alpha=0.3)
-        figures.append(report.figure_png(fig))
-    shown = (
-        f"val_{metric}",
-        "val_loss",
-        metric,
-        "loss",
-        "epochs_run",
-        "resumed_from_epoch",
-        "workers",
-        "samples_per_second",
-        "precision_policy",
-    )
-    body = (
-        f"<div class='grid'>{''.join(figures)}</div>"
-        "<h2>Final metrics</h2>"
-        + report.table(
-            ["metric", "value"],
-            [(k, report.fmt(metrics.get(k), missing="")) for k in shown if k in metrics],
-        )
-        + "<h2>Parameters</h2>"
-        + report.table(
-            ["parameter", "value"],
-            sorted((k, report.fmt(v, missing="")) for k, v in params.items()),
-        )
-        + "<h2>Per epoch</h2>"
-        + report.table(
-            ["epoch", "loss", metric, "val_loss", f"val_{metric}", "lr"],
-            [
-                [h.get("epoch")]
-                + [
-                    report.fmt(h.get(k), missing="")
-                    for k in ("loss", metric, "val_loss", f"val_{metric}", "lr")
-                ]
-                for h in history
-            ],
-        )
-    )
-    report.write(path, "Training curves", body)

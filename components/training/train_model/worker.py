@@ -22,43 +22,37 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
-import shutil
 import sys
-import tempfile
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from kfp_mlops.components.common.task import TaskSpec
 from kfp_mlops.components.common.tf import import_tf
 from kfp_mlops.components.training.model_fn import build, default_loss, resolve
 from kfp_mlops.components.training.train_model.config import (
-    HISTORY_FILE,
-    METRICS_FILE,
-    MODEL_FILE,
-    PROBE_FILE,
-    SAVED_MODEL_DIR,
     STATE_FILE,
     WorkerConfig,
     resolve_precision,
 )
 from kfp_mlops.components.training.train_model.worker_callbacks import callbacks
 from kfp_mlops.components.training.train_model.worker_data import (
+    WorkerData,
     eval_dataset,
     is_uri,
-    load_split,
+    load_data,
     read_json,
     shard,
     train_dataset,
-    upload_dir,
     weights_digest,
     write_json,
+)
+from kfp_mlops.components.training.train_model.worker_outputs import (
+    final_metrics,
+    headline,
+    save_outputs,
 )
 
 log = logging.getLogger("kfp_mlops.train_model.worker")
@@ -151,34 +145,6 @@ def _start_mlflow(cfg: WorkerConfig, params: dict[str, Any], run_id: str | None)
     return mlflow, run
 
 
-@dataclass
-class _Data:
-    """This rank's view of the splits, with labels shaped for the task's loss."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    names: list[str]
-    per_worker_batch: int
-    steps_per_epoch: int
-
-
-def _load_data(cfg: WorkerConfig, task: TaskSpec, rank: int, size: int) -> _Data:
-    regression = task.task_type == "regression"
-    x_train, y_train, names = load_split(cfg.train_path, cfg.feature_names, regression)
-    x_val, y_val, _ = load_split(cfg.validation_path, names, regression)
-    if len(x_train) < size:
-        raise ValueError(f"{len(x_train)} training rows cannot be split over {size} workers")
-    if task.output_width == 1:  # one sigmoid or linear unit: float targets of shape (n, 1)
-        y_train, y_val = y_train.astype("float32")[:, None], y_val.astype("float32")[:, None]
-    per_worker_batch = max(1, cfg.batch_size // size)
-    # Every rank must run the same number of steps (each step is an allreduce), so the shards
-    # repeat and the epoch length comes from the global row count.
-    steps = max(1, math.ceil(len(x_train) / (per_worker_batch * size)))
-    return _Data(x_train, y_train, x_val, y_val, names, per_worker_batch, steps)
-
-
 def _compile(tf: Any, hvd: Any, cfg: WorkerConfig, task: TaskSpec, policy: str, width: int):
     """Build the user's (or a built-in) model for the task and compile it with our optimizer."""
     model_fn = resolve(cfg.model_fn)
@@ -245,7 +211,7 @@ def train(cfg: WorkerConfig) -> dict[str, Any]:
         cfg.intra_op_threads,
     )
     task = cfg.task_spec()
-    data = _load_data(cfg, task, rank, size)
+    data = load_data(cfg, task, rank, size)
     # A validation set smaller than the worker count is evaluated whole by every rank.
     small_val = len(data.x_val) < size
     val_x = data.x_val if small_val else shard(data.x_val, rank, size)
@@ -310,19 +276,21 @@ def train(cfg: WorkerConfig) -> dict[str, Any]:
     write_json(str(log_dir / f"weights_rank{rank}.json"), {"rank": rank, **weights_digest(model)})
     if rank != 0:
         return {}
-    metrics = _final_metrics(model, opt, data, task, history, throughput, size)
+    metrics = final_metrics(model, opt, data, task, history, throughput, size)
     metrics.update(
         fit_seconds=fit_seconds,
         precision_policy=policy,
         resumed_from_epoch=initial_epoch,
         mlflow_run_id=run.info.run_id if run else "",
     )
-    _save(model, cfg, data, history, metrics, mlflow)
-    log.info("done: %s after %d epochs", _headline(metrics, task), len(history))
+    save_outputs(model, cfg, data, history, metrics, mlflow)
+    log.info("done: %s after %d epochs", headline(metrics, task), len(history))
     return metrics
 
 
-def _run_params(cfg: WorkerConfig, task: TaskSpec, policy: str, size: int, data: _Data) -> dict:
+def _run_params(
+    cfg: WorkerConfig, task: TaskSpec, policy: str, size: int, data: WorkerData
+) -> dict:
     skip = {"train_path", "validation_path", "output_dir", "log_dir", "feature_names", "task"}
     return {
         "workers": size,
@@ -333,70 +301,6 @@ def _run_params(cfg: WorkerConfig, task: TaskSpec, policy: str, size: int, data:
         "train_rows": len(data.x_train),
         **{k: v for k, v in vars(cfg).items() if k not in skip},
     }
-
-
-def _final_metrics(model, opt, data: _Data, task: TaskSpec, history, throughput, size: int):
-    samples_per_epoch = data.steps_per_epoch * data.per_worker_batch * size
-    timed = throughput.train_seconds[1:] or throughput.train_seconds  # drop tracing epoch
-    evaluated = model.evaluate(data.x_val, data.y_val, batch_size=256, verbose=0, return_dict=True)
-    last = history[-1] if history else {}
-    metrics: dict[str, Any] = {"loss": last.get("loss", float("nan"))}
-    for name, value in evaluated.items():
-        metrics[name] = last.get(name, float("nan")) if name != "loss" else metrics["loss"]
-        metrics[f"val_{name}"] = float(value)
-    metrics.update(
-        task_type=task.task_type,
-        epochs_run=len(history),
-        epochs_this_run=len(throughput.train_seconds),
-        workers=size,
-        num_features=int(data.x_train.shape[1]),
-        num_classes=task.num_classes,
-        samples_per_second=samples_per_epoch * len(timed) / sum(timed) if timed else 0.0,
-        output_dtype=str(model.output.dtype.name),
-        steps_per_epoch=data.steps_per_epoch,
-        per_worker_batch=data.per_worker_batch,
-        feature_names=data.names,
-        # Only a mixed_float16 run has a loss scale (the LossScaleOptimizer's final value).
-        loss_scale=float(opt.loss_scale.numpy()) if hasattr(opt, "loss_scale") else 0.0,
-        loss_scale_dynamic=bool(getattr(opt, "dynamic", False)),
-    )
-    return metrics
-
-
-def _headline(metrics: dict[str, Any], task: TaskSpec) -> str:
-    key = f"val_{task.primary_metric}"
-    return f"{key}={metrics.get(key, float('nan')):.4f}"
-
-
-def _save(model, cfg: WorkerConfig, data: _Data, history, metrics, mlflow) -> None:
-    """Rank 0: the model (H5 and SavedModel), probe predictions, history, metrics; MLflow."""
-    remote = is_uri(cfg.output_dir)
-    # Keras writes HDF5 and SavedModels to local files: stage them, then copy to the URI.
-    out = Path(tempfile.mkdtemp(prefix="kfp-mlops-model-")) if remote else Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    # No optimizer in the file: Horovod's wrapper class is not needed to serve or fine-tune.
-    model.save(str(out / MODEL_FILE), include_optimizer=False, save_format="h5")
-    if cfg.export_saved_model:
-        model.save(str(out / SAVED_MODEL_DIR), include_optimizer=False, save_format="tf")
-    probe_x = data.x_val[: cfg.probe_rows]
-    probe = {
-        "inputs": probe_x.tolist(),
-        "outputs": np.asarray(model.predict(probe_x, verbose=0), dtype="float64").tolist(),
-    }
-    write_json(str(out / PROBE_FILE), probe)
-    write_json(str(out / HISTORY_FILE), history)
-    write_json(str(out / METRICS_FILE), metrics)
-    if mlflow:
-        mlflow.log_metrics(
-            {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))},
-            step=len(history),
-        )
-        for name in (MODEL_FILE, HISTORY_FILE, METRICS_FILE):
-            mlflow.log_artifact(str(out / name))
-        mlflow.end_run()
-    if remote:
-        upload_dir(out, cfg.output_dir)
-        shutil.rmtree(out, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

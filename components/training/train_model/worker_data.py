@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,9 @@ import pandas as pd
 
 from kfp_mlops.components.common.artifacts import LABEL, check_split
 from kfp_mlops.components.common.model_dir import METRICS_FILE
+from kfp_mlops.components.common.task import TaskSpec
 from kfp_mlops.components.common.tf import import_tf
+from kfp_mlops.components.training.train_model.config import WorkerConfig
 
 
 def is_uri(path: str) -> bool:
@@ -143,3 +147,32 @@ def eval_dataset(tf: Any, x: np.ndarray, y: np.ndarray, batch: int, threads: int
     """Batches of a validation shard, cached after the first pass and prefetched."""
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).cache().prefetch(tf.data.AUTOTUNE)
     return _with_threads(tf, ds, threads)
+
+
+@dataclass
+class WorkerData:
+    """This rank's view of the splits, with labels shaped for the task's loss."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    names: list[str]
+    per_worker_batch: int
+    steps_per_epoch: int
+
+
+def load_data(cfg: WorkerConfig, task: TaskSpec, rank: int, size: int) -> WorkerData:
+    """Both splits as arrays, labels shaped for the task's loss, and the step counts."""
+    regression = task.task_type == "regression"
+    x_train, y_train, names = load_split(cfg.train_path, cfg.feature_names, regression)
+    x_val, y_val, _ = load_split(cfg.validation_path, names, regression)
+    if len(x_train) < size:
+        raise ValueError(f"{len(x_train)} training rows cannot be split over {size} workers")
+    if task.output_width == 1:  # one sigmoid or linear unit: float targets of shape (n, 1)
+        y_train, y_val = y_train.astype("float32")[:, None], y_val.astype("float32")[:, None]
+    per_worker_batch = max(1, cfg.batch_size // size)
+    # Every rank must run the same number of steps (each step is an allreduce), so the shards
+    # repeat and the epoch length comes from the global row count.
+    steps = max(1, math.ceil(len(x_train) / (per_worker_batch * size)))
+    return WorkerData(x_train, y_train, x_val, y_val, names, per_worker_batch, steps)
