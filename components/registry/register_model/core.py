@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kfp_mlops.components.common import report
 from kfp_mlops.components.common.artifacts import keras_file
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.model_dir import (
@@ -119,12 +120,6 @@ def model_formats(model_dir: str) -> list[str]:
     return [label for name, label in FORMAT_FILES.items() if (Path(model_dir) / name).exists()]
 
 
-def _metric_text(value: Any) -> str:
-    if isinstance(value, float):
-        return "n/a" if not math.isfinite(value) else f"{value:.4f}"
-    return "n/a" if value is None else str(value)
-
-
 def model_card(
     *,
     name: str,
@@ -182,7 +177,7 @@ def model_card(
         "",
         "| metric | value |",
         "|---|---|",
-        *[f"| {k} | {_metric_text(v)} |" for k, v in metrics.items()],
+        *[f"| {k} | {report.fmt(v, fixed=True, missing='n/a')} |" for k, v in metrics.items()],
         "",
         *[f"- {r}" for r in evaluation.get("reasons", [])],
     ]
