@@ -62,7 +62,7 @@ def test_canary_tree_is_kustomize_ready(inputs, tmp_path):
     overlay = yaml.safe_load(files["overlays/canary-010/kustomization.yaml"])
     assert overlay["resources"] == ["../../base"]
     patch = yaml.safe_load(overlay["patches"][0]["patch"])
-    assert patch == {"op": "add", "path": "/spec/predictor/canaryTrafficPercent", "value": 10}
+    assert patch == [{"op": "add", "path": "/spec/predictor/canaryTrafficPercent", "value": 10}]
     assert overlay["patches"][0]["target"] == {"kind": "InferenceService", "name": "breast-cancer"}
     assert validation.validate_core(yaml.safe_load(files["base/release-configmap.yaml"])) == []
     assert "📝 written" in report_markdown(result)

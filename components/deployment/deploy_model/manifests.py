@@ -118,6 +118,11 @@ class ServingSpec:
             raise ParameterError(f"canaryTrafficPercent {pct} is outside 0..100", "use 0..100")
 
 
+def preview_name(name: str) -> str:
+    """Name of the blue-green preview service of ``name``."""
+    return k8s_name(f"{name}-preview", MAX_ISVC_NAME)
+
+
 def labels(spec: ServingSpec) -> dict[str, str]:
     """Labels shared by everything deployed for one model."""
     return {

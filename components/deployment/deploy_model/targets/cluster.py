@@ -58,7 +58,7 @@ class ClusterTarget(Target):
     @property
     def preview_name(self) -> str:
         """Name of the blue-green preview service."""
-        return m.k8s_name(f"{self.name}-preview", m.MAX_ISVC_NAME)
+        return m.preview_name(self.name)
 
     # API helpers
     def _get(self, name: str) -> dict[str, Any] | None:

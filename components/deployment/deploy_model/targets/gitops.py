@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.deployment.deploy_model import manifests as m
@@ -17,8 +18,8 @@ class GitOpsTarget(Target):
     Layout: ``base/`` (the new version's InferenceService and release ConfigMap, with a
     ``kustomization.yaml``), and for ``canary`` one overlay per step below 100 %
     (``overlays/canary-10`` patches ``canaryTrafficPercent: 10``), for ``blue-green`` an
-    ``overlays/preview`` that deploys the new version as ``<name>-preview``. Apply the
-    overlays in order, then ``base``. A manifest of the files written is kept in
+    ``overlays/preview`` that deploys the new version as ``<name>-preview`` (its own file).
+    Apply the overlays in order, then ``base``. A manifest of the files written is kept in
     ``.kfp-mlops-files.json``: files from an earlier run that are no longer produced are
     removed, every other file in the directory is left alone. Output is deterministic.
     """
@@ -57,46 +58,29 @@ class GitOpsTarget(Target):
             "base/release-configmap.yaml": m.to_yaml(
                 m.release_configmap(release.spec, isvc, strategy)
             ),
-            "base/kustomization.yaml": m.to_yaml(
-                {
-                    "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                    "kind": "Kustomization",
-                    "resources": ["inferenceservice.yaml", "release-configmap.yaml"],
-                }
+            "base/kustomization.yaml": _kustomization(
+                ["inferenceservice.yaml", "release-configmap.yaml"]
             ),
         }
         if strategy == "canary":
             for percent in self.steps:
-                if percent >= 100:
-                    continue
-                files[f"overlays/canary-{percent:03d}/kustomization.yaml"] = m.to_yaml(
-                    {
-                        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                        "kind": "Kustomization",
-                        "resources": ["../../base"],
-                        "patches": [
-                            {
-                                "target": {"kind": m.KIND, "name": release.spec.name},
-                                "patch": m.to_yaml(
-                                    {
-                                        "op": "add",
-                                        "path": "/spec/predictor/canaryTrafficPercent",
-                                        "value": percent,
-                                    }
-                                ).replace("---\n", ""),
-                            }
-                        ],
-                    }
-                )
+                if percent < 100:
+                    overlay = _canary_overlay(release.spec.name, percent)
+                    files[f"overlays/canary-{percent:03d}/kustomization.yaml"] = overlay
         elif strategy == "blue-green":
-            files["overlays/preview/kustomization.yaml"] = m.to_yaml(
-                {
-                    "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                    "kind": "Kustomization",
-                    "resources": ["../../base/inferenceservice.yaml"],
-                    "nameSuffix": "-preview",
-                }
+            # A whole file, not a nameSuffix on base: kustomize refuses files outside an
+            # overlay's root, and the preview keeps the main service's model name (as the
+            # cluster target's preview does) under a name that fits MAX_ISVC_NAME.
+            preview = dataclasses.replace(
+                release.spec,
+                name=m.preview_name(release.spec.name),
+                model_name=release.spec.model_name or release.spec.name,
+                canary_traffic_percent=None,
             )
+            files["overlays/preview/inferenceservice.yaml"] = m.to_yaml(
+                m.inference_service(preview)
+            )
+            files["overlays/preview/kustomization.yaml"] = _kustomization(["inferenceservice.yaml"])
         return files
 
     def start(self, release: Release, strategy: str) -> None:
@@ -143,3 +127,21 @@ class GitOpsTarget(Target):
 
     def rollback(self, release: Release, previous: Release | None) -> None:
         """Nothing was applied; the files stay for inspection."""
+
+
+def _kustomization(resources: list[str], **fields: Any) -> str:
+    return m.to_yaml(
+        {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": resources,
+            **fields,
+        }
+    )
+
+
+def _canary_overlay(name: str, percent: int) -> str:
+    """``base`` with ``canaryTrafficPercent`` set: a JSON 6902 patch (a list of operations)."""
+    operations = [{"op": "add", "path": "/spec/predictor/canaryTrafficPercent", "value": percent}]
+    patch = {"target": {"kind": m.KIND, "name": name}, "patch": json.dumps(operations)}
+    return _kustomization(["../../base"], patches=[patch])
