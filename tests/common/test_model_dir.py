@@ -7,7 +7,7 @@ import json
 import h5py
 import pytest
 
-from kfp_mlops.components.deployment import bundle
+from kfp_mlops.components.common import model_dir as bundle
 
 
 @pytest.fixture
