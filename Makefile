@@ -74,8 +74,8 @@ test: install lint  ## install what is missing, lint, then run every test (slow 
 	@# collection order so the longest files start first (tests/conftest.py).
 	$(PY) -m pytest -q -n auto --dist loadfile --no-loadscope-reorder --durations=15
 
-test-fast: install-pipeline  ## unit tests only (no kfp.local runs, servers or training)
-	$(PY) -m pytest -q -m "not slow"
+test-fast: install-pipeline  ## unit tests only (no kfp.local runs, servers, training or trainer env)
+	$(PY) -m pytest -q -m "not slow and not trainer"
 
 demo: install  ## run the main training pipeline locally through kfp.local and print where everything landed
 	$(PY) -m kfp_mlops.pipelines.tooling.cli run-local training_pipeline

@@ -257,7 +257,6 @@ def train(
         robust_loss=robust_loss,
     )
     # Everything below fails in seconds, before any worker imports TensorFlow.
-    python = python or launcher.trainer_python()
     preflight.validate_parameters(config, num_workers, check_slots=cluster is None)
     given = TaskSpec.from_json(config.task) if config.task else None
     data = preflight.validate_data(
@@ -270,6 +269,7 @@ def train(
     config.feature_names = data.feature_names
     task = config.task_spec()
     preflight.check_tracking_server(tracking_uri)
+    python = python or launcher.trainer_python()
     preflight.check_model_fn(config, python)
     log.info(
         "training on %d rows x %d features, %d classes, %d workers; checkpoints in %s",
