@@ -211,3 +211,59 @@ def compute_metrics(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[str
         roc=roc,
         notes=notes,
     )
+
+
+# --------------------------------------------------------------------------- regression
+
+#: MAPE is skipped when some |y| is at most this share of the largest |y| (or exactly 0):
+#: dividing by a near-zero target makes one row dominate the mean.
+MAPE_ZERO_SHARE = 1e-6
+#: Regression metrics and whether higher is better (the champion comparison reads these).
+REGRESSION_DIRECTIONS = {"rmse": False, "mae": False, "r2": True, "mape": False}
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> ModelMetrics:
+    """RMSE, MAE, R2 and MAPE (percent, where defined) of predictions in the target's units.
+
+    MAPE is NaN with a note when some target is ~0 (see :data:`MAPE_ZERO_SHARE`); R2 is NaN
+    with a note when the targets are constant. ``classes`` and ``confusion_matrix`` are empty.
+
+    Raises:
+        ParameterError: If the arrays differ in length, are empty or hold non-finite values.
+    """
+    y_true = np.asarray(y_true, dtype="float64").reshape(-1)
+    y_pred = np.asarray(y_pred, dtype="float64")
+    if y_pred.ndim == 2 and y_pred.shape[1] == 1:
+        y_pred = y_pred[:, 0]
+    if y_pred.shape != y_true.shape or len(y_true) == 0:
+        raise ParameterError(
+            f"predictions have shape {y_pred.shape}, the targets {y_true.shape}",
+            "pass one prediction per test row from a single-output regression model",
+        )
+    if not (np.isfinite(y_true).all() and np.isfinite(y_pred).all()):
+        raise ParameterError(
+            "the targets or predictions hold NaN or infinite values",
+            "check the model's output layer and the test split",
+        )
+    errors = y_pred - y_true
+    scalars = {
+        "rmse": float(np.sqrt(np.mean(errors**2))),
+        "mae": float(np.mean(np.abs(errors))),
+    }
+    notes: list[str] = []
+    total = float(np.sum((y_true - y_true.mean()) ** 2))
+    if total > 0:
+        scalars["r2"] = 1.0 - float(np.sum(errors**2)) / total
+    else:
+        scalars["r2"] = math.nan
+        notes.append("r2 undefined: every test target has the same value")
+    magnitude = np.abs(y_true)
+    if magnitude.min() <= MAPE_ZERO_SHARE * magnitude.max() or magnitude.max() == 0:
+        scalars["mape"] = math.nan
+        notes.append(
+            f"mape skipped: some targets are ~0 (smallest |y| {magnitude.min():.3g}), "
+            "so the percentage error is not defined"
+        )
+    else:
+        scalars["mape"] = float(np.mean(np.abs(errors) / magnitude) * 100.0)
+    return ModelMetrics(scalars=scalars, classes=[], confusion_matrix=[], notes=notes)

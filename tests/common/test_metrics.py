@@ -10,6 +10,7 @@ from kfp_mlops.components.common.metrics import (
     classification_metrics,
     compute_metrics,
     latency_percentiles,
+    regression_metrics,
     roc_points,
     to_proba,
 )
@@ -163,3 +164,46 @@ def test_roc_curve_is_downsampled_with_finite_thresholds():
     assert (roc["fpr"][0], roc["tpr"][0]) == (0.0, 0.0)
     assert (roc["fpr"][-1], roc["tpr"][-1]) == (1.0, 1.0)
     assert roc["fpr"] == sorted(roc["fpr"])
+
+
+# --------------------------------------------------------------------------- regression
+
+
+def test_regression_metrics_match_scikit_learn():
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(0)
+    y = rng.uniform(50, 300, 200)
+    pred = y + rng.normal(0, 20, 200)
+    got = regression_metrics(y, pred.reshape(-1, 1))
+    assert got.scalars["rmse"] == pytest.approx(math.sqrt(skm.mean_squared_error(y, pred)))
+    assert got.scalars["mae"] == pytest.approx(skm.mean_absolute_error(y, pred))
+    assert got.scalars["r2"] == pytest.approx(skm.r2_score(y, pred))
+    assert got.scalars["mape"] == pytest.approx(100 * skm.mean_absolute_percentage_error(y, pred))
+    assert got.notes == [] and got.classes == [] and got.confusion_matrix == []
+
+
+def test_mape_is_skipped_with_a_note_when_a_target_is_zero():
+    got = regression_metrics(np.array([0.0, 1.0, 2.0]), np.array([0.5, 1.0, 2.5]))
+    assert math.isnan(got.scalars["mape"])
+    assert "mape skipped" in got.notes[0]
+    assert got.scalars["rmse"] == pytest.approx(math.sqrt(0.5 / 3))
+
+
+def test_r2_is_undefined_for_constant_targets():
+    got = regression_metrics(np.array([3.0, 3.0]), np.array([2.0, 4.0]))
+    assert math.isnan(got.scalars["r2"]) and "r2 undefined" in got.notes[0]
+    assert got.scalars["mae"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("y", "pred", "match"),
+    [
+        (np.ones(3), np.ones(2), "predictions have shape"),
+        (np.ones(2), np.ones((2, 2)), "predictions have shape"),
+        (np.ones(2), np.array([1.0, np.nan]), "NaN or infinite"),
+    ],
+)
+def test_regression_metrics_refuse_mismatched_or_broken_inputs(y, pred, match):
+    with pytest.raises(ParameterError, match=match):
+        regression_metrics(y, pred)
