@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from kfp_mlops.components.monitoring.monitor_model.core import monitor
+from kfp_mlops.components.monitoring.monitor_model.core import monitor, run_monitoring
 
 SHIFTED = ["mean_radius", "mean_texture", "worst_area"]
 RESCALED = ["mean_smoothness", "worst_symmetry"]
@@ -48,3 +48,11 @@ def write_inputs(champion, tmp_path, window):
     window.to_parquet(cur, index=False)
     champion.reference.to_parquet(ref, index=False)
     return str(cur), str(ref)
+
+
+def run_on_files(champion, tmp_path, window: pd.DataFrame, **kwargs):
+    """:func:`run_monitoring` on ``window`` and the reference written as Parquet files."""
+    cur, ref = write_inputs(champion, tmp_path, window)
+    return run_monitoring(
+        cur, ref, str(champion.model_dir), str(champion.preprocessor_path), **kwargs
+    )

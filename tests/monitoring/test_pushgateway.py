@@ -6,14 +6,14 @@ import urllib.request
 
 import pytest
 
-from kfp_mlops.components.monitoring.monitor_model.core import run_monitoring
 from kfp_mlops.components.monitoring.monitor_model.pushgateway import (
+    COLUMN_MISSING_GAUGE,
     GAUGES,
     LATENCY_GAUGE,
     push_metrics,
 )
 from tests.conftest import free_port
-from tests.monitoring.helpers import flip_labels, recent_window, run, write_inputs
+from tests.monitoring.helpers import flip_labels, recent_window, run, run_on_files
 
 NO_LABELS = frozenset()
 
@@ -26,7 +26,11 @@ def test_figures_read_back_from_the_gateway(champion, pushgateway):
 
     series = pushgateway.series("churn-model")
     for key, name, _ in GAUGES:
-        assert series[(name, NO_LABELS)] == pytest.approx(float(summary[key])), name
+        if summary[key] is None:  # not computed here (no timestamp column, age unknown)
+            assert (name, NO_LABELS) not in series, name
+        else:
+            assert series[(name, NO_LABELS)] == pytest.approx(float(summary[key])), name
+    assert ("model_monitor_data_age_hours", NO_LABELS) not in series
     assert series[("model_monitor_retrain", NO_LABELS)] == 1.0
     assert series[("model_monitor_level", NO_LABELS)] == 2.0  # flipped labels: critical
     for quantile, key in (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99")):
@@ -54,12 +58,10 @@ def test_a_push_replaces_the_group_and_absent_figures_are_not_pushed(champion, p
 
 
 def test_run_monitoring_pushes_and_records_it(champion, tmp_path, pushgateway):
-    cur, ref = write_inputs(champion, tmp_path, recent_window(champion.reference, rows=200))
-    result = run_monitoring(
-        cur,
-        ref,
-        str(champion.model_dir),
-        str(champion.preprocessor_path),
+    result = run_on_files(
+        champion,
+        tmp_path,
+        recent_window(champion.reference, rows=200),
         pushgateway_url=pushgateway.url,
         pushgateway_job="monitoring",
         latency_samples=5,
@@ -70,6 +72,32 @@ def test_run_monitoring_pushes_and_records_it(champion, tmp_path, pushgateway):
         result.metrics["accuracy"]
     )
     assert series[("model_monitor_rows", NO_LABELS)] == 200.0
+
+
+def test_data_quality_figures_are_pushed_per_column(champion, tmp_path, pushgateway):
+    window = recent_window(champion.reference, rows=200)
+    window.loc[:39, "worst_texture"] = float("nan")  # 20 %
+    result = run_on_files(
+        champion,
+        tmp_path,
+        window,
+        pushgateway_url=pushgateway.url,
+        pushgateway_job="quality",
+        model_created_at="2020-01-01T00:00:00Z",
+        latency_samples=0,
+    )
+    assert result.pushed is True
+    series = pushgateway.series("quality")
+    column = COLUMN_MISSING_GAUGE
+    assert series[(column, frozenset({("column", "worst_texture")}))] == pytest.approx(0.2)
+    assert series[(column, frozenset({("column", "mean_radius")}))] == 0.0
+    assert len([n for n, _ in series if n == column]) == 30  # one series per feature column
+    assert series[("model_monitor_max_column_missing_ratio", NO_LABELS)] == pytest.approx(0.2)
+    assert series[("model_monitor_rows_with_missing", NO_LABELS)] == 40.0
+    assert series[("model_monitor_incomplete_rows", NO_LABELS)] == 0.0  # imputed and scored
+    assert series[("model_monitor_duplicate_ratio", NO_LABELS)] == 0.0
+    assert series[("model_monitor_model_age_days", NO_LABELS)] > 6 * 365
+    assert series[("model_monitor_retrain", NO_LABELS)] == 1.0
 
 
 def test_a_gateway_that_rejects_the_push_warns_without_failing(champion, pushgateway, caplog):

@@ -15,8 +15,23 @@ from kfp_mlops.components.common.errors import ParameterError
 
 #: Quality metrics compared with the baseline, in report order.
 METRICS = ("accuracy", "precision", "recall", "f1")
-#: Findings ``retrain_on`` may list. ``drift`` means feature or prediction drift.
-TRIGGERS = ("drift", "feature_drift", "prediction_drift", "critical", "warning")
+#: Findings ``retrain_on`` may list. ``drift`` means feature or prediction drift;
+#: ``data_quality`` any of missing_values, duplicates, stale_data and volume.
+TRIGGERS = (
+    "drift",
+    "feature_drift",
+    "prediction_drift",
+    "critical",
+    "warning",
+    "data_quality",
+    "missing_values",
+    "duplicates",
+    "stale_data",
+    "volume",
+    "model_age",
+)
+#: What triggers retraining unless ``retrain_on`` says otherwise.
+DEFAULT_RETRAIN_ON = "drift,critical,data_quality,model_age"
 #: Baseline keys are looked up as ``<metric>``, then ``test_<metric>``, then ``val_<metric>``.
 BASELINE_PREFIXES = ("", "test_", "val_")
 #: The history keeps this many most recent runs.
@@ -166,3 +181,30 @@ def parse_retrain_on(value: str | Iterable[str]) -> list[str]:
 
 def _clip(text: str, limit: int = 80) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def read_baseline_and_history(
+    baseline_json: str,
+    baseline_path: str | None,
+    baseline_metadata: Mapping[str, Any] | None,
+    history_json: str,
+    history_uri: str,
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """The baseline (from JSON text or an artifact) and the history (stored one wins).
+
+    Raises:
+        ParameterError: If both ``baseline_json`` and a baseline artifact are given, or on
+            a malformed baseline or history.
+    """
+    if baseline_path is not None and baseline_json.strip():
+        raise ParameterError(
+            "both baseline_json and a baseline artifact were given",
+            "pass only one of them",
+        )
+    if baseline_path is not None:
+        baseline = read_baseline_artifact(baseline_path, baseline_metadata)
+    else:
+        baseline = parse_baseline(baseline_json)
+    history = parse_history(history_json)  # parsed even when unused: a typo fails here
+    stored = read_history_uri(history_uri)
+    return baseline, stored if stored is not None else history

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from kfp_mlops.components.data.detect_drift.core import DriftResult, FeatureDrift
 from kfp_mlops.components.monitoring.monitor_model.checks import MetricCheck
+from kfp_mlops.components.monitoring.monitor_model.quality import DataQuality, QualityLimits
 
 
 class Findings:
@@ -85,4 +86,68 @@ class Findings:
             self.alerts.append(
                 f"the recent window ({rows} rows) is small: sampling noise alone gives "
                 f"PSI around {noise:.3f} against the threshold {threshold:g}"
+            )
+
+    def data_quality(self, q: DataQuality, limits: QualityLimits) -> None:
+        """Missing values, duplicates, stale data and an unexpected volume."""
+        worst = {c: r for c, r in q.missing_by_column.items() if r > limits.max_missing_ratio}
+        if worst or q.missing_ratio > limits.max_missing_ratio:
+            named = ", ".join(
+                f"'{c}' {r:.1%}" for c, r in sorted(worst.items(), key=lambda i: -i[1])[:10]
+            )
+            self.add(
+                f"missing values above {limits.max_missing_ratio:.0%}: "
+                + (f"{named}; " if named else "")
+                + f"{q.missing_ratio:.1%} of all feature cells",
+                "data_quality",
+                "missing_values",
+            )
+        if q.incomplete_rows:
+            self.alerts.append(
+                f"{q.incomplete_rows} of {q.rows} rows have missing or non-finite features: "
+                "left out of the model checks (quality, prediction drift, latency)"
+            )
+        if q.rows_with_missing > q.incomplete_rows:
+            self.alerts.append(
+                f"{q.rows_with_missing - q.incomplete_rows} of {q.rows} rows have missing "
+                "features that the preprocessor imputes: scored with the filled values, as "
+                "the server scores them"
+            )
+        if q.duplicate_ratio > limits.max_duplicate_ratio:
+            self.add(
+                f"duplicate rows: {q.duplicate_rows} of {q.rows} ({q.duplicate_ratio:.1%}) "
+                f"repeat an earlier row (above {limits.max_duplicate_ratio:.0%})",
+                "data_quality",
+                "duplicates",
+            )
+        if q.data_age_hours is not None and q.data_age_hours > limits.max_data_age_hours:
+            self.add(
+                f"stale data: the newest record ({q.newest_record}) is "
+                f"{q.data_age_hours:.1f} h old (above {limits.max_data_age_hours:g} h)",
+                "data_quality",
+                "stale_data",
+            )
+        if q.expected_rows:
+            off = q.rows / q.expected_rows - 1.0
+            if abs(off) > limits.volume_tolerance:
+                self.add(
+                    f"volume: {q.rows} rows where {q.expected_rows} are expected ({off:+.0%}, "
+                    f"beyond +/-{limits.volume_tolerance:.0%})",
+                    "data_quality",
+                    "volume",
+                )
+
+    def model_age(self, q: DataQuality, limits: QualityLimits) -> None:
+        """A champion older than ``max_model_age_days`` (or an unknown age, when asked)."""
+        if q.model_age_days is None:
+            if "model_age" in self.triggers:
+                self.alerts.append(
+                    "model age unknown: pass model_created_at (or a model whose metadata has "
+                    "created_at / creation_timestamp) for the age trigger"
+                )
+        elif q.model_age_days > limits.max_model_age_days:
+            self.add(
+                f"model age: the champion was created {q.model_age_days:.1f} days ago "
+                f"({q.model_created_at}), more than {limits.max_model_age_days:g} days",
+                "model_age",
             )

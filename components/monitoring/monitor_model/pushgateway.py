@@ -21,15 +21,35 @@ GAUGES = (
     ("level", "model_monitor_level", "Quality level: 0 ok, 1 warning, 2 critical"),
     ("retrain", "model_monitor_retrain", "1 when this run asked for retraining"),
     ("rows", "model_monitor_rows", "Rows in the recent window"),
+    ("missing_ratio", "model_monitor_missing_ratio", "Share of missing feature cells"),
+    (
+        "max_column_missing_ratio",
+        "model_monitor_max_column_missing_ratio",
+        "Largest share of missing values in one feature column",
+    ),
+    ("rows_with_missing", "model_monitor_rows_with_missing", "Rows with a missing feature"),
+    ("incomplete_rows", "model_monitor_incomplete_rows", "Rows left out of the model checks"),
+    ("duplicate_ratio", "model_monitor_duplicate_ratio", "Share of rows repeating an earlier row"),
+    ("data_age_hours", "model_monitor_data_age_hours", "Age of the newest record (hours)"),
+    ("model_age_days", "model_monitor_model_age_days", "Age of the champion (days)"),
 )
+#: Per-column missing share, labelled by ``column``.
+COLUMN_MISSING_GAUGE = "model_monitor_column_missing_ratio"
 LATENCY_GAUGE = "model_monitor_latency_ms"
 _QUANTILES = (("0.5", "latency_p50_ms"), ("0.95", "latency_p95_ms"), ("0.99", "latency_p99_ms"))
 
 
 def push_metrics(
-    summary: Mapping[str, Any], url: str, job: str = "kfp-mlops-monitoring", timeout: float = 10.0
+    summary: Mapping[str, Any],
+    url: str,
+    job: str = "kfp-mlops-monitoring",
+    timeout: float = 10.0,
+    column_missing: Mapping[str, float] | None = None,
 ) -> bool:
     """Push the summary's figures as gauges to a Prometheus Pushgateway.
+
+    ``column_missing`` (column -> missing share) is pushed as
+    ``model_monitor_column_missing_ratio{column="..."}``.
 
     Figures that are absent (e.g. accuracy without labels) are not pushed. An unreachable or
     failing gateway is logged as a warning and returns ``False``: monitoring results are
@@ -51,6 +71,15 @@ def push_metrics(
     for quantile, key in _QUANTILES:
         if summary.get(key) is not None:
             latency.labels(quantile=quantile).set(float(summary[key]))
+    if column_missing:
+        missing = Gauge(
+            COLUMN_MISSING_GAUGE,
+            "Share of missing values per feature column",
+            ["column"],
+            registry=registry,
+        )
+        for column, ratio in column_missing.items():
+            missing.labels(column=column).set(float(ratio))
     Gauge(
         "model_monitor_last_run_timestamp_seconds",
         "Unix time of the monitoring run",

@@ -6,6 +6,7 @@ The core returns a :class:`MonitorResult`; this module only renders it.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from kfp_mlops.components.common import report
 from kfp_mlops.components.data.detect_drift.core import DriftResult, FeatureDrift
 from kfp_mlops.components.monitoring.monitor_model.baselines import METRICS
 from kfp_mlops.components.monitoring.monitor_model.checks import MetricCheck
+from kfp_mlops.components.monitoring.monitor_model.quality import DataQuality
 from kfp_mlops.components.monitoring.monitor_model.result import MonitorResult
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ def write_report(
     body = [
         _verdict(result),
         _quality(result, warning_ratio, critical_ratio),
+        _data_quality(result.data_quality),
         _drift(result),
         _latency(result.latency),
     ]
@@ -98,6 +101,74 @@ def _quality(r: MonitorResult, warning_ratio: float, critical_ratio: float) -> s
     )
     if r.checks:
         body.append(report.figure_png(_plot_quality(r.checks, warning_ratio, critical_ratio)))
+    return "".join(body)
+
+
+def _data_quality(q: DataQuality | None) -> str:
+    if q is None:
+        return ""
+    limits = q.thresholds
+
+    def row(name: str, value: Any, shown: str, limit: str, ok: bool | None) -> list[str]:
+        state = "-" if ok is None else report.status(ok, "ok", "alert")
+        return [name, shown if value is not None else "not checked", limit, state]
+
+    age, model_age = q.data_age_hours, q.model_age_days
+    rows = [
+        row(
+            "missing values (all feature cells)",
+            q.missing_ratio,
+            f"{q.missing_ratio:.2%}",
+            f"<= {limits.get('max_missing_ratio', 0):.0%}",
+            q.missing_ratio <= limits.get("max_missing_ratio", 1),
+        ),
+        row(
+            "missing values (worst column)",
+            q.max_column_missing_ratio,
+            f"{q.max_column_missing_ratio:.2%}",
+            f"<= {limits.get('max_missing_ratio', 0):.0%}",
+            q.max_column_missing_ratio <= limits.get("max_missing_ratio", 1),
+        ),
+        row("rows with a missing feature", 0, f"{q.rows_with_missing:,}", "", None),
+        row("incomplete rows (left out of model checks)", 0, f"{q.incomplete_rows:,}", "", None),
+        row(
+            "duplicate rows",
+            q.duplicate_ratio,
+            f"{q.duplicate_rows:,} ({q.duplicate_ratio:.2%})",
+            f"<= {limits.get('max_duplicate_ratio', 0):.0%}",
+            q.duplicate_ratio <= limits.get("max_duplicate_ratio", 1),
+        ),
+        row(
+            f"newest record ({q.timestamp_column or 'no timestamp column'})",
+            age,
+            f"{q.newest_record}, {report.fmt(age, 3)} h old",
+            f"<= {report.fmt(limits.get('max_data_age_hours'))} h",
+            None if age is None else age <= limits.get("max_data_age_hours", math.inf),
+        ),
+        row(
+            "rows vs expected",
+            q.expected_rows or None,
+            f"{q.rows:,} of {q.expected_rows:,}",
+            f"+/- {limits.get('volume_tolerance', 0):.0%}",
+            None
+            if not q.expected_rows
+            else abs(q.rows / q.expected_rows - 1) <= limits.get("volume_tolerance", math.inf),
+        ),
+        row(
+            "model age",
+            model_age,
+            f"{report.fmt(model_age, 3)} days (created {q.model_created_at})",
+            f"<= {report.fmt(limits.get('max_model_age_days'))} days",
+            None if model_age is None else model_age <= limits.get("max_model_age_days", math.inf),
+        ),
+    ]
+    body = [
+        "<h2>Data quality</h2>",
+        report.table(["figure", "value", "threshold", "status"], rows, raw_columns=[3]),
+    ]
+    missing = sorted(((r, c) for c, r in q.missing_by_column.items() if r > 0), reverse=True)
+    if missing:
+        body.append(report.table(["column", "missing"], ([c, f"{r:.2%}"] for r, c in missing[:30])))
     return "".join(body)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from kfp_mlops.components.data.detect_drift.core import DriftResult, FeatureDrift
 from kfp_mlops.components.monitoring.monitor_model.baselines import METRICS
 from kfp_mlops.components.monitoring.monitor_model.checks import LEVELS, MetricCheck
+from kfp_mlops.components.monitoring.monitor_model.quality import DataQuality
 
 
 @dataclass
@@ -37,6 +38,8 @@ class MonitorResult:
     pushed: bool | None = None
     #: The model monitored: ``kind`` (keras / tflite) and ``file``.
     model: dict[str, str] = field(default_factory=dict)
+    #: Missing values, duplicates, freshness, volume and the model's age.
+    data_quality: DataQuality | None = None
     #: Earlier runs' summaries plus this one's (set by :func:`~.core.run_monitoring`).
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -60,6 +63,7 @@ class MonitorResult:
             "latency_p50_ms": lat.get("p50"),
             "latency_p95_ms": lat.get("p95"),
             "latency_p99_ms": lat.get("p99"),
+            **(self.data_quality.summary() if self.data_quality else {}),
             "level": self.level,
             "retrain": self.retrain,
         }
@@ -104,6 +108,7 @@ class MonitorResult:
             "feature_drift": self.drift.to_dict(),
             "pushed": self.pushed,
             "model": dict(self.model),
+            "data_quality": self.data_quality.to_dict() if self.data_quality else None,
         }
 
     def to_json(self) -> str:

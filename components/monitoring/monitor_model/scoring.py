@@ -1,0 +1,66 @@
+"""Running the served model on the reference and the window's complete rows, and scoring it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from kfp_mlops.components.common.errors import DataValidationError
+from kfp_mlops.components.common.metrics import classification_metrics
+from kfp_mlops.components.data.split_and_preprocess.core import Preprocessor
+from kfp_mlops.components.monitoring.monitor_model.checks import features
+from kfp_mlops.components.monitoring.monitor_model.served import ServedModel, probabilities
+
+
+@dataclass
+class Scores:
+    """What running the model gave: probabilities, metrics and predicted class shares."""
+
+    proba_ref: np.ndarray
+    proba_cur: np.ndarray
+    metrics: dict[str, float]
+    labelled: int
+    classes: list[str]
+    class_share: dict[str, list[float]]
+
+
+def score(
+    served: ServedModel,
+    preprocessor: Preprocessor,
+    reference: pd.DataFrame,
+    x_all: np.ndarray,
+    complete: np.ndarray,
+    labels: tuple[np.ndarray, np.ndarray] | None,
+    num_classes: int,
+) -> Scores:
+    """Run the model on the reference and on the window's complete rows, and score it."""
+    if not complete.any():
+        raise DataValidationError(
+            f"every one of the {len(complete)} rows of the recent window has a missing or "
+            "non-finite feature: the model cannot be checked on it",
+            "fix the logging/ETL that dropped the values (the run's data-quality figures "
+            "need at least one complete row)",
+        )
+    proba_cur = probabilities(served, x_all[complete], num_classes)
+    proba_ref = probabilities(served, features(preprocessor, reference, "reference"), num_classes)
+    pred_cur, pred_ref = proba_cur.argmax(axis=1), proba_ref.argmax(axis=1)
+    metrics: dict[str, float] = {}
+    labelled = 0
+    if labels is not None:
+        mask, codes = labels
+        scored = mask[complete]  # labelled among the complete rows
+        labelled = int(scored.sum())
+        if labelled:
+            metrics = classification_metrics(codes[complete[mask]], pred_cur[scored], num_classes)
+    shares_ref = np.bincount(pred_ref, minlength=num_classes) / len(pred_ref)
+    shares_cur = np.bincount(pred_cur, minlength=num_classes) / len(pred_cur)
+    return Scores(
+        proba_ref,
+        proba_cur,
+        metrics,
+        labelled,
+        list(preprocessor.classes),
+        {"reference": shares_ref.tolist(), "current": shares_cur.tolist()},
+    )
