@@ -46,6 +46,12 @@ def test_fetches_model_preprocessor_and_baseline(store, tmp_path, make_model_dir
     saved = json.loads((tmp_path / "out" / "baseline.json").read_text())
     assert saved["accuracy"] == pytest.approx(0.97) and saved["f1"] == pytest.approx(0.96)
     assert champion.baseline == saved
+    # The registry's creation time travels in the metadata, for monitoring's age trigger.
+    from kfp_mlops.components.monitoring.monitor_model.quality import created_from_metadata
+
+    meta = champion.metadata("clf")
+    assert meta["version"] == reg.version and meta["creation_timestamp"] > 1.7e12
+    assert created_from_metadata(meta).year >= 2026
 
 
 def test_no_champion_says_to_run_training_first(store, tmp_path, make_model_dir, evaluation):

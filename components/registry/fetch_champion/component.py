@@ -18,7 +18,8 @@ def fetch_champion(
     """Download the registry's champion (model, preprocessor, baseline metrics) as artifacts.
 
     Args:
-        model: The champion's Model directory (model.h5, model.tflite when optimized).
+        model: The champion's Model directory (model.h5, model.tflite when optimized); its
+            metadata holds the version and its creation_timestamp (for the model-age check).
         preprocessor: The preprocessor JSON the champion was trained with.
         baseline: JSON of the metrics the champion was blessed with (accuracy, f1, ...).
         tracking_uri: MLflow tracking and registry URI.
@@ -33,8 +34,6 @@ def fetch_champion(
     champion = fetch(
         tracking_uri, registered_model_name, model.path, preprocessor.path, baseline.path, alias
     )
-    model.metadata.update(
-        {"version": champion.version, "registered_model_name": registered_model_name}
-    )
+    model.metadata.update(champion.metadata(registered_model_name))
     baseline.metadata.update(champion.baseline)
     return champion.version

@@ -31,6 +31,16 @@ class Champion:
     model_dir: str
     preprocessor_path: str
     baseline: dict[str, float]
+    #: When the version was registered (ms since the epoch, MLflow's creation_timestamp):
+    #: monitoring's model-age trigger reads it.
+    creation_timestamp: int = 0
+
+    def metadata(self, name: str) -> dict[str, object]:
+        """The Model artifact's metadata (``creation_timestamp`` feeds the age trigger)."""
+        meta: dict[str, object] = {"version": self.version, "registered_model_name": name}
+        if self.creation_timestamp > 0:
+            meta["creation_timestamp"] = self.creation_timestamp
+        return meta
 
 
 def fetch(
@@ -78,4 +88,5 @@ def fetch(
     Path(baseline_path).parent.mkdir(parents=True, exist_ok=True)
     Path(baseline_path).write_text(json.dumps(baseline, indent=1, sort_keys=True), encoding="utf-8")
     log.info("fetched %s@%s = version %s, baseline %s", name, alias, version.version, baseline)
-    return Champion(str(version.version), str(out), preprocessor_path, baseline)
+    created = int(getattr(version, "creation_timestamp", 0) or 0)
+    return Champion(str(version.version), str(out), preprocessor_path, baseline, created)
