@@ -9,14 +9,25 @@ import pandas as pd
 import pytest
 
 from kfp_mlops.components.common.artifacts import SplitError
-from kfp_mlops.components.common.errors import ParameterError, ServiceUnavailableError
+from kfp_mlops.components.common.errors import (
+    ModelCodeError,
+    ParameterError,
+    ServiceUnavailableError,
+)
+from kfp_mlops.components.training.hparams import TUNABLE
 from kfp_mlops.components.training.tune_hyperparameters.core import tune
+from kfp_mlops.components.training.tune_hyperparameters.model_code import build_params
 from kfp_mlops.components.training.tune_hyperparameters.search_space import (
     PARAM_NAMES,
+    canonical_params,
     resolve_search_space,
     search_space_from_json,
 )
 from kfp_mlops.components.training.tune_hyperparameters.storage import DEFAULT_DB_NAME
+
+EXAMPLE_MODULE = (
+    Path(__file__).resolve().parents[2] / "examples" / "user_model" / "wide_and_deep.py"
+)
 
 
 def _splits(df: pd.DataFrame, target: str = "target") -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -92,6 +103,33 @@ def test_bad_search_space_names_problem(space, match):
     with pytest.raises(ParameterError, match=match) as info:
         resolve_search_space(space)
     assert info.value.fix  # every error also says what to do
+
+
+def test_builtin_space_samples_only_tunable_names():
+    # train_model merges exactly the TUNABLE keys of best_params
+    assert set(PARAM_NAMES) <= set(TUNABLE)
+
+
+def test_canonical_params_types_tunable_keys_and_keeps_model_keys():
+    params = canonical_params(
+        {"learning_rate": 1, "hidden_units": [64, 64], "batch_size": 32.0, "embed_dim": [8, 4]}
+    )
+    assert params == {
+        "learning_rate": 1.0,
+        "hidden_units": "64,64",
+        "batch_size": 32,
+        "embed_dim": [8, 4],  # not a hyper-parameter: passed to the model as it is
+    }
+    assert isinstance(params["learning_rate"], float) and isinstance(params["batch_size"], int)
+    with pytest.raises(ParameterError, match="batch_size"):
+        canonical_params({"batch_size": "many"})
+
+
+def test_build_params_are_what_train_model_passes():
+    full = build_params({"hidden_units": "32,32", "dropout": 0.2, "embed_dim": 8}, 3, 7)
+    assert full["hidden_units"] == [32, 32]  # a list, as WorkerConfig holds it
+    assert (full["dropout"], full["epochs"], full["seed"], full["embed_dim"]) == (0.2, 3, 7, 8)
+    assert full["learning_rate"] == 1e-3  # HyperParams' default where the trial says nothing
 
 
 def test_search_space_json():
@@ -191,9 +229,16 @@ def test_best_params_shape(tracked):
     assert result.best_value == max(h["value"] for h in result.history if h["state"] == "COMPLETE")
     assert (tmp / "work" / DEFAULT_DB_NAME).exists()  # storage "" -> sqlite in the work dir
 
+    assert (result.metric, result.direction) == ("accuracy", "maximize")
     out = tmp / "best" / "best_params.json"
     result.write_best_params(str(out))
-    assert json.loads(out.read_text()) == result.best_params
+    written = json.loads(out.read_text())
+    assert written["best_params"] == result.best_params
+    assert written["objective"] == {
+        "metric": "accuracy",
+        "split": "validation",
+        "direction": "maximize",
+    }
 
 
 @pytest.mark.slow
@@ -230,6 +275,7 @@ def test_html_report(tracked):
     result.write_html(str(path))
     html = path.read_text()
     assert "Optimization history" in html and "Parameter importances" in html
+    assert "maximize validation accuracy (higher is better)" in html
     # history plot + per-epoch curves + importance bars, all inline
     assert html.count("data:image/png;base64,") == 3
     assert 'src="http' not in html  # self-contained: the KFP UI iframe has no network
@@ -315,6 +361,162 @@ def test_multiclass(digits):
     assert "at least 2 complete trials" in result.importance_note
 
 
+# ---------------------------------------------------------------- model_fn and regression
+
+
+@pytest.fixture(scope="module")
+def diabetes(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Diabetes regression splits (standardised target) and the preprocessor JSON path."""
+    from sklearn.datasets import load_diabetes
+
+    from kfp_mlops.components.data.split_and_preprocess.core import split_and_preprocess
+
+    result = split_and_preprocess(load_diabetes(as_frame=True).frame, standardize_target=True)
+    path = tmp_path_factory.mktemp("diabetes") / "preprocessor.json"
+    result.preprocessor.save(str(path))
+    return result.train, result.validation, str(path)
+
+
+def _module(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "user_model.py"
+    path.write_text("import tensorflow as tf\n\n" + body, encoding="utf-8")
+    return str(path)
+
+
+_GOOD_BUILD = """
+def build_model(task, params):
+    inputs = tf.keras.Input(shape=(len(task.feature_names),))
+    return tf.keras.Model(inputs, tf.keras.layers.Dense(task.output_width)(inputs))
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ("def make_model(task, params):\n    return None\n", r"has no function 'build_model'"),
+        (
+            "def build_model(task, params):\n"
+            "    inputs = tf.keras.Input(shape=(len(task.feature_names),))\n"
+            "    return tf.keras.Model(inputs, tf.keras.layers.Dense(3)(inputs))\n",
+            r"output shape \[None, 3\].*needs \(batch, 1\)",
+        ),
+        (
+            _GOOD_BUILD + "\ndef search_space(trial):\n    return [1, 2]\n",
+            r"search_space .*not a dict",
+        ),
+        (
+            _GOOD_BUILD + "\ndef search_space(trial):\n    return {'batch_size': 'big'}\n",
+            r"search_space .*unusable values.*batch_size",
+        ),
+    ],
+)
+def test_bad_model_code_fails_before_any_trial(diabetes, tmp_path, body, match):
+    train, validation, task_path = diabetes
+    storage = tmp_path / "study.db"
+    with pytest.raises(ModelCodeError, match=match) as info:
+        tune(
+            train,
+            validation,
+            model_fn=_module(tmp_path, body),
+            task_path=task_path,
+            storage=f"sqlite:///{storage}",
+        )
+    assert "user_model" in str(info.value)  # names the module
+    assert info.value.fix
+    assert not storage.exists()  # no study was created, so no trial ran
+
+
+def test_search_space_json_with_a_hook_is_refused(diabetes):
+    train, validation, task_path = diabetes
+    with pytest.raises(ParameterError, match="has a search_space hook"):
+        tune(
+            train,
+            validation,
+            model_fn=str(EXAMPLE_MODULE),
+            task_path=task_path,
+            search_space={"dropout": [0.1]},
+        )
+
+
+def test_study_of_another_direction_is_refused(diabetes, tmp_path):
+    import optuna
+
+    train, validation, task_path = diabetes
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    optuna.create_study(storage=storage, study_name="shared", direction="maximize")
+    with pytest.raises(ParameterError, match=r"optimises a metric \(maximize\).*rmse \(minimize\)"):
+        tune(train, validation, task_path=task_path, storage=storage, study_name="shared")
+
+
+@pytest.mark.slow
+def test_regression_tune_with_the_example_module_minimises_rmse(diabetes, tmp_path):
+    import optuna
+
+    train, validation, task_path = diabetes
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    result = tune(
+        train,
+        validation,
+        n_trials=3,
+        epochs_per_trial=10,
+        storage=storage,
+        study_name="diabetes",
+        model_fn=str(EXAMPLE_MODULE),
+        task_path=task_path,
+    )
+    assert (result.metric, result.direction) == ("rmse", "minimize")
+    study = optuna.load_study(study_name="diabetes", storage=storage)
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    complete = [h["value"] for h in result.history if h["state"] == "COMPLETE"]
+    assert result.best_value == min(complete) == pytest.approx(study.best_value)
+    # the target is standardised: an RMSE of 1.0 is what predicting the mean scores
+    assert 0.0 < result.best_value < 1.0
+    # best_params hold the hook's keys (its "width" choice comes back as hidden_units)
+    assert set(result.best_params) == {"learning_rate", "hidden_units", "dropout"}
+    width = study.best_trial.params["width"]
+    assert result.best_params["hidden_units"] == f"{width},{width}"
+    assert 1e-4 <= result.best_params["learning_rate"] <= 3e-2
+    # each epoch reported the validation RMSE, which is what the trial scores
+    for h in result.history:
+        assert h["epochs"] >= 1 and h["intermediate"][-1] == pytest.approx(h["value"])
+
+    out = tmp_path / "best_params.json"
+    result.write_best_params(str(out))
+    written = json.loads(out.read_text())
+    assert written["objective"] == {
+        "metric": "rmse",
+        "split": "validation",
+        "direction": "minimize",
+    }
+    assert written["best_params"] == result.best_params
+    assert written["model_fn"] == str(EXAMPLE_MODULE)
+    result.write_html(str(tmp_path / "report.html"))
+    html = (tmp_path / "report.html").read_text()
+    assert "minimize validation rmse (lower is better)" in html
+    assert "<th>width</th>" not in html and "<th>hidden_units</th>" in html
+
+
+@pytest.mark.slow
+def test_classification_with_the_task_spec_maximises_accuracy(breast_cancer, tmp_path):
+    from kfp_mlops.components.data.split_and_preprocess.core import split_and_preprocess
+
+    split = split_and_preprocess(breast_cancer)
+    task_path = tmp_path / "preprocessor.json"
+    split.preprocessor.save(str(task_path))
+    result = tune(
+        split.train,
+        split.validation,
+        n_trials=2,
+        epochs_per_trial=3,
+        model_fn=str(EXAMPLE_MODULE),
+        task_path=str(task_path),
+    )
+    assert (result.metric, result.direction) == ("accuracy", "maximize")
+    complete = [h["value"] for h in result.history if h["state"] == "COMPLETE"]
+    assert result.best_value == max(complete)
+    assert 0.8 < result.best_value <= 1.0  # well above the 63 % majority class
+
+
 # ---------------------------------------------------------------- kfp.local
 
 
@@ -357,8 +559,10 @@ def test_component_kfp_local(kfp_local, splits, tmp_path):
         )
 
     run = pipeline()
-    params = json.loads(Path(run.outputs["best_params"].path).read_text())
+    written = json.loads(Path(run.outputs["best_params"].path).read_text())
+    params = written["best_params"]
     assert set(params) == set(PARAM_NAMES) and params["hidden_units"] == "32"
+    assert written["objective"]["direction"] == "maximize"
     assert 0.5 < run.outputs["best_value"] <= 1.0
     html = Path(run.outputs["report"].path).read_text()
     assert "Optimization history" in html

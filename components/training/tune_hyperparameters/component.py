@@ -1,7 +1,7 @@
 """KFP wrapper of :mod:`kfp_mlops.components.training.tune_hyperparameters.core`."""
 
 from kfp import dsl
-from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
 
 from kfp_mlops.components.common.versions import PIPELINE_IMAGE
 
@@ -13,6 +13,8 @@ def tune_hyperparameters(
     best_params: Output[Artifact],
     report: Output[HTML],
     metrics: Output[Metrics],
+    preprocessor: Input[Model] = None,
+    model_fn: str = "builtin:mlp",
     n_trials: int = 8,
     timeout_s: float = 0.0,
     epochs_per_trial: int = 8,
@@ -23,19 +25,32 @@ def tune_hyperparameters(
     experiment_name: str = "kfp-mlops",
     seed: int = 42,
 ) -> float:
-    """Search learning rate, layers, dropout, L2, activation and batch size with Optuna.
+    """Search the model's hyper-parameters with Optuna on the task's validation metric.
 
-    Each trial is a short single-process Keras fit of the shared model; trials whose
-    per-epoch validation accuracy falls below the median are pruned. The best parameters
-    feed the distributed train_model step.
+    Each trial is a short single-process Keras fit of model_fn (built as train_model builds
+    it); the score is the task's primary metric on the validation split: accuracy, maximised,
+    for classification, RMSE, minimised, for regression. Trials behind the median at the same
+    epoch are pruned. The best parameters feed the distributed train_model step. Bad model
+    code fails before any trial runs.
 
     Args:
-        train: Preprocessed training rows (Parquet: float features and an int label 0..n-1).
+        train: Preprocessed training rows (Parquet: float features and a label column).
         validation: Preprocessed validation rows, same columns; trials are scored on it.
-        best_params: JSON object with learning_rate, hidden_units ("64,32"), dropout, l2,
-            activation and batch_size of the best trial.
-        report: HTML report: optimization history, parameter importances, trials table.
+        best_params: JSON {"best_params": {...}, "objective": {"metric", "split",
+            "direction"}, "best_value", "model_fn"}; train_model merges the best_params keys
+            that are training hyper-parameters (learning_rate, hidden_units "64,32",
+            dropout, l2, activation, batch_size, ...). Keys of a search_space hook that are
+            not hyper-parameters are written too, for train_model to pass to the model's
+            build_model through model_params.
+        report: HTML report: objective, optimization history, parameter importances, trials.
         metrics: best_value, n_trials and n_pruned.
+        preprocessor: The preprocessor of split_and_preprocess (it holds the task spec:
+            binary, multiclass or regression); none: classification from the labels.
+        model_fn: builtin:mlp, builtin:resnet_mlp, builtin:cnn, package.module:function or
+            a .py file, as for train_model. Tuning runs in the pipeline image (TensorFlow
+            2.21 + tf-keras) and training in the trainer image (TensorFlow 2.15): the module
+            must work in both. Its optional search_space(trial) -> dict hook replaces the
+            built-in search space.
         n_trials: Finished trials the study should hold; a resumed study only runs the rest.
         timeout_s: Stop starting new trials after this many seconds (0: no limit).
         epochs_per_trial: Epochs of each trial's fit.
@@ -43,16 +58,17 @@ def tune_hyperparameters(
             interrupted study resumes on retry; "" keeps a sqlite file next to best_params,
             which does not survive a retry.
         study_name: Study name; the same name and storage_url resume the study.
-        search_space_json: JSON overrides of the default space, e.g.
+        search_space_json: JSON overrides of the built-in space, e.g.
             {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": true},
-            "hidden_units": {"choices": ["32", "64,32"]}}; "" keeps the defaults.
+            "hidden_units": {"choices": ["32", "64,32"]}}; "" keeps the defaults (must be ""
+            when model_fn has a search_space hook).
         tracking_uri: MLflow tracking URI (e.g. http://mlflow.mlflow:5000); "" disables
             logging. Logs a parent run and one nested run per trial.
         experiment_name: MLflow experiment name.
         seed: Seed of the sampler and of each trial's weight initialisation.
 
     Returns:
-        The best validation accuracy.
+        The best validation score (accuracy, or RMSE for regression).
     """
     import os
 
@@ -71,13 +87,21 @@ def tune_hyperparameters(
         tracking_uri=tracking_uri,
         experiment_name=experiment_name,
         work_dir=os.path.dirname(best_params.path),
+        model_fn=model_fn,
+        task_path=preprocessor.path if preprocessor is not None else None,
     )
     result.write_best_params(best_params.path)
     best_params.metadata.update(
-        {**result.best_params, "best_value": result.best_value, "study_name": study_name}
+        {
+            **result.best_params,
+            **result.objective(),
+            "best_value": result.best_value,
+            "study_name": study_name,
+        }
     )
     result.write_html(report.path)
     metrics.log_metric("best_value", result.best_value)
+    metrics.log_metric(f"best_val_{result.metric}", result.best_value)
     metrics.log_metric("n_trials", result.n_trials_total)
     metrics.log_metric("n_pruned", result.n_pruned)
     return result.best_value

@@ -1,14 +1,17 @@
 """Hyperparameter search with Optuna: short single-process Keras fits, pruned early.
 
-Each trial builds the shared model (:func:`build_model`) in this process and fits it for a few
-epochs (:mod:`.trial`); a Keras callback reports validation accuracy per epoch so Optuna's
-``MedianPruner`` can stop trials that fall behind. The study lives in an RDB (:mod:`.storage`:
-a sqlite file or any SQLAlchemy URL), so a retried task resumes it. The best parameters then
-drive the full distributed training (``train_model``, Horovod).
+Each trial builds the ``model_fn`` (``builtin:mlp`` or the user's module, as ``train_model``
+does) in this process and fits it for a few epochs (:mod:`.trial`); a Keras callback reports
+the task's primary metric on the validation split per epoch (accuracy, maximised; RMSE for
+regression, minimised) so Optuna's ``MedianPruner`` can stop trials that fall behind. The
+study lives in an RDB (:mod:`.storage`: a sqlite file or any SQLAlchemy URL), so a retried
+task resumes it. The best parameters then drive the full distributed training
+(``train_model``, Horovod).
 
-Modules: :mod:`.search_space` (what a trial samples), :mod:`.data` (the splits as arrays),
-:mod:`.storage` (where the study lives), :mod:`.tracking` (MLflow), :mod:`.trial` (one fit),
-:mod:`.result` and :mod:`.report` (the outcome and its HTML); this one runs a study.
+Modules: :mod:`.search_space` (the built-in space), :mod:`.model_code` (the user's model and
+its ``search_space`` hook), :mod:`.data` (the splits as arrays), :mod:`.storage` (where the
+study lives), :mod:`.tracking` (MLflow), :mod:`.trial` (one fit), :mod:`.result` and
+:mod:`.report` (the outcome and its HTML); this one runs a study.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ import pandas as pd
 
 from kfp_mlops.components.common.artifacts import read_split
 from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.common.task import TaskSpec
 from kfp_mlops.components.common.tf import import_tf
+from kfp_mlops.components.training.model_fn import DEFAULT_MODEL_FN, resolve
 from kfp_mlops.components.training.tune_hyperparameters.data import prepare_data
+from kfp_mlops.components.training.tune_hyperparameters.model_code import check_model_code
 from kfp_mlops.components.training.tune_hyperparameters.result import (
     TuneResult,
     result_from_study,
@@ -63,26 +69,32 @@ def _check_parameters(
         raise ParameterError("study_name is empty", "name the study, e.g. kfp-mlops-tune")
 
 
-def _frame(value: pd.DataFrame | str, name: str) -> pd.DataFrame:
+def _frame(value: pd.DataFrame | str, name: str, regression: bool) -> pd.DataFrame:
     """A split given as a DataFrame, or as the path of a Dataset artifact (Parquet)."""
-    return value if isinstance(value, pd.DataFrame) else read_split(str(value), name)
+    if isinstance(value, pd.DataFrame):
+        return value
+    return read_split(str(value), name, regression)
 
 
 def _open_study(
-    rdb: Any, study_name: str, n_trials: int, epochs_per_trial: int, seed: int
+    rdb: Any, study_name: str, task: TaskSpec, n_trials: int, epochs_per_trial: int, seed: int
 ) -> tuple[Any, int]:
     """Create the study, or load it when the storage holds one of that name.
 
     Returns:
         The study and how many finished (complete or pruned) trials it already held.
+
+    Raises:
+        ParameterError: If a stored study of that name optimises another metric or direction.
     """
     import optuna
     from optuna.trial import TrialState
 
+    direction = "maximize" if task.greater_is_better else "minimize"
     study = optuna.create_study(
         storage=rdb,
         study_name=study_name,
-        direction="maximize",
+        direction=direction,
         load_if_exists=True,
         pruner=optuna.pruners.MedianPruner(
             n_startup_trials=PRUNER_STARTUP_TRIALS,
@@ -90,6 +102,16 @@ def _open_study(
             n_warmup_steps=min(2, epochs_per_trial // 3),
         ),
     )
+    # A study created elsewhere (enqueued trials) has no metric attribute: its direction decides.
+    metric, stored_direction = study.user_attrs.get("metric"), study.direction.name.lower()
+    if stored_direction != direction or metric not in (None, task.primary_metric):
+        raise ParameterError(
+            f"study '{study_name}' in the storage optimises {metric or 'a metric'} "
+            f"({stored_direction}), but this {task.task_type} task is tuned on "
+            f"{task.primary_metric} ({direction})",
+            "give this task its own study_name",
+        )
+    study.set_user_attr("metric", task.primary_metric)
     finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
     # Re-seed past the trials already drawn so a resumed study does not repeat their params.
     study.sampler = optuna.samplers.TPESampler(
@@ -112,6 +134,19 @@ def _optimize(study: Any, objective: Any, n_trials: int, remaining: int, timeout
         study.optimize(objective, n_trials=remaining, timeout=timeout_s or None, callbacks=[done])
 
 
+def _model_code(model_fn: str, search_space: dict[str, Any] | str | None) -> tuple[Any, dict]:
+    """Resolve the model code and the built-in space (which a module's hook replaces)."""
+    if isinstance(search_space, str):
+        search_space = search_space_from_json(search_space)
+    resolved = resolve(model_fn or DEFAULT_MODEL_FN)
+    if resolved.search_space is not None and search_space:
+        raise ParameterError(
+            f"model_fn '{resolved.spec}' has a search_space hook and search_space is given too",
+            "leave search_space empty (the hook decides), or remove the hook from the module",
+        )
+    return resolved, resolve_search_space(search_space)
+
+
 def tune(
     train: pd.DataFrame | str,
     validation: pd.DataFrame | str,
@@ -126,12 +161,17 @@ def tune(
     experiment_name: str = "kfp-mlops",
     parent_run_name: str = "tune",
     work_dir: str | None = None,
+    model_fn: str = DEFAULT_MODEL_FN,
+    task_path: str | None = None,
 ) -> TuneResult:
-    """Run (or resume) an Optuna study maximising validation accuracy.
+    """Run (or resume) an Optuna study on the task's validation metric.
+
+    Accuracy is maximised for classification, RMSE minimised for regression (the task
+    spec's primary metric and direction).
 
     Args:
         train: Training rows (a DataFrame or a Parquet Dataset path): float feature columns
-            and an int ``label`` 0..n-1.
+            and a ``label`` (int 0..n-1, or float targets for regression).
         validation: Validation rows with the same columns (a DataFrame or a path).
         n_trials: Finished (complete or pruned) trials the study should hold; trials already in
             a resumed study count, so only the rest run.
@@ -141,36 +181,51 @@ def tune(
         study_name: Study name; the same name and storage resume a study.
         epochs_per_trial: Epochs of each trial's fit.
         seed: Seeds the TPE sampler and each trial's weights (``seed + trial number``).
-        search_space: Overrides of the default search space, per parameter, as a dict or as
-            JSON text (``""`` keeps the defaults).
+        search_space: Overrides of the built-in search space, per parameter, as a dict or as
+            JSON text (``""`` keeps the defaults); not allowed with a ``search_space`` hook.
         tracking_uri: MLflow tracking URI; ``""`` disables MLflow logging.
         experiment_name: MLflow experiment.
         parent_run_name: Name of the parent MLflow run.
         work_dir: Directory for the default sqlite study file.
+        model_fn: ``builtin:mlp`` | ``builtin:resnet_mlp`` | ``builtin:cnn``,
+            ``package.module:function`` or a ``.py`` file (as for ``train_model``); a module's
+            ``search_space(trial)`` hook replaces the built-in space.
+        task_path: The preprocessor (or task) JSON of split_and_preprocess; None:
+            classification with the classes read from the labels.
 
     Returns:
         The :class:`TuneResult`.
 
     Raises:
         ParameterError: On bad parameters, search space or storage URL (a refused login too).
+        ModelCodeError: If the model code cannot be imported, sampled, built or compiled for
+            the task; raised before any trial runs.
         SplitError: On a missing, unreadable or unusable dataset.
         ServiceUnavailableError: When the database or the MLflow server does not answer.
     """
     _check_parameters(n_trials, timeout_s, epochs_per_trial, study_name)
-    if isinstance(search_space, str):
-        search_space = search_space_from_json(search_space)
-    space = resolve_search_space(search_space)
-    data = prepare_data(_frame(train, "train"), _frame(validation, "validation"))
+    resolved, space = _model_code(model_fn, search_space)
+    given = TaskSpec.load(task_path) if task_path else None
+    regression = given is not None and given.task_type == "regression"
+    data = prepare_data(
+        _frame(train, "train", regression), _frame(validation, "validation", regression), given
+    )
     if tracking_uri:
         check_tracking_uri(tracking_uri)
+    tf = import_tf()
+    configure_threads(tf)
+    # Bad model code fails here, before a study exists in the storage.
+    check_model_code(tf, resolved, data.task, space, len(data.feature_names), seed)
     rdb, shown_storage = open_storage(storage, work_dir)
 
-    study, n_before = _open_study(rdb, study_name, n_trials, epochs_per_trial, seed)
+    study, n_before = _open_study(rdb, study_name, data.task, n_trials, epochs_per_trial, seed)
     remaining = n_trials - n_before
     log.info(
-        "study '%s' in %s: %d finished trials, running %d more",
+        "study '%s' in %s (%s %s on validation): %d finished trials, running %d more",
         study_name,
         shown_storage,
+        study.direction.name.lower(),
+        data.task.primary_metric,
         n_before,
         max(remaining, 0),
     )
@@ -178,16 +233,15 @@ def tune(
     if tracking_uri:
         tracker = Tracker(tracking_uri, experiment_name, parent_run_name)
         config = {"study_name": study_name, "storage": shown_storage, "n_trials": n_trials}
-        config.update(epochs_per_trial=epochs_per_trial, seed=seed)
+        config.update(epochs_per_trial=epochs_per_trial, seed=seed, model_fn=resolved.spec)
+        config.update(metric=data.task.primary_metric, direction=study.direction.name.lower())
         tracker.log(tracker.parent_id, params={**config, "search_space": json.dumps(space)[:6000]})
     try:
         if remaining > 0:
-            tf = import_tf()
-            configure_threads(tf)
-            objective = make_objective(tf, data, space, epochs_per_trial, seed, tracker)
+            objective = make_objective(tf, data, resolved, space, epochs_per_trial, seed, tracker)
             _optimize(study, objective, n_trials, remaining, timeout_s)
         result = result_from_study(
-            study, shown_storage, n_before, tracker.parent_id if tracker else ""
+            study, shown_storage, n_before, tracker.parent_id if tracker else "", resolved.spec
         )
     except BaseException:
         if tracker:
@@ -196,8 +250,10 @@ def tune(
     if tracker:
         tracker.finish(result)
     log.info(
-        "best val_accuracy %.4f after %d trials (%d pruned): %s",
+        "best val_%s %.4f (%s) after %d trials (%d pruned): %s",
+        result.metric,
         result.best_value,
+        result.direction,
         result.n_trials_total,
         result.n_pruned,
         result.best_params,

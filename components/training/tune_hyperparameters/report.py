@@ -9,19 +9,29 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from kfp_mlops.components.common import report as html
-from kfp_mlops.components.training.tune_hyperparameters.search_space import PARAM_NAMES
 
 if TYPE_CHECKING:
     from kfp_mlops.components.training.tune_hyperparameters.result import TuneResult
 
 
+def _label(result: TuneResult) -> str:
+    """How the axes and tables name the score, e.g. ``validation rmse (lower is better)``."""
+    better = "higher" if result.direction == "maximize" else "lower"
+    return f"validation {result.metric} ({better} is better)"
+
+
 def _summary_table(result: TuneResult) -> str:
     return html.table(
-        ["study", "storage", "best validation accuracy", "trials", "complete", "pruned", "failed"],
+        [
+            *("study", "storage", "model_fn", "objective", "best value"),
+            *("trials", "complete", "pruned", "failed"),
+        ],
         [
             [
                 result.study_name,
                 result.storage,
+                result.model_fn,
+                f"{result.direction} {_label(result)}",
                 html.fmt(result.best_value, 4, fixed=True),
                 result.n_trials_total,
                 result.n_complete,
@@ -32,8 +42,9 @@ def _summary_table(result: TuneResult) -> str:
     )
 
 
-def _history_plot(plt: Any, history: list[dict[str, Any]]) -> str:
+def _history_plot(plt: Any, result: TuneResult) -> str:
     """Each trial's value (pruned ones at their last reported epoch) and the best so far."""
+    history = result.history
     fig, ax = plt.subplots(figsize=(6, 3.5))
     done = [h for h in history if h["state"] == "COMPLETE"]
     pruned = [h for h in history if h["state"] == "PRUNED" and h["value"] is not None]
@@ -45,20 +56,22 @@ def _history_plot(plt: Any, history: list[dict[str, Any]]) -> str:
         color="grey",
         label="pruned (last epoch reported)",
     )
-    best_so_far, running = [], -math.inf
+    maximize = result.direction == "maximize"
+    best_so_far, running = [], -math.inf if maximize else math.inf
     for h in done:
-        running = max(running, h["value"])
+        running = max(running, h["value"]) if maximize else min(running, h["value"])
         best_so_far.append(running)
     ax.step([h["number"] for h in done], best_so_far, where="post", color="C3", label="best so far")
     ax.set_xlabel("trial")
-    ax.set_ylabel("validation accuracy")
+    ax.set_ylabel(_label(result))
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(loc="best", fontsize=8)
     return html.figure_png(fig)
 
 
-def _curves_plot(plt: Any, history: list[dict[str, Any]]) -> str:
-    """Per-epoch validation accuracy of every trial (dotted when it was not complete)."""
+def _curves_plot(plt: Any, result: TuneResult) -> str:
+    """Per-epoch validation metric of every trial (dotted when it was not complete)."""
+    history = result.history
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for h in history:
         if h["intermediate"]:
@@ -66,8 +79,8 @@ def _curves_plot(plt: Any, history: list[dict[str, Any]]) -> str:
             ax.plot(range(1, len(h["intermediate"]) + 1), h["intermediate"], style, alpha=0.7)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy")
-    ax.set_title("per-epoch validation accuracy (dotted: pruned)", fontsize=9)
+    ax.set_ylabel(f"validation {result.metric}")
+    ax.set_title(f"per-epoch validation {result.metric} (dotted: pruned)", fontsize=9)
     return html.figure_png(fig)
 
 
@@ -83,17 +96,19 @@ def _importance_section(plt: Any, result: TuneResult) -> str:
 
 
 def _trials_table(history: list[dict[str, Any]]) -> str:
+    # The built-in space's names, or a hook's: every key any trial had, in first-seen order.
+    names = list(dict.fromkeys(k for h in history for k in h["params"]))
     rows = [
         [
             h["number"],
             h["state"],
             html.fmt(h["value"], 4, fixed=True, missing=""),
             h["epochs"],
-            *(h["params"].get(name, "") for name in PARAM_NAMES),
+            *(h["params"].get(name, "") for name in names),
         ]
         for h in history
     ]
-    return html.table(["trial", "state", "value", "epochs", *PARAM_NAMES], rows)
+    return html.table(["trial", "state", "value", "epochs", *names], rows)
 
 
 def write_html(result: TuneResult, path: str) -> None:
@@ -111,8 +126,8 @@ def write_html(result: TuneResult, path: str) -> None:
     best = html.table(["parameter", "value"], sorted(result.best_params.items()))
     body = (
         f"{_summary_table(result)}<h2>Best parameters</h2>{best}"
-        f"<h2>Optimization history</h2><div class='grid'>{_history_plot(plt, result.history)}"
-        f"{_curves_plot(plt, result.history)}</div>"
+        f"<h2>Optimization history</h2><div class='grid'>{_history_plot(plt, result)}"
+        f"{_curves_plot(plt, result)}</div>"
         f"<h2>Parameter importances</h2>{_importance_section(plt, result)}"
         f"<h2>Trials</h2>{_trials_table(result.history)}"
     )

@@ -1,4 +1,9 @@
-"""The search space: which hyper-parameters a trial samples, their default ranges and checks."""
+"""The built-in search space: which hyper-parameters a trial samples, their ranges and checks.
+
+A user module's ``search_space(trial)`` hook replaces it (:mod:`.model_code`); either way a
+trial's parameters end up in :func:`canonical_params`, whose training hyper-parameters are
+:data:`~kfp_mlops.components.training.hparams.TUNABLE` (what ``train_model`` merges).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,12 @@ import math
 from typing import Any
 
 from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.training.hparams import TUNABLE, HyperParams
 from kfp_mlops.components.training.model import ACTIVATIONS, hidden_units_from
 
-#: Parameters a trial samples, in the order it samples them (the order keeps seeds reproducible).
+#: The :data:`TUNABLE` hyper-parameters the built-in space samples, in the order it samples
+#: them (the order keeps seeds reproducible). The others (warm-up, accumulation, clipping)
+#: matter for the long distributed fit, not for a short single-process trial.
 PARAM_NAMES = ("learning_rate", "hidden_units", "dropout", "l2", "activation", "batch_size")
 #: Parameters that may be ranges; the others only take ``choices``.
 RANGE_PARAMS = ("learning_rate", "dropout", "l2", "batch_size")
@@ -148,7 +156,9 @@ def resolve_search_space(search_space: dict[str, Any] | None = None) -> dict[str
     unknown = sorted(set(search_space) - set(PARAM_NAMES))
     if unknown:
         raise ParameterError(
-            f"search_space names unknown parameters {unknown}", f"use only {list(PARAM_NAMES)}"
+            f"search_space names unknown parameters {unknown}",
+            f"use only {list(PARAM_NAMES)}, or a search_space(trial) hook in the model_fn "
+            "module for anything else",
         )
     merged = {name: dict(DEFAULT_SEARCH_SPACE[name]) for name in PARAM_NAMES}
     for name, spec in search_space.items():
@@ -186,12 +196,17 @@ def suggest(trial: Any, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def canonical_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Best params in the shape ``train_model`` reads (hidden_units as ``"64,32"``)."""
-    return {
-        "learning_rate": float(params["learning_rate"]),
-        "hidden_units": ",".join(str(u) for u in hidden_units_from(params["hidden_units"])),
-        "dropout": float(params["dropout"]),
-        "l2": float(params["l2"]),
-        "activation": str(params["activation"]),
-        "batch_size": int(params["batch_size"]),
-    }
+    """A trial's parameters in the shape ``train_model`` reads.
+
+    :data:`TUNABLE` keys are typed as :class:`HyperParams` types them (``hidden_units`` as
+    ``"64,32"``); other keys (a model hook's own) are kept as they are, after them.
+
+    Raises:
+        ParameterError: If a tunable value has the wrong type.
+    """
+    tunable = {k: params[k] for k in TUNABLE if k in params}
+    typed = HyperParams.from_params(tunable).to_dict()
+    out = {k: typed[k] for k in tunable}
+    if "hidden_units" in out:
+        out["hidden_units"] = ",".join(str(u) for u in out["hidden_units"])
+    return {**out, **{k: v for k, v in params.items() if k not in TUNABLE}}

@@ -1,26 +1,31 @@
-"""One trial: build the shared model with sampled parameters, fit it briefly, prune it early.
+"""One trial: build the model with sampled parameters, fit it briefly, prune it early.
 
-A Keras callback reports validation accuracy after every epoch so Optuna's pruner can stop a
-trial that falls behind the median of earlier ones.
+A Keras callback reports the task's primary metric on the validation split after every
+epoch (``val_accuracy`` or ``val_rmse``), so Optuna's pruner can stop a trial that falls
+behind the median of earlier ones in the study's direction.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Callable
 from typing import Any
 
-from kfp_mlops.components.common.errors import ComponentError
-from kfp_mlops.components.training.model import (
-    ModelConfig,
-    build_model,
-    hidden_units_from,
-    loss_name,
-)
+from kfp_mlops.components.training.model_fn import ModelFn
 from kfp_mlops.components.training.tune_hyperparameters.data import TrainingData
-from kfp_mlops.components.training.tune_hyperparameters.search_space import suggest
+from kfp_mlops.components.training.tune_hyperparameters.model_code import (
+    build_params,
+    compiled_model,
+    sample_params,
+)
 from kfp_mlops.components.training.tune_hyperparameters.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+#: Trial user attribute holding its canonical parameters (a hook's keys, not Optuna's names).
+PARAMS_ATTR = "params"
 
 
 def configure_threads(tf: Any) -> None:
@@ -33,9 +38,9 @@ def configure_threads(tf: Any) -> None:
         pass  # TensorFlow was already initialised in this process; keep its settings
 
 
-def _make_callback(tf: Any, trial: Any, on_epoch: Callable[[int, dict], None]) -> Any:
+def _make_callback(tf: Any, trial: Any, key: str, on_epoch: Callable[[int, dict], None]) -> Any:
     class OptunaPruning(tf.keras.callbacks.Callback):
-        """Reports val_accuracy each epoch; stops the fit when Optuna says to prune."""
+        """Reports the validation metric each epoch; stops the fit when Optuna says prune."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -44,7 +49,7 @@ def _make_callback(tf: Any, trial: Any, on_epoch: Callable[[int, dict], None]) -
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
-            self.last_value = float(logs.get("val_accuracy", math.nan))
+            self.last_value = float(logs.get(key, math.nan))
             on_epoch(epoch, logs)
             trial.report(self.last_value, epoch)
             if trial.should_prune():
@@ -54,70 +59,60 @@ def _make_callback(tf: Any, trial: Any, on_epoch: Callable[[int, dict], None]) -
     return OptunaPruning()
 
 
-def _compiled_model(tf: Any, params: dict[str, Any], data: TrainingData, seed: int) -> Any:
-    """The shared model with a trial's parameters, its weights seeded by ``seed``."""
-    config = ModelConfig(
-        hidden_units=hidden_units_from(params["hidden_units"]),
-        activation=params["activation"],
-        dropout=params["dropout"],
-        l2=params["l2"],
-    )
-    tf.keras.backend.clear_session()
-    tf.keras.utils.set_random_seed(seed)
-    model = build_model(len(data.feature_names), data.num_classes, config)
-    model.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate=params["learning_rate"]),
-        loss=loss_name(data.num_classes),
-        metrics=["accuracy"],
-    )
-    return model
-
-
 def make_objective(
     tf: Any,
     data: TrainingData,
+    model_fn: ModelFn,
     space: dict[str, dict[str, Any]],
     epochs_per_trial: int,
     seed: int,
     tracker: Tracker | None,
 ) -> Callable[[Any], float]:
-    """The Optuna objective: one short fit per trial, scored by its last validation accuracy.
+    """The Optuna objective: one short fit per trial, scored by its last validation metric.
 
     Args:
         tf: The TensorFlow module (imported by the caller only when trials will run).
-        data: Both splits as arrays.
-        space: The resolved search space.
+        data: Both splits as arrays, and the task (its primary metric is the score).
+        model_fn: The resolved model code.
+        space: The resolved built-in search space (unused when the module has a hook).
         epochs_per_trial: Epochs of each fit.
         seed: Trial ``k`` initialises its weights with ``seed + k``.
         tracker: Logs each trial as a nested MLflow run, or None.
 
     Returns:
-        A function of an Optuna trial returning its value; it raises ``optuna.TrialPruned``
-        for a pruned trial.
+        A function of an Optuna trial returning its value (NaN when the fit diverged: Optuna
+        marks that trial failed and goes on); it raises ``optuna.TrialPruned`` for a pruned
+        trial.
     """
     import optuna
 
+    key = f"val_{data.task.primary_metric}"
+
     def objective(trial: Any) -> float:
-        params = suggest(trial, space)
+        params = sample_params(trial, model_fn, space)
+        trial.set_user_attr(PARAMS_ATTR, params)
         run_id = tracker.start_trial(trial.number) if tracker else ""
         if tracker:
             tracker.log(run_id, params=params)
         state = "FAIL"
         try:
-            model = _compiled_model(tf, params, data, seed + trial.number)
+            tf.keras.backend.clear_session()
+            tf.keras.utils.set_random_seed(seed + trial.number)
+            full = build_params(params, epochs_per_trial, seed + trial.number)
+            model = compiled_model(tf, model_fn, data.task, full, len(data.feature_names))
 
             def on_epoch(epoch: int, logs: dict) -> None:
                 if tracker:
                     metrics = {k: v for k, v in logs.items() if math.isfinite(float(v))}
                     tracker.log(run_id, metrics=metrics, step=epoch)
 
-            callback = _make_callback(tf, trial, on_epoch)
+            callback = _make_callback(tf, trial, key, on_epoch)
             model.fit(
                 data.x_train,
                 data.y_train,
                 validation_data=(data.x_val, data.y_val),
                 epochs=epochs_per_trial,
-                batch_size=params["batch_size"],
+                batch_size=full["batch_size"],
                 verbose=0,
                 callbacks=[callback],
             )
@@ -126,12 +121,10 @@ def make_objective(
                 tracker.log(run_id, metrics={"value": value}, step=epochs_per_trial)
             if callback.pruned:
                 state = "PRUNED"
-                raise optuna.TrialPruned(f"val_accuracy {value:.4f} below the median")
+                raise optuna.TrialPruned(f"{key} {value:.4f} behind the median")
             if not math.isfinite(value):
-                raise ComponentError(
-                    f"trial {trial.number} produced no validation accuracy",
-                    "check that the validation set has rows and finite features",
-                )
+                log.warning("trial %d: %s is %s (the fit diverged)", trial.number, key, value)
+                return math.nan
             state = "COMPLETE"
             return value
         finally:
