@@ -17,6 +17,9 @@ from kfp_mlops.components.deployment.deploy_model import manifests as m
 from kfp_mlops.components.deployment.deploy_model.smoke import ReadyTimeout
 from kfp_mlops.components.deployment.deploy_model.targets.base import Release, Target
 
+# A field the API server does not know is an error, not silently dropped (its default).
+STRICT = "Strict"
+
 
 class ClusterTarget(Target):
     """A KServe InferenceService in a Kubernetes cluster.
@@ -78,20 +81,20 @@ class ClusterTarget(Target):
         existing = self._get(name)
         if existing is None:
             self.api.create_namespaced_custom_object(
-                m.GROUP, m.VERSION, self.namespace, m.PLURAL, body
+                m.GROUP, m.VERSION, self.namespace, m.PLURAL, body, field_validation=STRICT
             )
             return
         body = json.loads(json.dumps(body))
         body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
         self.api.replace_namespaced_custom_object(
-            m.GROUP, m.VERSION, self.namespace, m.PLURAL, name, body
+            m.GROUP, m.VERSION, self.namespace, m.PLURAL, name, body, field_validation=STRICT
         )
 
     def _patch_canary(self, percent: int | None) -> None:
         # Merge patch: null deletes the field, which promotes the latest revision to 100 %.
         body = {"spec": {"predictor": {"canaryTrafficPercent": percent}}}
         self.api.patch_namespaced_custom_object(
-            m.GROUP, m.VERSION, self.namespace, m.PLURAL, self.name, body
+            m.GROUP, m.VERSION, self.namespace, m.PLURAL, self.name, body, field_validation=STRICT
         )
 
     def _delete(self, name: str) -> None:
@@ -211,6 +214,8 @@ class ClusterTarget(Target):
                     self._strategy = "blue-green"
             return
         self._patch_canary(percent)
+        # Measure the step only once the controller applied it (until then the old split serves).
+        self.wait_ready(release, self._ready_timeout_s)
 
     def promote(self, release: Release) -> None:
         """Canary: drop ``canaryTrafficPercent``. Blue-green: delete the preview."""
