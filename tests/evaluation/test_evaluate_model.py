@@ -155,11 +155,11 @@ def test_champion_features_are_reencoded_with_the_champions_own_preprocessor(
 
     bare = tmp_path / "bare"
     bare.mkdir()
-    same, note = champion_features(features, current, str(bare))
+    same, note, _ = champion_features(features, current, str(bare))
     assert same is features and "no preprocessor.json" in note
 
     champion.save(str(tmp_path / "preprocessor.json"))
-    moved, note = champion_features(features, current, str(tmp_path))
+    moved, note, _ = champion_features(features, current, str(tmp_path))
     assert note == ""
     assert np.allclose(moved, champion.transform_features(frame), atol=1e-4)
     other_classes = dataclasses.replace(champion, classes=["a", "b"])

@@ -8,16 +8,19 @@ from typing import Any
 
 import numpy as np
 
-from kfp_mlops.components.common.metrics import compute_metrics, to_proba
 from kfp_mlops.components.common.model_dir import PREPROCESSOR_FILE
-from kfp_mlops.components.evaluation.evaluate_model.predictors import load_predictor, predict_all
+from kfp_mlops.components.evaluation.evaluate_model.predictors import (
+    load_predictor,
+    predict_all,
+    score,
+)
 
 log = logging.getLogger(__name__)
 
 
 def champion_features(
     features: np.ndarray, preprocessor: Any, model_dir: str
-) -> tuple[np.ndarray, str]:
+) -> tuple[np.ndarray, str, Any]:
     """The test features as the champion's own preprocessor would have encoded them.
 
     The champion was trained with its own preprocessor (registered beside it as
@@ -25,7 +28,9 @@ def champion_features(
     unfair comparison. The shared :class:`Preprocessor` does the re-encoding.
 
     Returns:
-        The features for the champion, and a note when they could not be re-encoded.
+        The features for the champion, a note when they could not be re-encoded, and the
+        preprocessor whose task decodes the champion's outputs (its own when registered:
+        a regression champion may have standardised its target differently).
 
     Raises:
         ParameterError: If the class lists differ or a column the champion needs is missing.
@@ -36,8 +41,9 @@ def champion_features(
     if not own.is_file():
         note = f"champion has no {PREPROCESSOR_FILE}: assumed to share the challenger's encoding"
         log.warning(note)
-        return features, note
-    return Preprocessor.load(str(own)).reencode(features, preprocessor), ""
+        return features, note, preprocessor
+    champion = Preprocessor.load(str(own))
+    return champion.reencode(features, preprocessor), "", champion
 
 
 def evaluate_champion(
@@ -46,7 +52,9 @@ def evaluate_champion(
     """Evaluate ``models:/<name>@champion`` on the same test rows; None if there is none.
 
     The champion runs in the format it is served in (TFLite when its directory has one),
-    so the comparison is between what users get now and what they would get.
+    so the comparison is between what users get now and what they would get. ``labels``
+    are in the target's units for regression (the champion's outputs are decoded with its
+    own task spec).
     """
     from kfp_mlops.components.registry import common as registry
 
@@ -55,10 +63,9 @@ def evaluate_champion(
         log.info("model '%s' has no champion at %s", name, tracking_uri)
         return None
     model_dir = registry.load_registered(tracking_uri, name, registry.CHAMPION)
-    encoded, note = champion_features(features, preprocessor, model_dir)
+    encoded, note, own = champion_features(features, preprocessor, model_dir)
     predict_fn, fmt = load_predictor(model_dir, "auto")
-    raw = predict_all(predict_fn, encoded)
-    result = compute_metrics(labels, to_proba(raw, preprocessor.num_classes), preprocessor.classes)
+    result, _ = score(predict_all(predict_fn, encoded), labels, own.task_spec)
     return {
         "version": str(version.version),
         "run_id": version.run_id,

@@ -2,6 +2,7 @@
 
 from kfp import dsl
 from kfp.dsl import (
+    HTML,
     Artifact,
     ClassificationMetrics,
     Dataset,
@@ -23,8 +24,10 @@ def evaluate_model(
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
     summary: Output[Markdown],
+    report: Output[HTML],
     evaluation_json: Output[Artifact],
     min_accuracy: float = 0.95,
+    max_rmse: float = 0.0,
     max_latency_p50_ms: float = 10.0,
     max_latency_p95_ms: float = 50.0,
     max_latency_p99_ms: float = 100.0,
@@ -39,17 +42,28 @@ def evaluate_model(
 ) -> bool:
     """Evaluate the model on the test split, time it as served, and decide if it may ship.
 
+    The task is the preprocessor's task spec. Regression: rmse, mae, r2 and mape (skipped
+    with a note when a target is ~0) in the target's own units, gated on max_rmse
+    (min_accuracy is ignored), compared with the champion on the task's primary metric
+    (RMSE, lower is better); classification_metrics stays empty (no confusion matrix or
+    ROC curve for regression) and the report plots predicted vs actual and residuals.
+
     Args:
         test: Processed test split (split_and_preprocess output).
         model: Model directory (model.h5, optionally model.tflite).
-        preprocessor: Preprocessor JSON of the same run (class names for the reports).
-        metrics: accuracy, precision, recall, f1, roc_auc, log_loss, single-row and batch
-            latency p50/p95/p99 (ms), throughput, blessed (1/0), champion_<metric>.
-        classification_metrics: Confusion matrix; ROC curve for binary problems.
-        summary: Markdown: decision, reasons, metrics table (challenger vs champion), latency.
+        preprocessor: Preprocessor JSON of the same run (task spec, class names).
+        metrics: accuracy, precision, recall, f1, roc_auc, log_loss (regression: rmse, mae,
+            r2, mape), single-row and batch latency p50/p95/p99 (ms), throughput, blessed
+            (1/0), champion_<metric>.
+        classification_metrics: Confusion matrix; ROC curve for binary problems (nothing
+            logged for regression).
+        summary: Markdown: decision, reasons, metrics table (challenger vs champion), latency,
+            confusion matrix or residual quantiles.
+        report: HTML: the same, with predicted-vs-actual and residual plots for regression.
         evaluation_json: Everything above as JSON (read by register_model); its metadata
             holds blessed and reasons.
-        min_accuracy: Minimum test accuracy.
+        min_accuracy: Minimum test accuracy (classification).
+        max_rmse: Maximum test RMSE in the target's units (regression; <= 0: no limit).
         max_latency_p50_ms: Maximum single-row latency median (<= 0 disables the check).
         max_latency_p95_ms: Maximum single-row latency p95 (<= 0 disables the check).
         max_latency_p99_ms: Maximum single-row latency p99 (<= 0 disables the check).
@@ -61,7 +75,8 @@ def evaluate_model(
         tracking_uri: MLflow server; when set, the challenger is compared with
             models:/<registered_model_name>@champion on the same test rows.
         registered_model_name: Registered model to compare with.
-        compare_metric: accuracy, precision, recall, f1 or roc_auc.
+        compare_metric: accuracy, precision, recall, f1 or roc_auc; for regression rmse, mae,
+            r2 or mape (a classification name means the primary metric, rmse).
         min_improvement: Required gain over the champion's compare_metric; 0 blesses ties.
 
     Returns:
@@ -79,6 +94,7 @@ def evaluate_model(
         preprocessor.path,
         core.Thresholds(
             min_accuracy=min_accuracy,
+            max_rmse=max_rmse,
             max_latency_p50_ms=max_latency_p50_ms,
             max_latency_p95_ms=max_latency_p95_ms,
             max_latency_p99_ms=max_latency_p99_ms,
@@ -101,9 +117,10 @@ def evaluate_model(
                 metrics.log_metric(f"champion_{key}", float(value))
     metrics.log_metric("blessed", 1.0 if result.blessed else 0.0)
 
-    classification_metrics.log_confusion_matrix(
-        result.metrics.classes, result.metrics.confusion_matrix
-    )
+    if not result.is_regression:
+        classification_metrics.log_confusion_matrix(
+            result.metrics.classes, result.metrics.confusion_matrix
+        )
     if result.metrics.roc:
         roc = result.metrics.roc
         classification_metrics.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])
@@ -116,6 +133,9 @@ def evaluate_model(
             json.dump(artifact.metadata, f, indent=1)
     with open(summary.path, "w", encoding="utf-8") as f:
         f.write(result.to_markdown())
+    os.makedirs(os.path.dirname(report.path), exist_ok=True)
+    with open(report.path, "w", encoding="utf-8") as f:
+        f.write(result.to_html())
     core.write_json(result, evaluation_json.path)
     evaluation_json.metadata.update(
         {

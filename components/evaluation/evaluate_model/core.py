@@ -5,7 +5,13 @@ The entry point :func:`evaluate` wires the parts to files and the registry:
 - metrics: :mod:`kfp_mlops.components.common.metrics` (shared with monitoring);
 - :mod:`.predictors`: the model as the server runs it; :mod:`.latency`: its timing;
 - :mod:`.gate`: thresholds and the verdict; :mod:`.champion`: the registered champion on
-  the same rows; :mod:`.summary`: the result object and its JSON; :mod:`.report`: Markdown.
+  the same rows; :mod:`.summary`: the result object and its JSON; :mod:`.report`: Markdown
+  and HTML (with predicted-vs-actual and residual plots for regression).
+
+The task (classification or regression) is the preprocessor's task spec: regression is
+scored in the target's own units (labels and predictions decoded with
+``TaskSpec.decode_target``), gated on ``max_rmse`` and compared with the champion on the
+task's primary metric in its direction.
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from kfp_mlops.components.common.errors import ParameterError
-from kfp_mlops.components.common.metrics import compute_metrics, to_proba
 from kfp_mlops.components.evaluation.evaluate_model.champion import evaluate_champion
 from kfp_mlops.components.evaluation.evaluate_model.gate import (
     Thresholds,
@@ -28,6 +33,7 @@ from kfp_mlops.components.evaluation.evaluate_model.latency import measure_laten
 from kfp_mlops.components.evaluation.evaluate_model.predictors import (
     load_predictor,
     predict_all,
+    score,
 )
 from kfp_mlops.components.evaluation.evaluate_model.summary import EvaluationResult
 
@@ -39,14 +45,24 @@ log = logging.getLogger(__name__)
 def load_test(test_path: str, preprocessor_path: str) -> tuple[np.ndarray, np.ndarray, Any]:
     """Features, labels and preprocessor of a processed test split, checked to match.
 
+    Regression labels are returned in the target's own units (the split may hold the
+    standardised target).
+
     Raises:
         ParameterError: If the split's width is not the preprocessor's.
+        SplitError: If the split breaks the contract for the preprocessor's task.
     """
-    from kfp_mlops.components.common.artifacts import load_xy
+    from kfp_mlops.components.common.artifacts import LABEL, read_split
     from kfp_mlops.components.data.split_and_preprocess.preprocessor import Preprocessor
 
-    features, labels, _ = load_xy(test_path)
     preprocessor = Preprocessor.load(preprocessor_path)
+    task = preprocessor.task_spec
+    frame = read_split(test_path, "test", regression=not task.is_classification)
+    features = frame[[c for c in frame.columns if c != LABEL]].to_numpy(dtype="float32")
+    if task.is_classification:
+        labels = frame[LABEL].to_numpy(dtype="int64")
+    else:
+        labels = np.asarray(task.decode_target(frame[LABEL].to_numpy("float64")), "float64")
     if features.shape[1] != preprocessor.num_features:
         raise ParameterError(
             f"the test split has {features.shape[1]} features, the preprocessor "
@@ -85,7 +101,8 @@ def evaluate(
         tracking_uri: MLflow server; with ``registered_model_name``, the challenger is
             compared with ``models:/<name>@champion`` on the same rows.
         registered_model_name: Registered model to compare with.
-        compare_metric: Metric compared with the champion (higher is better).
+        compare_metric: Metric compared with the champion; for regression a classification
+            metric (the default ``accuracy``) means the task's primary metric (RMSE).
         min_improvement: Required gain over the champion (0: ties are blessed).
 
     Raises:
@@ -94,15 +111,16 @@ def evaluate(
     from kfp_mlops.components.registry import common as registry
 
     thresholds = thresholds or Thresholds()
-    check_compare_metric(compare_metric)
+    check_compare_metric(compare_metric)  # classification names; the task narrows it below
     compare = bool(tracking_uri.strip() and registered_model_name.strip())
     if compare:
         # Before any expensive work: an unreachable registry must not mean "no champion".
         registry.check_registry(tracking_uri)
     features, labels, preprocessor = load_test(test_path, preprocessor_path)
+    task = preprocessor.task_spec
+    compare_metric = check_compare_metric(compare_metric, task)[0]
     predict_fn, fmt = load_predictor(model_dir, serving_format)
-    raw = predict_all(predict_fn, features)
-    metrics = compute_metrics(labels, to_proba(raw, preprocessor.num_classes), preprocessor.classes)
+    metrics, predictions = score(predict_all(predict_fn, features), labels, task)
     latency = measure_latency(
         predict_fn,
         features,
@@ -127,6 +145,7 @@ def evaluate(
             if compare
             else "no champion yet (no comparison: tracking_uri or registered_model_name empty)"
         ),
+        task=task,
     )
     log.info("evaluation of %s: %s", model_dir, "; ".join(decision.reasons))
     return EvaluationResult(
@@ -139,6 +158,9 @@ def evaluate(
         champion=champion,
         compare_metric=compare_metric,
         min_improvement=min_improvement,
+        task_type=task.task_type,
+        targets=None if task.is_classification else labels,
+        predictions=None if task.is_classification else predictions,
     )
 
 

@@ -7,7 +7,14 @@ from collections.abc import Callable
 import numpy as np
 
 from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.common.metrics import (
+    ModelMetrics,
+    compute_metrics,
+    regression_metrics,
+    to_proba,
+)
 from kfp_mlops.components.common.model_dir import BACKENDS, resolve_backend
+from kfp_mlops.components.common.task import TaskSpec
 
 #: Formats evaluate_model can serve a model in (the model directory's backends).
 SERVING_FORMATS = BACKENDS
@@ -55,3 +62,26 @@ def predict_all(predict_fn: Predictor, features: np.ndarray) -> np.ndarray:
         for i in range(0, len(features), PREDICT_CHUNK)
     ]
     return np.concatenate(parts)
+
+
+def score(raw: np.ndarray, labels: np.ndarray, task: TaskSpec) -> tuple[ModelMetrics, np.ndarray]:
+    """Metrics of raw model outputs against the labels, and the predictions they were taken on.
+
+    Classification: probabilities and class metrics. Regression: the outputs are decoded
+    with ``task`` (the model's own target standardisation) into the target's units, and
+    ``labels`` must already be in those units.
+
+    Returns:
+        The metrics, and the predictions (probabilities, or decoded targets) for the plots.
+    """
+    if task.is_classification:
+        proba = to_proba(raw, task.num_classes)
+        return compute_metrics(labels, proba, task.classes), proba
+    out = np.asarray(raw, dtype="float64")
+    if out.ndim == 2 and out.shape[1] != 1:
+        raise ParameterError(
+            f"the model outputs {out.shape[1]} values per row but the task is regression",
+            "use the model with the preprocessor of the same pipeline run",
+        )
+    predictions = np.asarray(task.decode_target(out.reshape(-1)), dtype="float64")
+    return regression_metrics(labels, predictions), predictions

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
 
 from kfp_mlops.components.common.metrics import ModelMetrics
 from kfp_mlops.components.evaluation.evaluate_model.gate import Decision, Thresholds
@@ -12,7 +14,11 @@ from kfp_mlops.components.evaluation.evaluate_model.gate import Decision, Thresh
 
 @dataclass
 class EvaluationResult:
-    """Everything evaluate_model reports."""
+    """Everything evaluate_model reports.
+
+    ``targets`` and ``predictions`` (regression, in the target's units) feed the plots of
+    the HTML report; they are not written to the JSON.
+    """
 
     metrics: ModelMetrics
     latency: dict[str, float]
@@ -23,6 +29,14 @@ class EvaluationResult:
     champion: dict[str, Any] | None = None
     compare_metric: str = "accuracy"
     min_improvement: float = 0.0
+    task_type: str = "binary"
+    targets: np.ndarray | None = field(default=None, repr=False)
+    predictions: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def is_regression(self) -> bool:
+        """Whether the task is regression (no confusion matrix or ROC curve)."""
+        return self.task_type == "regression"
 
     @property
     def blessed(self) -> bool:
@@ -38,6 +52,7 @@ class EvaluationResult:
         """The ``evaluation_json`` artifact (read by register_model)."""
         return {
             "blessed": self.blessed,
+            "task_type": self.task_type,
             "reasons": self.decision.reasons,
             "failures": self.decision.failures,
             "checks": [asdict(c) for c in self.decision.checks],
@@ -65,6 +80,12 @@ class EvaluationResult:
         from kfp_mlops.components.evaluation.evaluate_model import report
 
         return report.markdown(self)
+
+    def to_html(self) -> str:
+        """The HTML report (see :func:`report.html`)."""
+        from kfp_mlops.components.evaluation.evaluate_model import report
+
+        return report.html(self)
 
 
 def _json_number(value: float) -> float | None:
