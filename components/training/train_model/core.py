@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kfp_mlops.components.common.artifacts import LABEL
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.model_dir import MODEL_CONFIG_FILE
 from kfp_mlops.components.common.task import TaskSpec
@@ -296,7 +297,7 @@ def train(
         "num_features": data.num_features,
         "num_classes": data.num_classes,
         "feature_names": data.feature_names,
-        "label_column": launcher.LABEL,
+        "label_column": LABEL,
         "model_fn": config.model_fn,
         "task": task.to_json(),
         "model_config": model_config.to_dict(),
