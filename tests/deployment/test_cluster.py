@@ -7,6 +7,8 @@ API server reports in the InferenceService status. No real cluster is involved.
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from kfp_mlops.components.deployment.deploy_model import manifests as m
@@ -96,16 +98,22 @@ def test_missing_credentials_is_a_clear_error(file_inputs, monkeypatch, tmp_path
         ClusterTarget("clf", NS, kubeconfig=str(tmp_path / "missing-kubeconfig"))
 
 
-@pytest.fixture(scope="module")
-def model_server(models, tmp_path_factory):
-    """A real server (TFLite: starts fast) that the fake status URLs point to."""
-    log = tmp_path_factory.mktemp("srv") / "server.log"
-    proc = processes.start_server(str(models.tflite), str(models.preprocessor), "clf", log)
+@contextlib.contextmanager
+def served(model_dir, preprocessor, log):
+    """A real model server of ``model_dir`` on loopback (its URL), stopped afterwards."""
+    proc = processes.start_server(str(model_dir), str(preprocessor), "clf", log)
     try:
         wait_ready(proc.url, "clf", 240, alive=lambda: processes.exit_message(proc.pid, str(log)))
         yield proc.url
     finally:
         processes.stop(proc.pid)
+
+
+@pytest.fixture(scope="module")
+def model_server(models, tmp_path_factory):
+    """A real server (TFLite: starts fast) that the fake status URLs point to."""
+    with served(models.tflite, models.preprocessor, tmp_path_factory.mktemp("srv") / "log") as url:
+        yield url
 
 
 def model_inputs(models):

@@ -14,12 +14,11 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from kfp_mlops.components.deployment.deploy_model import manifests as m
-from kfp_mlops.components.deployment.deploy_model import processes
-from kfp_mlops.components.deployment.deploy_model.smoke import ReadyTimeout, wait_ready
+from kfp_mlops.components.deployment.deploy_model.smoke import ReadyTimeout
 from kfp_mlops.components.deployment.deploy_model.targets import ClusterTarget, Release
 from tests.deployment.crds import needs_crds
 from tests.deployment.k8s_api import FakeKubeApi, FakeKubeServer
-from tests.deployment.test_cluster import NS, model_inputs, run
+from tests.deployment.test_cluster import NS, model_inputs, run, served
 from tests.deployment.test_cluster import model_server as model_server  # the fixture
 
 OLD, NEW = "v000000000a", "v000000000b"
@@ -117,13 +116,10 @@ def test_latest_and_prev_tags_reach_each_revision_s_own_server(kube):
 @pytest.fixture(scope="module")
 def nan_server(models, tmp_path_factory):
     """A real server of a model whose answers are NaN (the broken canary)."""
-    log = tmp_path_factory.mktemp("nan") / "server.log"
-    proc = processes.start_server(str(models.tflite_nan), str(models.preprocessor), "clf", log)
-    try:
-        wait_ready(proc.url, "clf", 240, alive=lambda: processes.exit_message(proc.pid, str(log)))
-        yield proc.url
-    finally:
-        processes.stop(proc.pid)
+    with served(
+        models.tflite_nan, models.preprocessor, tmp_path_factory.mktemp("nan") / "log"
+    ) as url:
+        yield url
 
 
 @pytest.mark.slow
