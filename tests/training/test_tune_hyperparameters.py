@@ -570,3 +570,56 @@ def test_component_kfp_local(kfp_local, splits, tmp_path):
     assert run.outputs["metrics"].metadata["best_value"] == pytest.approx(run.outputs["best_value"])
     # storage_url "" keeps the study next to best_params
     assert (Path(run.outputs["best_params"].path).parent / DEFAULT_DB_NAME).exists()
+
+
+@pytest.mark.slow
+def test_component_kfp_local_regression_with_user_module(kfp_local, diabetes, tmp_path):
+    """The preprocessor artifact carries the regression task; the example module is tuned."""
+    from typing import NamedTuple
+
+    from kfp import dsl
+
+    from kfp_mlops.components.training.tune_hyperparameters.component import tune_hyperparameters
+
+    train, validation, task_path = diabetes
+    paths = {"preprocessor": task_path}
+    for name, frame in (("train", train), ("validation", validation)):
+        paths[name] = str(tmp_path / f"{name}.parquet")
+        frame.to_parquet(paths[name], index=False)
+
+    class Outputs(NamedTuple):
+        best_params: dsl.Artifact
+        metrics: dsl.Metrics
+        best_value: float
+
+    @dsl.pipeline(name="tune-local-regression")
+    def pipeline() -> Outputs:
+        tr = dsl.importer(artifact_uri=paths["train"], artifact_class=dsl.Dataset)
+        va = dsl.importer(artifact_uri=paths["validation"], artifact_class=dsl.Dataset)
+        pp = dsl.importer(artifact_uri=paths["preprocessor"], artifact_class=dsl.Model)
+        task = tune_hyperparameters(
+            train=tr.output,
+            validation=va.output,
+            preprocessor=pp.output,
+            model_fn=str(EXAMPLE_MODULE),
+            n_trials=2,
+            epochs_per_trial=3,
+        )
+        return Outputs(
+            best_params=task.outputs["best_params"],
+            metrics=task.outputs["metrics"],
+            best_value=task.outputs["Output"],
+        )
+
+    run = pipeline()
+    written = json.loads(Path(run.outputs["best_params"].path).read_text())
+    assert written["objective"] == {
+        "metric": "rmse",
+        "split": "validation",
+        "direction": "minimize",
+    }
+    assert set(written["best_params"]) == {"learning_rate", "hidden_units", "dropout"}
+    assert run.outputs["best_value"] == pytest.approx(written["best_value"])
+    assert run.outputs["best_value"] > 0  # an RMSE, in standard deviations of the target
+    assert run.outputs["metrics"].metadata["best_val_rmse"] == pytest.approx(written["best_value"])
+    assert run.outputs["best_params"].metadata["direction"] == "minimize"
