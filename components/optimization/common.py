@@ -1,14 +1,19 @@
 """Measurements and checks shared by prune_model, quantize_model and export_onnx.
 
 Parameter checks, model and split loading, sizes (raw and gzipped), batch-1 latency,
-predicted labels and the accuracy gate live here so the three cores compare their models
-the same way; the TFLite conversion is in :mod:`kfp_mlops.components.optimization.tflite`.
+predicted labels, the accuracy gate and the pass-through of a model an optimization cannot
+handle live here so the three cores compare their models the same way; the TFLite
+conversion is in :mod:`kfp_mlops.components.optimization.tflite`, the regression measure
+and gate in :mod:`kfp_mlops.components.optimization.quality`.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
+import inspect
 import logging
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,10 +25,14 @@ import numpy as np
 from kfp_mlops.components.common.errors import ComponentError, ParameterError
 from kfp_mlops.components.common.inference import TFLiteModel
 from kfp_mlops.components.common.metrics import latency_percentiles
+from kfp_mlops.components.common.model_dir import TFLITE_FILE
 
 # Re-exported while other areas' tests and benchmarks still import it from here; new code
 # imports it from kfp_mlops.components.optimization.tflite.
-from kfp_mlops.components.optimization.tflite import tflite_convert  # noqa: F401
+from kfp_mlops.components.optimization.tflite import (  # noqa: F401
+    UnsupportedModelError,
+    tflite_convert,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +60,33 @@ class OptimizationResult:
 
 @dataclass
 class GateResult:
-    """Outcome of :func:`accuracy_gate`."""
+    """Outcome of :func:`accuracy_gate` or :func:`.quality.rmse_gate`.
+
+    Attributes:
+        blessed: Whether the gate passed.
+        change: Accuracy change in pp, or RMSE change in percent (positive = worse).
+        metadata: Facts for the output artifact's metadata.
+        key: The metrics key of ``change``.
+    """
 
     blessed: bool
-    accuracy_change_pp: float
+    change: float
     metadata: dict[str, Any]
+    key: str = "accuracy_change_pp"
+
+    @property
+    def accuracy_change_pp(self) -> float:
+        """``change`` under its classification name."""
+        return self.change
 
 
 # ------------------------------------------------------------------------------ parameters
 
 
-def validate_gate(max_accuracy_drop: float, gate_mode: str) -> None:
-    """Reject a negative allowed drop or an unknown gate mode."""
+def validate_gate(
+    max_accuracy_drop: float, gate_mode: str, max_rmse_increase_pct: float = 0.0
+) -> None:
+    """Reject a negative allowed drop or RMSE increase, or an unknown gate mode."""
     if gate_mode not in GATE_MODES:
         raise ParameterError(
             f"gate_mode '{gate_mode}' is not supported", f"use one of {GATE_MODES}"
@@ -71,6 +95,11 @@ def validate_gate(max_accuracy_drop: float, gate_mode: str) -> None:
         raise ParameterError(
             f"max_accuracy_drop {max_accuracy_drop} is negative",
             "give the largest accuracy loss you accept in percentage points, e.g. 0.5",
+        )
+    if max_rmse_increase_pct < 0:
+        raise ParameterError(
+            f"max_rmse_increase_pct {max_rmse_increase_pct} is negative",
+            "give the largest RMSE increase you accept in percent of the input's, e.g. 2",
         )
 
 
@@ -110,10 +139,18 @@ def load_model(model_path: str) -> Any:
 
 
 def load_split(path: str, split: str, model: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Features and labels of a processed split, checked against the model's input width."""
-    from kfp_mlops.components.common.artifacts import load_xy
+    """Features and labels of a processed split, checked against the model's input width.
 
-    x, y, _ = load_xy(path)
+    Labels are int64 class codes, or float32 regression targets when the split's label
+    column is float (the split contract's two kinds).
+    """
+    from kfp_mlops.components.common.artifacts import LABEL, read_split
+
+    frame = read_split(path, split, regression=_float_labels(path))
+    names = [c for c in frame.columns if c != LABEL]
+    x = frame[names].to_numpy(dtype="float32")
+    labels = frame[LABEL]
+    y = labels.to_numpy("float32" if labels.dtype.kind == "f" else "int64")
     width = int(model.inputs[0].shape[-1])
     if x.shape[1] != width:
         raise ParameterError(
@@ -122,6 +159,20 @@ def load_split(path: str, split: str, model: Any) -> tuple[np.ndarray, np.ndarra
             "pass the splits the model was trained on (same split_and_preprocess output)",
         )
     return x, y
+
+
+def _float_labels(path: str) -> bool:
+    """Whether the split's label column is float (False if unreadable: the reader says why)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from kfp_mlops.components.common.artifacts import LABEL
+
+    try:
+        schema = pq.read_schema(path)
+        return pa.types.is_floating(schema.field(LABEL).type)
+    except (OSError, KeyError, pa.ArrowException):
+        return False
 
 
 def dense_sparsity(model: Any) -> tuple[float, dict[str, float]]:
@@ -231,15 +282,107 @@ def accuracy_gate(
     }
     if passed:
         log.info("%s: accuracy %+.2f pp, gate passed", what, change)
-        return GateResult(True, change, metadata)
     reason = (
         f"{what} lost {-change:.2f} pp of test accuracy ({baseline:.4f} -> {optimized:.4f}), "
         f"more than max_accuracy_drop={max_drop_pp} pp"
     )
     fix = "fine-tune longer, lower the sparsity, use a gentler mode (dynamic_range/float16), "
-    fix += "or raise max_accuracy_drop"
+    return gate_outcome(
+        passed,
+        change,
+        metadata,
+        "accuracy_change_pp",
+        reason,
+        fix + "or raise max_accuracy_drop",
+        gate_mode,
+    )
+
+
+def gate_outcome(
+    passed: bool,
+    change: float,
+    metadata: dict[str, Any],
+    key: str,
+    reason: str,
+    fix: str,
+    gate_mode: str,
+) -> GateResult:
+    """The gate's result; a failure raises (``fail``) or is marked in the metadata (``mark``).
+
+    Raises:
+        OptimizationGateError: With ``gate_mode="fail"`` when not ``passed``.
+    """
+    if passed:
+        return GateResult(True, change, metadata, key)
     if gate_mode == "fail":
         raise OptimizationGateError(reason, fix)
     log.warning("%s; not blessed (gate_mode='mark')", reason)
     metadata["gate_reason"] = reason
-    return GateResult(False, change, metadata)
+    return GateResult(False, change, metadata, key)
+
+
+# ------------------------------------------------------------------------------ pass-through
+
+
+def pass_through(
+    model_path: str, output_dir: str, step: str, exc: UnsupportedModelError
+) -> OptimizationResult:
+    """``gate_mode="mark"`` for a model the step cannot handle: the input, unchanged.
+
+    Every file of the input Model directory (model.h5, a float32 model.tflite, the record)
+    is copied to ``output_dir``, and the record's ``step`` line says why nothing was done,
+    so the pipeline goes on with the float model; the result is not blessed.
+    """
+    from kfp_mlops.components.common.artifacts import keras_file
+    from kfp_mlops.components.optimization.record import RECORD_FILE, write_record
+
+    source = Path(model_path)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # A conversion this step wrote before it failed must not be served as its output.
+    (out / TFLITE_FILE).unlink(missing_ok=True)
+    files = [p for p in source.iterdir() if p.is_file()] if source.is_dir() else []
+    for file in files or [keras_file(model_path)]:
+        if file.name != RECORD_FILE:
+            shutil.copy2(file, out / file.name)
+    reason = f"{step} skipped: {exc.problem}"
+    write_record(out, model_path, **{step: f"none ({reason})"})
+    log.warning("%s; the input model goes on unchanged (gate_mode='mark')", reason)
+    metadata = {
+        "blessed": False,
+        "gate": f"{step} could not be applied",
+        "gate_reason": reason,
+        "fix": exc.fix,
+        "skipped": True,
+        "files": sorted(p.name for p in out.iterdir() if p.is_file()),
+    }
+    return OptimizationResult(metrics={"skipped": 1.0}, blessed=False, metadata=metadata)
+
+
+def unless_unsupported(step: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a core whose model may hold a layer or op ``step`` cannot handle.
+
+    The core's :class:`UnsupportedModelError` is raised again with ``gate_mode="fail"``;
+    with ``mark`` the input model is passed through (:func:`pass_through`). The core must
+    take ``model_path``, ``output_dir`` and ``gate_mode`` arguments.
+    """
+
+    def decorate(core: Callable[..., OptimizationResult]) -> Callable[..., OptimizationResult]:
+        signature = inspect.signature(core)
+
+        @functools.wraps(core)
+        def run(*args: Any, **kwargs: Any) -> OptimizationResult:
+            try:
+                return core(*args, **kwargs)
+            except UnsupportedModelError as exc:
+                given = signature.bind(*args, **kwargs)
+                given.apply_defaults()
+                if given.arguments["gate_mode"] == "fail":
+                    raise
+                return pass_through(
+                    given.arguments["model_path"], given.arguments["output_dir"], step, exc
+                )
+
+        return run
+
+    return decorate

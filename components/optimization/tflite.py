@@ -1,7 +1,8 @@
 """Keras -> TFLite conversion: float32, dynamic range, float16 and full int8.
 
-A conversion the converter refuses becomes a :class:`ParameterError` naming the op (and
-layer) it cannot convert or quantize, and the fix.
+A conversion the converter refuses becomes an :class:`UnsupportedModelError` naming the op
+(and layer) it cannot convert or quantize, and the fix; prune and quantize let it follow
+their ``gate_mode`` (fail, or pass the float model through unchanged).
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from typing import Any
 import numpy as np
 
 from kfp_mlops.components.common.errors import ParameterError
+
+
+class UnsupportedModelError(ParameterError):
+    """The model holds a layer or op an optimization cannot handle (named in the message)."""
+
 
 TFLITE_MODES = ("float32", "dynamic_range", "int8", "float16")
 IO_TYPES = ("int8", "uint8", "float32")
@@ -112,7 +118,7 @@ def tflite_convert(
         bad = [(op, layer) for op, layer in float_ops_of(content) if op not in allowed]
         if bad:
             named = ", ".join(f"{op} (layer '{layer}')" for op, layer in bad)
-            raise ParameterError(
+            raise UnsupportedModelError(
                 f"the converter cannot quantize op {named} to int8: it stayed float32",
                 "use mode='dynamic_range' or 'float16', or add the op to float_ops "
                 f"(e.g. float_ops='{','.join(sorted({op for op, _ in bad}))}') to allow its "
@@ -158,8 +164,8 @@ _OP_PATTERNS = (
 )
 
 
-def converter_error(exc: BaseException, mode: str) -> ParameterError:
-    """A converter exception as a ParameterError naming the op (and layer) and the fix."""
+def converter_error(exc: BaseException, mode: str) -> UnsupportedModelError:
+    """A converter exception as an UnsupportedModelError naming the op (and layer) and the fix."""
     message = str(exc)
     ops: list[str] = []
     for pattern in _OP_PATTERNS:
@@ -176,14 +182,14 @@ def converter_error(exc: BaseException, mode: str) -> ParameterError:
         where += f" (layer {', '.join(repr(x) for x in dict.fromkeys(layers))})"
     first = next((line for line in message.splitlines() if "error" in line.lower()), message)
     if "ERROR_NEEDS_FLEX_OPS" in message or "neither a custom op nor a flex op" in message:
-        return ParameterError(
+        return UnsupportedModelError(
             f"the TFLite converter cannot convert {where} in mode '{mode}': it is not a TFLite "
             "builtin op, so no mode (int8, dynamic_range, float16) can convert it",
             "replace it in the model with a TFLite builtin op (see "
             "https://ai.google.dev/edge/litert/models/ops_compatibility), or serve the Keras "
             "model or the ONNX export (export_onnx) instead",
         )
-    return ParameterError(
+    return UnsupportedModelError(
         f"the TFLite converter cannot quantize {where} in mode '{mode}': {first.strip()[:300]}",
         "use mode='dynamic_range' or 'float16', or add the op to float_ops to let it run as "
         "a float32 TFLITE_BUILTINS kernel inside the int8 model",

@@ -64,3 +64,40 @@ def not_a_model(tmp_path: Path) -> str:
 def unread_splits(tmp_path: Path) -> tuple[str, str, str]:
     """Split paths that are never read: for inputs rejected before the data is loaded."""
     return tuple(str(tmp_path / f"{name}.parquet") for name in ("train", "validation", "test"))
+
+
+@pytest.fixture(scope="session")
+def regression_splits(tmp_path_factory: pytest.TempPathFactory) -> Splits:
+    """Diabetes splits with a standardised float32 target (the regression split contract)."""
+    from sklearn.datasets import load_diabetes
+
+    from kfp_mlops.components.data.split_and_preprocess.core import split_and_preprocess
+
+    result = split_and_preprocess(load_diabetes(as_frame=True).frame, standardize_target=True)
+    folder = tmp_path_factory.mktemp("regression_splits")
+    frames = {"train": result.train, "validation": result.validation, "test": result.test}
+    for name, frame in frames.items():
+        assert frame["label"].dtype == "float32"
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    return Splits(*(str(folder / f"{n}.parquet") for n in frames), frames)
+
+
+@pytest.fixture(scope="session")
+def regression_model(regression_splits: Splits, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Model directory with a 32-16 MSE regressor fitted on the diabetes splits."""
+    from kfp_mlops.components.common.artifacts import KERAS_FILE
+    from kfp_mlops.components.common.tf import import_tf
+
+    tf = import_tf()
+    tf.keras.utils.set_random_seed(0)
+    train = regression_splits.frames["train"]
+    x = train.drop(columns="label").to_numpy("float32")
+    inputs = tf.keras.Input((x.shape[1],), name="features")
+    hidden = tf.keras.layers.Dense(32, activation="relu", name="dense_0")(inputs)
+    hidden = tf.keras.layers.Dense(16, activation="relu", name="dense_1")(hidden)
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(1, name="prediction")(hidden))
+    model.compile(tf.keras.optimizers.Adam(1e-2), loss="mse")
+    model.fit(x, train["label"].to_numpy(), epochs=40, batch_size=32, verbose=0)
+    folder = tmp_path_factory.mktemp("regression_model")
+    model.save(str(folder / KERAS_FILE), include_optimizer=False)
+    return str(folder)

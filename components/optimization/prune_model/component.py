@@ -23,6 +23,7 @@ def prune_model(
     gate_mode: str = "fail",
     latency_runs: int = 200,
     seed: int = 42,
+    max_rmse_increase_pct: float = 2.0,
 ) -> bool:
     """Magnitude-prune the Dense kernels (tfmot PolynomialDecay), fine-tune and strip.
 
@@ -44,14 +45,23 @@ def prune_model(
         epochs: Fine-tuning epochs; the schedule's steps follow from them and the rows.
         batch_size: Fine-tuning batch size.
         learning_rate: Adam learning rate of the fine-tuning.
-        max_accuracy_drop: Largest accepted test-accuracy loss in percentage points.
-        gate_mode: fail (raise when the gate fails) or mark (return False instead).
+        max_accuracy_drop: Largest accepted test-accuracy loss in percentage points
+            (classification).
+        gate_mode: fail (raise when the gate fails, or when the model has a layer or op
+            this step cannot handle: the message names it) or mark (return False instead;
+            for a layer or op it cannot handle, the input model is written through
+            unchanged, metadata gate_reason says why and metrics holds skipped=1).
         latency_runs: Timed batch-1 inferences per latency measurement.
+        max_rmse_increase_pct: Largest accepted test-RMSE increase in percent of the input
+            model's (regression: float labels in the splits; rmse, baseline_rmse and
+            rmse_change_pct replace the accuracy metrics).
         seed: Seed of the fine-tuning.
 
     Returns:
-        blessed: True when the accuracy gate passed.
+        blessed: True when the accuracy (or RMSE) gate passed and the step was applied.
     """
+    import math
+
     from kfp_mlops.components.optimization.prune_model.core import prune
 
     result = prune(
@@ -69,8 +79,10 @@ def prune_model(
         gate_mode=gate_mode,
         latency_runs=latency_runs,
         seed=seed,
+        max_rmse_increase_pct=max_rmse_increase_pct,
     )
     for name, value in result.metrics.items():
-        metrics.log_metric(name, float(value))
+        if math.isfinite(value):  # KFP metrics must be JSON numbers
+            metrics.log_metric(name, float(value))
     pruned_model.metadata.update(result.metadata)
     return result.blessed

@@ -5,6 +5,11 @@ schedule from ``initial_sparsity`` to ``final_sparsity``; the model is fine-tune
 ``UpdatePruningStep`` callback and the wrappers are stripped, so the output ``model.h5`` is a
 plain Keras model (zeros in its kernels) that quantize_model and export_onnx consume.
 
+Regression models (float labels in the split) are fine-tuned with MSE and gated on the
+relative change of test RMSE (:mod:`..quality`). A layer tfmot cannot wrap (a custom layer
+with weights and no ``get_prunable_weights``) is named before any fine-tuning; it fails the
+task, or with ``gate_mode="mark"`` the input model goes through unchanged, not blessed.
+
 The schedule fits any run length: pruning spans the first 80% of the fine-tuning steps
 (the rest lets accuracy recover at the final sparsity), fires every ``max(1, span // 10)``
 steps, and its end step is a multiple of that frequency so the final sparsity is reached.
@@ -18,23 +23,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kfp_mlops.components.common.artifacts import KERAS_FILE, num_classes_of
+from kfp_mlops.components.common.artifacts import KERAS_FILE
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.inference import TFLiteModel
 from kfp_mlops.components.common.model_dir import TFLITE_FILE
 from kfp_mlops.components.optimization.common import (
     OptimizationGateError,
     OptimizationResult,
-    accuracy,
-    accuracy_gate,
     dense_sparsity,
     gzipped_size,
     keras_outputs,
     load_model,
     load_split,
     tflite_latency_ms,
+    unless_unsupported,
     validate_gate,
     validate_positive,
+)
+from kfp_mlops.components.optimization.prune_model.layers import check_prunable, custom_prunable
+from kfp_mlops.components.optimization.quality import (
+    MAX_RMSE_INCREASE_PCT,
+    Quality,
+    is_regression,
 )
 from kfp_mlops.components.optimization.record import (
     FLOAT_TFLITE_SOURCE,
@@ -107,6 +117,7 @@ def check_sparsity(
         )
 
 
+@unless_unsupported("pruning")
 def prune(
     model_path: str,
     train_path: str,
@@ -123,6 +134,7 @@ def prune(
     sparsity_tolerance_pp: float = 2.0,
     latency_runs: int = 200,
     seed: int = 42,
+    max_rmse_increase_pct: float = MAX_RMSE_INCREASE_PCT,
 ) -> OptimizationResult:
     """Prune, fine-tune, strip and measure; write model.h5, model.tflite and the record.
 
@@ -138,30 +150,38 @@ def prune(
         epochs: Fine-tuning epochs (>= 1).
         batch_size: Fine-tuning batch size.
         learning_rate: Adam learning rate of the fine-tuning.
-        max_accuracy_drop: Largest accepted test-accuracy loss, percentage points.
-        gate_mode: ``fail`` raises when the gate fails; ``mark`` returns blessed=False.
+        max_accuracy_drop: Largest accepted test-accuracy loss, percentage points
+            (classification).
+        gate_mode: ``fail`` raises when the gate fails or the model has a layer tfmot
+            cannot wrap; ``mark`` returns blessed=False (the input model passed through
+            unchanged in the second case).
         sparsity_tolerance_pp: How far (pp) achieved sparsity may fall below the target.
         latency_runs: Timed batch-1 inferences per latency measurement.
         seed: Seed of the fine-tuning.
+        max_rmse_increase_pct: Largest accepted test-RMSE increase, percent of the input
+            model's (regression).
 
     Returns:
         Metrics, blessed flag and metadata (per-layer sparsity, schedule).
 
     Raises:
         ParameterError: On bad parameters or a path that is not a Keras model.
+        UnsupportedModelError: With ``gate_mode="fail"``, naming a layer tfmot cannot wrap
+            or an op the TFLite converter cannot convert.
         OptimizationGateError: When sparsity falls short of the target, or (``gate_mode``
-            ``fail``) when accuracy drops more than allowed.
+            ``fail``) when accuracy drops or RMSE grows more than allowed.
     """
     # Long for its docstring and the flat metrics/metadata dicts; the steps are helpers.
     validate_sparsity(initial_sparsity, final_sparsity)
     validate_positive(epochs=epochs, batch_size=batch_size, latency_runs=latency_runs)
-    validate_gate(max_accuracy_drop, gate_mode)
-
+    validate_gate(max_accuracy_drop, gate_mode, max_rmse_increase_pct)
     model = load_model(model_path)
+    check_prunable(model)
     x_train, y_train = load_split(train_path, "train", model)
     x_val, y_val = load_split(validation_path, "validation", model)
     x_test, y_test = load_split(test_path, "test", model)
-    baseline_accuracy = accuracy(keras_outputs(model, x_test), y_test)
+    quality = Quality(is_regression(y_test), max_accuracy_drop, max_rmse_increase_pct)
+    baseline_score = quality.measure(keras_outputs(model, x_test), y_test)
     # Converted now: the pruning wrappers reuse (and so change) the input model's layers.
     base_tflite = tflite_convert(model)
 
@@ -172,6 +192,7 @@ def prune(
         (x_train, y_train),
         (x_val, y_val),
         schedule,
+        quality,
         initial_sparsity=initial_sparsity,
         final_sparsity=final_sparsity,
         epochs=epochs,
@@ -189,7 +210,7 @@ def prune(
     for name, value in per_layer.items():
         log.info("layer %s: sparsity %.4f", name, value)
     log.info("overall Dense-kernel sparsity %.4f (target %.4f)", sparsity, final_sparsity)
-    pruned_accuracy = accuracy(keras_outputs(pruned, x_test), y_test)
+    pruned_score = quality.measure(keras_outputs(pruned, x_test), y_test)
 
     # Latency and the compressed size are measured on float32 TFLite conversions of the
     # input and pruned models, with the LiteRT interpreter at batch 1, so the numbers
@@ -209,18 +230,18 @@ def prune(
         "target_sparsity": final_sparsity,
         "size_bytes": keras_path.stat().st_size,
         "gzipped_size_bytes": gzipped_size(keras_path),
-        "accuracy": pruned_accuracy,
-        "baseline_accuracy": baseline_accuracy,
-        **_tflite_metrics(base_tflite, pruned_tflite, x_test, y_test, latency_runs),
-        "final_val_accuracy": float(history.history.get("val_accuracy", [0.0])[-1]),
+        quality.metric: pruned_score,
+        f"baseline_{quality.metric}": baseline_score,
+        **_tflite_metrics(base_tflite, pruned_tflite, (x_test, y_test), quality, latency_runs),
+        f"final_val_{quality.metric}": float(
+            history.history.get(f"val_{quality.metric}", [0.0])[-1]
+        ),
     }
     metrics.update({f"sparsity_{name}": value for name, value in per_layer.items()})
 
     check_sparsity(sparsity, final_sparsity, per_layer, sparsity_tolerance_pp)
-    gate = accuracy_gate(
-        baseline_accuracy, pruned_accuracy, max_accuracy_drop, gate_mode, "pruned model"
-    )
-    metrics["accuracy_change_pp"] = gate.accuracy_change_pp
+    gate = quality.gate(baseline_score, pruned_score, gate_mode, "pruned model")
+    metrics[gate.key] = gate.change
     metadata = {
         **gate.metadata,
         "format": "keras-h5",
@@ -245,6 +266,7 @@ def fine_tune_pruned(
     train: tuple[Any, Any],
     validation: tuple[Any, Any],
     schedule: Schedule,
+    quality: Quality,
     *,
     initial_sparsity: float,
     final_sparsity: float,
@@ -253,11 +275,13 @@ def fine_tune_pruned(
     learning_rate: float,
     seed: int,
 ) -> tuple[Any, Any]:
-    """Wrap every Dense layer for pruning, fine-tune, strip; returns (model, Keras history)."""
+    """Wrap every Dense layer for pruning, fine-tune, strip; returns (model, Keras history).
+
+    Custom layers that implement ``get_prunable_weights`` are wrapped too.
+    """
     import tensorflow_model_optimization as tfmot
 
     from kfp_mlops.components.common.tf import import_tf
-    from kfp_mlops.components.training.model import loss_name
 
     tf = import_tf()
     pruning_schedule = tfmot.sparsity.keras.PolynomialDecay(
@@ -270,7 +294,7 @@ def fine_tune_pruned(
 
     def wrap_dense(layer: Any) -> Any:
         # Only Dense kernels are pruned; other layers are reused as they are (with weights).
-        if isinstance(layer, tf.keras.layers.Dense):
+        if isinstance(layer, tf.keras.layers.Dense) or custom_prunable(layer):
             return tfmot.sparsity.keras.prune_low_magnitude(
                 layer, pruning_schedule=pruning_schedule
             )
@@ -278,11 +302,8 @@ def fine_tune_pruned(
 
     tf.keras.utils.set_random_seed(seed)
     wrapped = tf.keras.models.clone_model(model, clone_function=wrap_dense)
-    wrapped.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate),
-        loss=loss_name(num_classes_of(model)),
-        metrics=["accuracy"],
-    )
+    loss, metrics, _ = quality.fit_settings(model)
+    wrapped.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
     history = wrapped.fit(
         train[0],
         train[1],
@@ -296,11 +317,15 @@ def fine_tune_pruned(
 
 
 def _tflite_metrics(
-    base_tflite: bytes, pruned_tflite: bytes, x_test: Any, y_test: Any, latency_runs: int
+    base_tflite: bytes,
+    pruned_tflite: bytes,
+    test: tuple[Any, Any],
+    quality: Quality,
+    latency_runs: int,
 ) -> dict[str, float]:
-    """Size, gzipped size, accuracy and batch-1 latency of the two float32 TFLite models."""
+    """Size, gzipped size, accuracy (or RMSE) and batch-1 latency of the float32 TFLites."""
     base_rt, pruned_rt = TFLiteModel(base_tflite), TFLiteModel(pruned_tflite)
-    row = x_test[:1]
+    row = test[0][:1]
     base_latency = tflite_latency_ms(base_rt, row, latency_runs)
     latency = tflite_latency_ms(pruned_rt, row, latency_runs)
     base_gz, tflite_gz = gzipped_size(base_tflite), gzipped_size(pruned_tflite)
@@ -309,7 +334,7 @@ def _tflite_metrics(
         "tflite_gzipped_size_bytes": tflite_gz,
         "baseline_tflite_gzipped_size_bytes": base_gz,
         "gzipped_size_ratio": base_gz / tflite_gz,
-        "tflite_accuracy": accuracy(pruned_rt.predict(x_test), y_test),
+        f"tflite_{quality.metric}": quality.measure(pruned_rt.predict(test[0]), test[1]),
         "latency_p50_ms": latency,
         "baseline_latency_p50_ms": base_latency,
         "latency_ratio": latency / base_latency if base_latency else 0.0,

@@ -25,6 +25,7 @@ def quantize_model(
     gate_mode: str = "fail",
     latency_runs: int = 200,
     seed: int = 42,
+    max_rmse_increase_pct: float = 2.0,
 ) -> bool:
     """Convert a Keras model to TFLite (int8, dynamic_range or float16), checked with LiteRT.
 
@@ -46,14 +47,23 @@ def quantize_model(
         learning_rate: QAT Adam learning rate.
         float_ops: Comma-separated TFLite ops (e.g. "SIN") allowed to stay float32 in an
             int8 model; any other op the converter cannot quantize fails the task.
-        max_accuracy_drop: Largest accepted test-accuracy loss in percentage points.
-        gate_mode: fail (raise when the gate fails) or mark (return False instead).
+        max_accuracy_drop: Largest accepted test-accuracy loss in percentage points
+            (classification).
+        gate_mode: fail (raise when the gate fails, or when the model has a layer or op
+            this step cannot handle: the message names it) or mark (return False instead;
+            for a layer or op it cannot handle, the input model is written through
+            unchanged, metadata gate_reason says why and metrics holds skipped=1).
         latency_runs: Timed batch-1 inferences per latency measurement.
+        max_rmse_increase_pct: Largest accepted test-RMSE increase in percent of the input
+            model's (regression: float labels in the splits; rmse, baseline_rmse and
+            rmse_change_pct replace the accuracy metrics).
         seed: Seed of the calibration sample and of QAT.
 
     Returns:
-        blessed: True when the accuracy gate passed.
+        blessed: True when the accuracy (or RMSE) gate passed and the step was applied.
     """
+    import math
+
     from kfp_mlops.components.optimization.quantize_model.core import quantize
 
     result = quantize(
@@ -73,8 +83,10 @@ def quantize_model(
         gate_mode=gate_mode,
         latency_runs=latency_runs,
         seed=seed,
+        max_rmse_increase_pct=max_rmse_increase_pct,
     )
     for name, value in result.metrics.items():
-        metrics.log_metric(name, float(value))
+        if math.isfinite(value):  # KFP metrics must be JSON numbers
+            metrics.log_metric(name, float(value))
     quantized_model.metadata.update(result.metadata)
     return result.blessed

@@ -5,8 +5,13 @@ Modes: ``dynamic_range`` (int8 weights, float activations: no calibration data),
 quantization-aware training) and ``float16`` (half-size weights). The converted model is
 compared with the input model's float32 TFLite conversion (size, gzipped size, batch-1
 latency; prune_model's ``model.tflite`` when the input is its output, else converted here)
-and with the input Keras model (test accuracy). The output directory's optimization record
-adds a ``quantization`` line to the input's.
+and with the input Keras model (test accuracy, or for regression, float labels in the
+split, the relative change of test RMSE; calibration is the same). The output directory's
+optimization record adds a ``quantization`` line to the input's.
+
+An op the converter cannot convert or quantize (or a layer QAT cannot wrap) is named with
+its layer; it fails the task, or with ``gate_mode="mark"`` the input model goes through
+unchanged (not blessed) so the pipeline goes on with the float model.
 """
 
 from __future__ import annotations
@@ -16,22 +21,27 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from kfp_mlops.components.common.artifacts import KERAS_FILE, keras_file, num_classes_of
+from kfp_mlops.components.common.artifacts import KERAS_FILE, keras_file
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.inference import TFLiteModel
 from kfp_mlops.components.common.model_dir import TFLITE_FILE
 from kfp_mlops.components.optimization.common import (
     OptimizationResult,
-    accuracy,
-    accuracy_gate,
+    UnsupportedModelError,
     dense_sparsity,
     gzipped_size,
     keras_outputs,
     load_model,
     load_split,
     tflite_latency_ms,
+    unless_unsupported,
     validate_gate,
     validate_positive,
+)
+from kfp_mlops.components.optimization.quality import (
+    MAX_RMSE_INCREASE_PCT,
+    Quality,
+    is_regression,
 )
 from kfp_mlops.components.optimization.record import (
     RECORD_FILE,
@@ -81,14 +91,18 @@ def quantization_aware(
     x_train: Any,
     y_train: Any,
     validation: tuple[Any, Any],
+    quality: Quality,
     epochs: int,
     batch_size: int,
     learning_rate: float,
     seed: int,
 ) -> Any:
-    """Fine-tune ``model`` with fake-quant nodes (tfmot) so int8 loses less accuracy."""
+    """Fine-tune ``model`` with fake-quant nodes (tfmot) so int8 loses less accuracy.
+
+    Raises:
+        UnsupportedModelError: If tfmot cannot wrap a layer (its message names it).
+    """
     from kfp_mlops.components.common.tf import import_tf
-    from kfp_mlops.components.training.model import loss_name
 
     tf = import_tf()
     import tensorflow_model_optimization as tfmot
@@ -96,17 +110,14 @@ def quantization_aware(
     try:
         qat = tfmot.quantization.keras.quantize_model(model)
     except (RuntimeError, ValueError) as exc:
-        raise ParameterError(
+        raise UnsupportedModelError(
             f"quantization-aware training cannot wrap the model: {exc}",
             "set qat_epochs=0 (post-training int8 still works), or give the named layer a "
             "tfmot QuantizeConfig",
         ) from exc
     tf.keras.utils.set_random_seed(seed)
-    qat.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate),
-        loss=loss_name(num_classes_of(model)),
-        metrics=["accuracy"],
-    )
+    loss, metrics, _ = quality.fit_settings(model)
+    qat.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
     qat.fit(
         x_train,
         y_train,
@@ -118,6 +129,7 @@ def quantization_aware(
     return qat
 
 
+@unless_unsupported("quantization")
 def quantize(
     model_path: str,
     train_path: str,
@@ -135,6 +147,7 @@ def quantize(
     gate_mode: str = "fail",
     latency_runs: int = 200,
     seed: int = 42,
+    max_rmse_increase_pct: float = MAX_RMSE_INCREASE_PCT,
 ) -> OptimizationResult:
     """Convert to TFLite in ``mode``, evaluate with LiteRT and write ``model.tflite``.
 
@@ -156,32 +169,40 @@ def quantize(
         learning_rate: QAT Adam learning rate.
         float_ops: Comma-separated TFLite builtin ops (e.g. ``"SIN"``) allowed to stay
             float32 inside an ``int8`` model; any other unquantized op is an error.
-        max_accuracy_drop: Largest accepted test-accuracy loss, percentage points.
-        gate_mode: ``fail`` raises when the gate fails; ``mark`` returns blessed=False.
+        max_accuracy_drop: Largest accepted test-accuracy loss, percentage points
+            (classification).
+        gate_mode: ``fail`` raises when the gate fails or an op cannot be converted or
+            quantized; ``mark`` returns blessed=False (the input model passed through
+            unchanged in the second case).
         latency_runs: Timed batch-1 inferences per latency measurement.
         seed: Seed of the calibration sample and of QAT.
+        max_rmse_increase_pct: Largest accepted test-RMSE increase, percent of the input
+            model's (regression).
 
     Returns:
         Metrics, blessed flag and metadata.
 
     Raises:
-        ParameterError: On bad parameters, a path that is not a Keras model, no
-            calibration data, or an op the converter cannot convert or quantize.
-        OptimizationGateError: With ``gate_mode="fail"``, when accuracy drops too much.
+        ParameterError: On bad parameters, a path that is not a Keras model or no
+            calibration data.
+        UnsupportedModelError: With ``gate_mode="fail"``, on an op the converter cannot
+            convert or quantize (named with its layer) or a layer QAT cannot wrap.
+        OptimizationGateError: With ``gate_mode="fail"``, when accuracy drops (or RMSE
+            grows) too much.
     """
     # Long for its docstring and the flat metrics/metadata dicts; the steps are helpers.
     validate_params(mode, io_type, representative_rows, qat_epochs)
     validate_positive(batch_size=batch_size, latency_runs=latency_runs)
-    validate_gate(max_accuracy_drop, gate_mode)
+    validate_gate(max_accuracy_drop, gate_mode, max_rmse_increase_pct)
     allowed_float_ops = parse_ops(float_ops)
-
     model = load_model(model_path)
     x_test, y_test = load_split(test_path, "test", model)
+    quality = Quality(is_regression(y_test), max_accuracy_drop, max_rmse_increase_pct)
     representative = None
     if mode == "int8" or qat_epochs:
         x_train, y_train = _train_split(train_path, model)
         representative = calibration_rows(x_train, representative_rows, seed)
-    baseline_accuracy = accuracy(keras_outputs(model, x_test), y_test)
+    baseline_score = quality.measure(keras_outputs(model, x_test), y_test)
     # prune_model's output already holds the float32 conversion of these weights.
     float32_tflite = reusable_float_tflite(model_path, keras_file(model_path))
     float32_source = "reused from the input model directory" if float32_tflite else "converted"
@@ -192,7 +213,15 @@ def quantize(
     if qat_epochs:
         validation = load_split(validation_path, "validation", model)
         to_convert = quantization_aware(
-            model, x_train, y_train, validation, qat_epochs, batch_size, learning_rate, seed
+            model,
+            x_train,
+            y_train,
+            validation,
+            quality,
+            qat_epochs,
+            batch_size,
+            learning_rate,
+            seed,
         )
     content = tflite_convert(
         to_convert,
@@ -205,16 +234,14 @@ def quantize(
     rows = 0 if representative is None else len(representative)
     _write_outputs(output_dir, model_path, content, describe(mode, runtime, rows, qat_epochs))
 
-    tflite_accuracy = accuracy(runtime.predict(x_test), y_test)
-    gate = accuracy_gate(
-        baseline_accuracy, tflite_accuracy, max_accuracy_drop, gate_mode, f"{mode} TFLite model"
-    )
+    tflite_score = quality.measure(runtime.predict(x_test), y_test)
+    gate = quality.gate(baseline_score, tflite_score, gate_mode, f"{mode} TFLite model")
     metrics = {
         **_size_and_latency(content, float32_tflite, x_test[:1], latency_runs),
         "sparsity": dense_sparsity(model)[0],
-        "accuracy": tflite_accuracy,
-        "baseline_accuracy": baseline_accuracy,
-        "accuracy_change_pp": gate.accuracy_change_pp,
+        quality.metric: tflite_score,
+        f"baseline_{quality.metric}": baseline_score,
+        gate.key: gate.change,
     }
     log.info("quantized (%s): %s", mode, metrics)
     metadata = {
