@@ -520,15 +520,20 @@ def test_classification_with_the_task_spec_maximises_accuracy(breast_cancer, tmp
 # ---------------------------------------------------------------- kfp.local
 
 
-@pytest.mark.slow
-def test_component_kfp_local(kfp_local, splits, tmp_path):
+def _local_tune(
+    tmp_path: Path,
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    preprocessor: str = "",
+    **params,
+):
+    """Run the component under kfp.local on Parquet copies of the splits; return the run."""
     from typing import NamedTuple
 
     from kfp import dsl
 
     from kfp_mlops.components.training.tune_hyperparameters.component import tune_hyperparameters
 
-    train, validation = splits
     paths = {}
     for name, frame in (("train", train), ("validation", validation)):
         paths[name] = str(tmp_path / f"{name}.parquet")
@@ -544,13 +549,10 @@ def test_component_kfp_local(kfp_local, splits, tmp_path):
     def pipeline() -> Outputs:
         tr = dsl.importer(artifact_uri=paths["train"], artifact_class=dsl.Dataset)
         va = dsl.importer(artifact_uri=paths["validation"], artifact_class=dsl.Dataset)
-        task = tune_hyperparameters(
-            train=tr.output,
-            validation=va.output,
-            n_trials=2,
-            epochs_per_trial=2,
-            search_space_json='{"hidden_units": {"choices": ["32"]}}',
-        )
+        if preprocessor:  # decided when the pipeline is built, not at run time
+            pp = dsl.importer(artifact_uri=preprocessor, artifact_class=dsl.Model)
+            params["preprocessor"] = pp.output
+        task = tune_hyperparameters(train=tr.output, validation=va.output, **params)
         return Outputs(
             best_params=task.outputs["best_params"],
             report=task.outputs["report"],
@@ -558,7 +560,18 @@ def test_component_kfp_local(kfp_local, splits, tmp_path):
             best_value=task.outputs["Output"],
         )
 
-    run = pipeline()
+    return pipeline()
+
+
+@pytest.mark.slow
+def test_component_kfp_local(kfp_local, splits, tmp_path):
+    run = _local_tune(
+        tmp_path,
+        *splits,
+        n_trials=2,
+        epochs_per_trial=2,
+        search_space_json='{"hidden_units": {"choices": ["32"]}}',
+    )
     written = json.loads(Path(run.outputs["best_params"].path).read_text())
     params = written["best_params"]
     assert set(params) == set(PARAM_NAMES) and params["hidden_units"] == "32"
@@ -575,51 +588,22 @@ def test_component_kfp_local(kfp_local, splits, tmp_path):
 @pytest.mark.slow
 def test_component_kfp_local_regression_with_user_module(kfp_local, diabetes, tmp_path):
     """The preprocessor artifact carries the regression task; the example module is tuned."""
-    from typing import NamedTuple
-
-    from kfp import dsl
-
-    from kfp_mlops.components.training.tune_hyperparameters.component import tune_hyperparameters
-
     train, validation, task_path = diabetes
-    paths = {"preprocessor": task_path}
-    for name, frame in (("train", train), ("validation", validation)):
-        paths[name] = str(tmp_path / f"{name}.parquet")
-        frame.to_parquet(paths[name], index=False)
-
-    class Outputs(NamedTuple):
-        best_params: dsl.Artifact
-        metrics: dsl.Metrics
-        best_value: float
-
-    @dsl.pipeline(name="tune-local-regression")
-    def pipeline() -> Outputs:
-        tr = dsl.importer(artifact_uri=paths["train"], artifact_class=dsl.Dataset)
-        va = dsl.importer(artifact_uri=paths["validation"], artifact_class=dsl.Dataset)
-        pp = dsl.importer(artifact_uri=paths["preprocessor"], artifact_class=dsl.Model)
-        task = tune_hyperparameters(
-            train=tr.output,
-            validation=va.output,
-            preprocessor=pp.output,
-            model_fn=str(EXAMPLE_MODULE),
-            n_trials=2,
-            epochs_per_trial=3,
-        )
-        return Outputs(
-            best_params=task.outputs["best_params"],
-            metrics=task.outputs["metrics"],
-            best_value=task.outputs["Output"],
-        )
-
-    run = pipeline()
+    run = _local_tune(
+        tmp_path,
+        train,
+        validation,
+        preprocessor=task_path,
+        model_fn=str(EXAMPLE_MODULE),
+        n_trials=2,
+        epochs_per_trial=3,
+    )
     written = json.loads(Path(run.outputs["best_params"].path).read_text())
-    assert written["objective"] == {
-        "metric": "rmse",
-        "split": "validation",
-        "direction": "minimize",
-    }
+    objective = {"metric": "rmse", "split": "validation", "direction": "minimize"}
+    assert written["objective"] == objective
     assert set(written["best_params"]) == {"learning_rate", "hidden_units", "dropout"}
     assert run.outputs["best_value"] == pytest.approx(written["best_value"])
     assert run.outputs["best_value"] > 0  # an RMSE, in standard deviations of the target
     assert run.outputs["metrics"].metadata["best_val_rmse"] == pytest.approx(written["best_value"])
     assert run.outputs["best_params"].metadata["direction"] == "minimize"
+    assert "minimize validation rmse" in Path(run.outputs["report"].path).read_text()
