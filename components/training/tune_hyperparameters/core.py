@@ -27,7 +27,7 @@ from kfp_mlops.components.common.artifacts import read_split
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.task import TaskSpec
 from kfp_mlops.components.common.tf import import_tf
-from kfp_mlops.components.training.model_fn import DEFAULT_MODEL_FN, resolve
+from kfp_mlops.components.training.model_fn import BUILTIN_PREFIX, DEFAULT_MODEL_FN, resolve
 from kfp_mlops.components.training.tune_hyperparameters.data import prepare_data
 from kfp_mlops.components.training.tune_hyperparameters.model_code import check_model_code
 from kfp_mlops.components.training.tune_hyperparameters.result import (
@@ -138,7 +138,10 @@ def _model_code(model_fn: str, search_space: dict[str, Any] | str | None) -> tup
     """Resolve the model code and the built-in space (which a module's hook replaces)."""
     if isinstance(search_space, str):
         search_space = search_space_from_json(search_space)
-    resolved = resolve(model_fn or DEFAULT_MODEL_FN)
+    spec = model_fn or DEFAULT_MODEL_FN
+    if not spec.startswith(BUILTIN_PREFIX):
+        import_tf()  # selects tf-keras before the user's module imports tensorflow itself
+    resolved = resolve(spec)
     if resolved.search_space is not None and search_space:
         raise ParameterError(
             f"model_fn '{resolved.spec}' has a search_space hook and search_space is given too",
