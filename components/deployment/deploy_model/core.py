@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from kfp_mlops.components.common import model_dir as bundle
 from kfp_mlops.components.common.errors import DataValidationError, ParameterError
-from kfp_mlops.components.deployment import bundle
 from kfp_mlops.components.deployment.deploy_model import manifests as m
 from kfp_mlops.components.deployment.deploy_model import strategies, validation
 from kfp_mlops.components.deployment.deploy_model.targets import (

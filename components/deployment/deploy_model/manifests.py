@@ -3,7 +3,7 @@
 Two predictor forms:
 
 - ``custom`` (default): the library's own server image (``versions.SERVING_IMAGE``, running
-  :mod:`kfp_mlops.components.deployment.serve`), which applies the JSON preprocessor to raw
+  :mod:`kfp_mlops.components.serving`), which applies the JSON preprocessor to raw
   rows. KServe's storage initializer downloads ``STORAGE_URI`` (a folder with ``model.h5``
   or ``model.tflite`` and ``preprocessor.json``) to ``/mnt/models``.
 - ``tensorflow``: KServe's TensorFlow Serving runtime on a SavedModel (``model.storageUri``);
