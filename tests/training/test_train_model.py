@@ -187,15 +187,25 @@ def test_tracking_check_accepts_file_store_and_empty():
     preflight.check_tracking_server("file:///tmp/mlruns")
 
 
-def test_best_params_override_and_ignore_unknown(tmp_path):
+def test_best_params_override_and_model_params(tmp_path):
     path = tmp_path / "best.json"
     path.write_text(
         json.dumps(
-            {"value": 0.97, "params": {"learning_rate": 0.01, "hidden_units": [16], "trial": 3}}
+            {
+                "value": 0.97,
+                "params": {"learning_rate": 0.01, "hidden_units": [16], "width": 3, "epochs": 9},
+            }
         )
     )
-    assert core.load_best_params(str(path)) == {"learning_rate": 0.01, "hidden_units": [16]}
-    assert core.load_best_params(None) == {}
+    # Tunable keys override the training parameters; a search_space hook's own keys
+    # (width) reach the model's build_model; non-tunable hyper-parameters (epochs) do not.
+    assert core.load_best_params(str(path)) == (
+        {"learning_rate": 0.01, "hidden_units": [16]},
+        {"width": 3},
+    )
+    path.write_text(json.dumps({"learning_rate": 0.02, "trial": 3}))
+    assert core.load_best_params(str(path)) == ({"learning_rate": 0.02}, {})
+    assert core.load_best_params(None) == ({}, {})
     path.write_text("[1, 2]")
     with pytest.raises(ParameterError, match="not a JSON object"):
         core.load_best_params(str(path))

@@ -88,16 +88,20 @@ class TrainResult:
         }
 
 
-def load_best_params(path: str | None) -> dict[str, Any]:
+def load_best_params(path: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read a tuning result: a JSON object, optionally nested under ``params``/``best_params``.
 
-    Only the keys in :data:`TUNABLE` are returned; others (trial number, score) are ignored.
+    Returns:
+        The :data:`TUNABLE` keys (they override the training parameters), and the keys a
+        model's ``search_space`` hook added that are not hyper-parameters (they reach its
+        ``build_model`` as extra params). Outside a nested ``best_params``/``params``
+        object, other keys (trial number, score) are ignored.
 
     Raises:
         ParameterError: If the file is not a JSON object.
     """
     if not path:
-        return {}
+        return {}, {}
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -105,10 +109,11 @@ def load_best_params(path: str | None) -> dict[str, Any]:
             f"best_params '{path}' is not readable JSON: {exc}",
             "pass the best_params artifact written by the tuning component, or none",
         ) from exc
+    nested = False
     if isinstance(data, dict):
         for key in ("best_params", "params"):
             if isinstance(data.get(key), dict):
-                data = data[key]
+                data, nested = data[key], True
                 break
     if not isinstance(data, dict):
         raise ParameterError(
@@ -116,11 +121,12 @@ def load_best_params(path: str | None) -> dict[str, Any]:
             'write it as {"learning_rate": 0.001, "hidden_units": "64,32", ...}',
         )
     chosen = {k: v for k, v in data.items() if k in TUNABLE}
-    ignored = sorted(set(data) - set(chosen))
+    extra = {k: v for k, v in data.items() if k not in HyperParams.names()} if nested else {}
+    ignored = sorted(set(data) - set(chosen) - set(extra))
     if ignored:
         log.info("best_params: ignoring keys %s", ignored)
-    log.info("best_params override: %s", chosen)
-    return chosen
+    log.info("best_params override: %s; model params: %s", chosen, extra)
+    return chosen, extra
 
 
 def _absolute(path: str) -> str:
@@ -237,7 +243,9 @@ def train(
             "early_stopping_patience": early_stopping_patience,
             "seed": seed,
         }
-    ).merged(load_best_params(best_params_path))
+    )
+    overrides, model_params = load_best_params(best_params_path)
+    hparams = hparams.merged(overrides)
     params = {k: v for k, v in hparams.to_dict().items() if k in TUNABLE}
     model_dir = _absolute(str(model_dir))
     checkpoint_dir = _absolute(checkpoint_uri or default_checkpoint_dir(model_dir))
@@ -254,6 +262,7 @@ def train(
         run_name=run_name,
         export_saved_model=export_saved_model,
         model_fn=model_fn or "builtin:mlp",
+        model_params=model_params,
         task=TaskSpec.load(task_path).to_json() if task_path else {},
         robust_loss=robust_loss,
     )
