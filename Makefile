@@ -81,10 +81,10 @@ demo: install  ## run the main training pipeline locally through kfp.local and p
 	$(PY) -m kfp_mlops.pipelines.tooling.cli run-local training_pipeline
 
 compile: install-pipeline  ## compile every pipeline and component into compiled/
-	$(PY) -m kfp_mlops.pipelines.cli compile
+	$(PY) -m kfp_mlops.pipelines.tooling.cli compile
 
 check-compiled: install-pipeline  ## fail when compiled/ is stale
-	$(PY) -m kfp_mlops.pipelines.cli compile --check
+	$(PY) -m kfp_mlops.pipelines.tooling.cli compile --check
 
 lint: install-pipeline  ## ruff, bandit and pip-audit (accepted findings: .ci/SECURITY.md)
 	$(VENV)/bin/ruff check .

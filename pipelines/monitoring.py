@@ -71,6 +71,7 @@ def retraining_pipeline(
     drift_threshold: float = 0.1,
     retrain_on: str = "drift,critical",
     validation_margin: float = 0.9,
+    model_fn: str = "builtin:mlp",
     tune_trials: int = 4,
     tune_epochs: int = 6,
     num_workers: int = 2,
@@ -113,6 +114,9 @@ def retraining_pipeline(
         validation_margin: Slack of the suite derived from the reference, in [0, 1): numeric
             ranges widen by this share of the reference range (drifted data is expected
             here); columns, types and categories stay strict.
+        model_fn: The model: builtin:mlp | builtin:resnet_mlp | builtin:cnn,
+            package.module:function in the trainer image, or a .py file (path or gs://)
+            defining build_model(task, params); see the README, "Bring your own model".
         tune_trials: Optuna trials.
         tune_epochs: Epochs per trial.
         num_workers: Horovod processes.

@@ -70,6 +70,7 @@ class TrainSettings(_FromInputs):
     max_latency_p95_ms: float
     max_latency_p99_ms: float
     min_improvement: float = 0.0
+    model_fn: str = "builtin:mlp"
 
 
 @dataclass(frozen=True)
@@ -117,15 +118,23 @@ def train_optimize_evaluate(splits: dict, settings: TrainSettings) -> dict:
     split = splits["split"]
     data = {k: split.outputs[k] for k in ("train", "validation")}
     mlflow = {"tracking_uri": s.tracking_uri, "experiment_name": s.experiment_name}
+    # The task spec (binary / multiclass / regression) travels inside the preprocessor.
+    task = {"preprocessor": split.outputs["preprocessor"], "model_fn": s.model_fn}
     tune = with_credentials(
         tune_hyperparameters(
-            **data, n_trials=s.tune_trials, epochs_per_trial=s.tune_epochs, **mlflow, seed=s.seed
+            **data,
+            **task,
+            n_trials=s.tune_trials,
+            epochs_per_trial=s.tune_epochs,
+            **mlflow,
+            seed=s.seed,
         )
     )
     resources(tune, cpu="2", memory="4Gi")
     train = with_credentials(
         train_model(
             **data,
+            **task,
             best_params=tune.outputs["best_params"],
             num_workers=s.num_workers,
             epochs=s.epochs,
@@ -196,7 +205,6 @@ def register_deploy_promote(splits: dict, trained: dict, settings: DeploySetting
             preprocessor=splits["split"].outputs["preprocessor"],
             data=splits["split"].outputs["train"],
             validation_result=splits["validate"].outputs["validation_result"],
-            optimization="magnitude pruning (tfmot) + post-training quantization (TFLite)",
             experiment_name=s.experiment_name,
         )
     )

@@ -32,6 +32,7 @@ def training_pipeline(
     target_column: str = "target",
     drift_threshold: float = 0.1,
     on_validation_failure: str = "fail",
+    model_fn: str = "builtin:mlp",
     tune_trials: int = 4,
     tune_epochs: int = 6,
     num_workers: int = 2,
@@ -69,6 +70,9 @@ def training_pipeline(
         target_column: Label column.
         drift_threshold: PSI above which a feature counts as drifted.
         on_validation_failure: fail (stop before training) or warn.
+        model_fn: The model: builtin:mlp | builtin:resnet_mlp | builtin:cnn,
+            package.module:function in the trainer image, or a .py file (path or gs://)
+            defining build_model(task, params); see the README, "Bring your own model".
         tune_trials: Optuna trials (0 is not allowed; use 1 to skip most of the search).
         tune_epochs: Epochs per trial.
         num_workers: Horovod processes (one per GPU on a GPU node).
