@@ -1,7 +1,5 @@
 """evaluate_model on a regression task: scikit-learn's diabetes set, standardised target."""
 
-from __future__ import annotations
-
 import json
 import math
 from pathlib import Path
@@ -161,3 +159,55 @@ def test_regression_champion_comparison_prefers_the_lower_rmse(
     strong = core.evaluate(test, fitted, prep, Thresholds(**LENIENT_LATENCY), **common)
     assert strong.metrics.scalars["rmse"] < strong.champion["metrics"]["rmse"]
     assert strong.blessed
+
+
+@pytest.mark.slow
+def test_regression_component_runs_in_kfp_local(kfp_local, diabetes, fitted):
+    from typing import NamedTuple
+
+    from kfp import dsl
+    from kfp.dsl import HTML, ClassificationMetrics, Dataset, Metrics, Model
+
+    from kfp_mlops.components.evaluation.evaluate_model.component import evaluate_model
+
+    base, _ = diabetes
+
+    class Outputs(NamedTuple):
+        blessed: bool
+        metrics: Metrics
+        classification: ClassificationMetrics
+        report: HTML
+
+    @dsl.pipeline(name="evaluate-regression-test")
+    def pipe() -> Outputs:
+        test = dsl.importer(artifact_uri=str(base / "test.parquet"), artifact_class=Dataset)
+        model = dsl.importer(artifact_uri=fitted, artifact_class=Model)
+        pre = dsl.importer(artifact_uri=str(base / "preprocessor.json"), artifact_class=Model)
+        task = evaluate_model(
+            test=test.output,
+            model=model.output,
+            preprocessor=pre.output,
+            max_rmse=1.0,  # far below the model's RMSE in target units: blocked
+            max_latency_p50_ms=0.0,
+            max_latency_p95_ms=0.0,
+            max_latency_p99_ms=0.0,
+            latency_repetitions=5,
+            batch_size=8,
+            batch_repetitions=2,
+        )
+        return Outputs(
+            blessed=task.outputs["Output"],
+            metrics=task.outputs["metrics"],
+            classification=task.outputs["classification_metrics"],
+            report=task.outputs["report"],
+        )
+
+    run = pipe()
+    assert run.outputs["blessed"] is False
+    logged = run.outputs["metrics"].metadata
+    assert logged["rmse"] > 1.0 and {"mae", "r2", "mape"} <= set(logged)
+    assert "accuracy" not in logged and logged["blessed"] == 0.0
+    written = json.loads(Path(run.outputs["classification"].path).read_text(encoding="utf-8"))
+    assert written == {}  # no confusion matrix or ROC curve for regression
+    page = Path(run.outputs["report"].path).read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 2 and "max_rmse" in page
