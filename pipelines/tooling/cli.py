@@ -48,6 +48,27 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_readmes(args: argparse.Namespace) -> int:
+    from kfp_mlops.pipelines.tooling import readmes
+
+    if args.check:
+        stale = readmes.stale_readmes()
+        if stale:
+            print(
+                f"{len(stale)} component READMEs have a stale inputs/outputs table; "
+                f"run `{readmes.FIX_COMMAND}` and commit:"
+            )
+            print("\n".join(f"  {readmes.display(p)}" for p in stale))
+            return 1
+        print("component READMEs are up to date")
+        return 0
+    written = readmes.write_readmes()
+    print(f"rewrote the inputs/outputs table of {len(written)} component READMEs")
+    for path in written:
+        print(f"  {readmes.display(path)}")
+    return 0
+
+
 def _cmd_run_local(args: argparse.Namespace) -> int:
     from kfp_mlops.pipelines.tooling.local_runner import parse_params, run_local
 
@@ -173,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list pipelines and components with a one-line description")
     p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser(
+        "readmes", help="write each component README's inputs/outputs table from its code"
+    )
+    p.add_argument("--check", action="store_true", help="fail if a README's table is stale")
+    p.set_defaults(func=_cmd_readmes)
 
     p = sub.add_parser("run-local", help="run a pipeline locally through kfp.local")
     p.add_argument("pipeline", help="pipeline name (see `kfp-mlops list`)")
