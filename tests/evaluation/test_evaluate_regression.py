@@ -133,7 +133,8 @@ def test_gate_prefers_the_lower_rmse_for_regression():
     higher = gate({"rmse": 55.0}, thresholds, {"rmse": 50.0}, task=task)
     assert lower.blessed and not higher.blessed
     assert "rmse 55.0000 vs champion 50.0000: gain -5.0000 < min_improvement" in higher.failures[0]
-    # R2 is higher-is-better.
+    # R2 is higher-is-better; a classification metric name means the primary metric.
+    assert gate({"rmse": 5.0}, thresholds, {"rmse": 6.0}, compare_metric="accuracy", task=task)
     assert gate({"rmse": 1.0, "r2": 0.5}, thresholds, {"r2": 0.4}, compare_metric="r2", task=task)
     assert not gate(
         {"rmse": 1.0, "r2": 0.4}, thresholds, {"r2": 0.5}, compare_metric="r2", task=task
@@ -149,6 +150,7 @@ def test_regression_champion_comparison_prefers_the_lower_rmse(
     test, prep = str(base / "test.parquet"), str(base / "preprocessor.json")
     register_champion(mlflow_server, fresh_name, fitted, prep)
     common = {"tracking_uri": mlflow_server, "registered_model_name": fresh_name, **FAST}
+    common["compare_metric"] = "rmse"  # named for regression (the default means it too)
     weak = core.evaluate(test, mean_model, prep, Thresholds(**LENIENT_LATENCY), **common)
     assert weak.compare_metric == "rmse"
     assert weak.metrics.scalars["rmse"] > weak.champion["metrics"]["rmse"]
@@ -211,3 +213,16 @@ def test_regression_component_runs_in_kfp_local(kfp_local, diabetes, fitted):
     assert written == {}  # no confusion matrix or ROC curve for regression
     page = Path(run.outputs["report"].path).read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 2 and "max_rmse" in page
+
+
+def test_a_classification_only_compare_metric_is_refused_for_regression(diabetes, fitted):
+    from kfp_mlops.components.common.errors import ParameterError
+
+    base, _ = diabetes
+    with pytest.raises(ParameterError, match="cannot be compared for regression"):
+        core.evaluate(
+            str(base / "test.parquet"),
+            fitted,
+            str(base / "preprocessor.json"),
+            compare_metric="log_loss",
+        )

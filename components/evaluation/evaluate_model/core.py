@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from kfp_mlops.components.common.errors import ParameterError
+from kfp_mlops.components.common.task import TaskSpec
 from kfp_mlops.components.evaluation.evaluate_model.champion import evaluate_champion
 from kfp_mlops.components.evaluation.evaluate_model.gate import (
     Thresholds,
@@ -111,14 +112,14 @@ def evaluate(
     from kfp_mlops.components.registry import common as registry
 
     thresholds = thresholds or Thresholds()
-    check_compare_metric(compare_metric)  # classification names; the task narrows it below
+    # Checked before any expensive work, against the task's own metric names.
+    compare_metric = check_compare_metric(compare_metric, TaskSpec.load(preprocessor_path))[0]
     compare = bool(tracking_uri.strip() and registered_model_name.strip())
     if compare:
         # Before any expensive work: an unreachable registry must not mean "no champion".
         registry.check_registry(tracking_uri)
     features, labels, preprocessor = load_test(test_path, preprocessor_path)
     task = preprocessor.task_spec
-    compare_metric = check_compare_metric(compare_metric, task)[0]
     predict_fn, fmt = load_predictor(model_dir, serving_format)
     metrics, predictions = score(predict_all(predict_fn, features), labels, task)
     latency = measure_latency(
