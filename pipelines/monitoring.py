@@ -86,6 +86,7 @@ def retraining_pipeline(
     quantization_mode: str = "int8",
     max_accuracy_drop: float = 0.5,
     min_accuracy: float = 0.95,
+    max_rmse: float = 0.0,
     min_improvement: float = 0.0,
     max_latency_p50_ms: float = 10.0,
     max_latency_p95_ms: float = 50.0,
@@ -131,6 +132,8 @@ def retraining_pipeline(
         quantization_mode: int8 | dynamic_range | float16.
         max_accuracy_drop: Accuracy (pp) pruning or quantization may cost.
         min_accuracy: Evaluation gate on the new test split.
+        max_rmse: Evaluation gate for regression tasks: highest test RMSE in the target units
+            (0: no limit; min_accuracy then does not apply).
         min_improvement: Accuracy the new model must gain over the champion (0 = not worse).
         max_latency_p50_ms: Evaluation gate: highest single-row latency median, as served
             (<= 0 disables the check; tests on a loaded machine pass a lenient value).

@@ -71,6 +71,7 @@ class TrainSettings(_FromInputs):
     max_latency_p99_ms: float
     min_improvement: float = 0.0
     model_fn: str = "builtin:mlp"
+    max_rmse: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ def train_optimize_evaluate(splits: dict, settings: TrainSettings) -> dict:
             model=quantize.outputs["quantized_model"],
             preprocessor=split.outputs["preprocessor"],
             min_accuracy=s.min_accuracy,
+            max_rmse=s.max_rmse,
             min_improvement=s.min_improvement,
             max_latency_p50_ms=s.max_latency_p50_ms,
             max_latency_p95_ms=s.max_latency_p95_ms,

@@ -47,6 +47,7 @@ def training_pipeline(
     quantization_mode: str = "int8",
     max_accuracy_drop: float = 0.5,
     min_accuracy: float = 0.95,
+    max_rmse: float = 0.0,
     max_latency_p50_ms: float = 10.0,
     max_latency_p95_ms: float = 50.0,
     max_latency_p99_ms: float = 100.0,
@@ -89,6 +90,8 @@ def training_pipeline(
         quantization_mode: int8 | dynamic_range | float16.
         max_accuracy_drop: Accuracy (percentage points) pruning or quantization may cost.
         min_accuracy: Evaluation gate on the test split (runbook: 0.95).
+        max_rmse: Evaluation gate for regression tasks: highest test RMSE in the target units
+            (0: no limit; min_accuracy then does not apply).
         max_latency_p50_ms: Evaluation gate: highest single-row latency median, as served
             (<= 0 disables the check; tests on a loaded machine pass a lenient value).
         max_latency_p95_ms: Evaluation gate: highest single-row latency p95 (<= 0: off).
