@@ -16,7 +16,7 @@ export KFP_MLOPS_TRAINER_PYTHON := $(CURDIR)/$(TVENV)/bin/python
 HOROVOD_FLAGS := HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
 	HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1
 
-.PHONY: help install install-pipeline install-trainer system-deps test test-fast demo compile \
+.PHONY: help install install-pipeline install-trainer system-deps test test-fast demo compile readmes \
 	check-compiled lint audit bench lock images clean
 
 help:  ## list the targets
@@ -82,6 +82,9 @@ demo: install  ## run the main training pipeline locally through kfp.local and p
 
 compile: install-pipeline  ## compile every pipeline and component into compiled/
 	$(PY) -m kfp_mlops.pipelines.tooling.cli compile
+
+readmes: install-pipeline  ## regenerate the inputs/outputs table of every component README
+	$(PY) -m kfp_mlops.pipelines.tooling.cli readmes
 
 check-compiled: install-pipeline  ## fail when compiled/ is stale
 	$(PY) -m kfp_mlops.pipelines.tooling.cli compile --check
