@@ -162,12 +162,18 @@ class ClassifierModel(Model):
                 f"{self.preprocessor.num_features}: they come from different pipeline runs"
             )
         k = self.preprocessor.num_classes
-        allowed = (1, 2) if k == 2 else (k,)
+        allowed = (1,) if self.regression else (1, 2) if k == 2 else (k,)
         if backend.output_width not in allowed:
+            what = "a regression target" if self.regression else f"{k} classes"
             raise ValueError(
                 f"the model outputs {backend.output_width} values per row but the preprocessor "
-                f"has {k} classes (expected {' or '.join(map(str, allowed))})"
+                f"has {what} (expected {' or '.join(map(str, allowed))})"
             )
+
+    @property
+    def regression(self) -> bool:
+        """Whether the task predicts a number (the preprocessor's task spec says so)."""
+        return self.preprocessor.task_spec.task_type == "regression"
 
     async def offload(self, large: bool, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` on the event loop for a small request, in the batch thread if large."""
@@ -185,7 +191,9 @@ class ClassifierModel(Model):
         ]
 
     def get_output_types(self) -> list[dict[str, Any]]:
-        """Class names and class probabilities."""
+        """Class names and class probabilities (regression: the predicted numbers)."""
+        if self.regression:
+            return [{"name": "predictions", "datatype": "FP32", "shape": [-1]}]
         return [
             {"name": "predictions", "datatype": "BYTES", "shape": [-1]},
             {
@@ -263,7 +271,7 @@ class ClassifierModel(Model):
         return np.concatenate(parts)
 
     def _probabilities(self, out: np.ndarray, n: int) -> np.ndarray:
-        k = self.preprocessor.num_classes
+        k = 1 if self.regression else self.preprocessor.num_classes
         fix = "the model does not match the preprocessor: redeploy the pair from one pipeline run"
         if out.ndim != 2 or out.shape[0] != n:
             raise InferenceError(f"the model returned shape {out.shape} for {n} rows; {fix}")
@@ -274,9 +282,10 @@ class ClassifierModel(Model):
                 f"the model returned shape {out.shape}, expected ({n}, {k}); {fix}"
             )
         bad = ~np.isfinite(out).all(axis=1)
+        what = "values" if self.regression else "probabilities"
         if bad.any():
             raise InferenceError(
-                f"the model produced non-finite probabilities for {int(bad.sum())} of {n} rows; "
+                f"the model produced non-finite {what} for {int(bad.sum())} of {n} rows; "
                 "its weights or its quantization are broken (a diverged training run?): "
                 "retrain or re-optimize it and redeploy"
             )
@@ -290,6 +299,8 @@ class ClassifierModel(Model):
         return await self.offload(result.large, self._decode, result)
 
     def _decode(self, result: Batch) -> dict | InferResponse:
+        if self.regression:
+            return self._decode_numbers(result)
         labels = self.preprocessor.decode_labels(result.probabilities.argmax(axis=1))
         for label, count in zip(*np.unique(labels, return_counts=True), strict=True):
             PREDICTIONS.labels(self.name, str(label)).inc(int(count))
@@ -303,4 +314,15 @@ class ClassifierModel(Model):
                 InferOutput("predictions", [n], "BYTES", labels),
                 InferOutput("probabilities", [n, k], "FP32", result.probabilities.tolist()),
             ],
+        )
+
+    def _decode_numbers(self, result: Batch) -> dict | InferResponse:
+        """Regression: the model's outputs in the target's units (standardisation undone)."""
+        values = self.preprocessor.decode_labels(result.probabilities[:, 0])
+        if not result.v2:
+            return {"predictions": values}
+        return InferResponse(
+            response_id=result.request_id or "",
+            model_name=self.name,
+            infer_outputs=[InferOutput("predictions", [len(values)], "FP32", values)],
         )

@@ -179,8 +179,20 @@ def _probabilities_ok(probs: Any, n: int, k: int) -> str:
     return ""
 
 
+def _numbers_ok(values: Any, n: int) -> str:
+    """Empty when ``values`` holds ``n`` finite numbers (a regression model's answer)."""
+    if not isinstance(values, list) or len(values) != n:
+        return f"predictions is not {n} values: {str(values)[:80]}"
+    if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
+        return f"predictions are not all finite numbers: {str(values)[:80]}"
+    return ""
+
+
 def _v1_problem(r: HttpResult, n: int, classes: Sequence[str]) -> str:
-    """What is wrong with a V1 ``:predict`` answer for ``n`` rows ("" if nothing)."""
+    """What is wrong with a V1 ``:predict`` answer for ``n`` rows ("" if nothing).
+
+    No classes means a regression model: the predictions must be finite numbers.
+    """
     k = len(classes)
     problem = ""
     if not r.ok:
@@ -189,6 +201,8 @@ def _v1_problem(r: HttpResult, n: int, classes: Sequence[str]) -> str:
         problem = f"no predictions list in {str(r.body)[:200]}"
     elif len(r.body["predictions"]) != n:
         problem = f"{len(r.body['predictions'])} predictions for {n} rows"
+    elif not k:
+        problem = _numbers_ok(r.body["predictions"], n)
     elif not set(map(str, r.body["predictions"])) <= set(classes):
         problem = f"unknown classes {sorted(set(map(str, r.body['predictions'])) - set(classes))}"
     else:
@@ -226,6 +240,8 @@ def _v2_problem(r: HttpResult, n: int, k: int) -> str:
         prob = outputs.get("probabilities", {})
         if pred.get("shape") != [n] or len(pred.get("data", [])) != n:
             problem = f"predictions output has shape {pred.get('shape')}, expected [{n}]"
+        elif not k:  # regression: numbers, no probabilities
+            problem = _numbers_ok(pred.get("data"), n)
         elif prob.get("shape") != [n, k]:
             problem = f"probabilities output has shape {prob.get('shape')}, expected [{n}, {k}]"
     return problem
@@ -245,7 +261,8 @@ def smoke_test(
         base_url: Server URL.
         model_name: Model name.
         rows: Raw sample rows (feature -> value, no target).
-        classes: Class names the predictions must come from.
+        classes: Class names the predictions must come from (empty: a regression model,
+            whose predictions must be finite numbers).
         inputs: Raw feature column names the metadata must list, in order.
         timeout: Per-request timeout in seconds.
     """
