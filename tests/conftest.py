@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: default reorder would put files with many short tests first), which would lengthen the run.
 LONGEST_FIRST = (
     "tests/pipelines/test_local_pipelines.py",
+    "tests/pipelines/test_regression_pipeline.py",
     "tests/training/test_train_model.py",
 )
 

@@ -64,7 +64,7 @@ def split_and_preprocess(
     task_type: str = "auto",
     impute: bool = True,
     missing_indicator: bool = False,
-    standardize_target: bool = False,
+    standardize_target: bool = True,
 ) -> SplitResult:
     """Split, then fit the preprocessor on train and apply it to all three splits.
 
@@ -78,7 +78,7 @@ def split_and_preprocess(
         impute: Fill feature gaps with training medians / most frequent categories (else a
             gap is an error naming the columns).
         missing_indicator: Add a ``<column>__missing`` feature per column with gaps.
-        standardize_target: Regression: train on the standardised target.
+        standardize_target: Regression: train on the standardised target (the default).
 
     Raises:
         ParameterError: On fractions outside (0, 1) or summing to 0.9 or more, or an unknown
