@@ -463,6 +463,7 @@ PIPELINE_IMPORTS = {
     "kubeflow-trainer-api": "kubeflow_trainer_api.models",
     "prometheus-client": "prometheus_client",
     "jsonschema": "jsonschema",
+    "cel-python": "celpy",  # CEL rules of the published CRDs
     "kserve": "kserve",
 }
 # Imports everything named on its command line; prints where the project is installed and
