@@ -31,60 +31,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from kfp_mlops.components.common import crd
 from tests.deployment.crds import CRD_DIR
+from tests.k8s_admission import admit
+from tests.k8s_admission import status as _status
 
 _PATH = re.compile(
     r"^/apis/serving\.kserve\.io/v1beta1/namespaces/(?P<ns>[^/]+)/inferenceservices(?:/(?P<name>[^/?]+))?"
 )
 
 
-_UNKNOWN = ": unknown field"
 _ANNOTATION = "kfp-mlops.io/version"
-
-
-def _status(code: int, reason: str, message: str, **details: Any) -> dict[str, Any]:
-    answer = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code}
-    answer.update(reason=reason, message=message)
-    if details:
-        answer["details"] = details
-    return answer
-
-
-def _drop(obj: dict[str, Any], path: str) -> None:
-    """Remove the field at a validator path (``$.spec.predictor.foo``, ``[0]``, ``['a.b']``)."""
-    keys = [
-        name or (int(index) if index else quoted[2:-2])
-        for name, index, quoted in re.findall(r"\.(\w+)|\[(\d+)\]|(\['[^']*'\])", path)
-    ]
-    parent: Any = obj
-    for key in keys[:-1]:
-        parent = parent[key]
-    del parent[keys[-1]]
-
-
-def admit(obj: dict[str, Any], crd_dir: Path | None, strict: bool) -> tuple[int, Any] | None:
-    """None if the API server would store ``obj`` (unknown fields dropped unless ``strict``).
-
-    Otherwise the error it answers: ``422 Invalid`` naming each field, or ``400`` for
-    unknown fields under ``fieldValidation=Strict``.
-    """
-    if crd_dir is None:
-        return None
-    problems = crd.validate_in_dir(obj, crd_dir)
-    unknown = [p.split(_UNKNOWN)[0] for p in problems if _UNKNOWN in p]
-    invalid = [p for p in problems if _UNKNOWN not in p]
-    kind, name = obj.get("kind", ""), obj.get("metadata", {}).get("name", "")
-    if invalid:
-        causes = [{"reason": "FieldValueInvalid", "message": p} for p in invalid]
-        message = f'{kind}.serving.kserve.io "{name}" is invalid: ' + "; ".join(invalid)
-        return 422, _status(422, "Invalid", message, name=name, kind=kind, causes=causes)
-    if unknown and strict:
-        fields = ", ".join(f'unknown field "{p.lstrip("$.")}"' for p in unknown)
-        return 400, _status(400, "BadRequest", f"strict decoding error: {fields}")
-    for path in unknown:
-        _drop(obj, path)
-    return None
 
 
 @dataclass

@@ -20,7 +20,6 @@ Two behaviours of the real API server that a careless client trips over:
 
 from __future__ import annotations
 
-import ast
 import copy
 import re
 import threading
@@ -35,6 +34,8 @@ import pytest
 
 from kfp_mlops.components.common import crd
 from tests.deployment.k8s_api import FakeKubeServer
+from tests.k8s_admission import admit
+from tests.k8s_admission import status as _status
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The published Trainer CRDs (../shared/schemas/crds or $KFP_MLOPS_CRD_DIR), or None.
@@ -49,28 +50,6 @@ _PATH = re.compile(
     r"^/apis/trainer\.kubeflow\.org/v1alpha1/namespaces/(?P<ns>[^/]+)/"
     r"(?P<plural>trainjobs|trainingruntimes)(?:/(?P<name>[^/?]+))?"
 )
-_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[('(?:[^'\\]|\\.)*')\]")
-_UNKNOWN = ": unknown field"
-
-
-def _status(code: int, reason: str, message: str, **details: Any) -> dict[str, Any]:
-    answer = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code}
-    answer.update(reason=reason, message=message)
-    if details:
-        answer["details"] = details
-    return answer
-
-
-def _drop(obj: dict[str, Any], path: str) -> None:
-    """Remove the field at a validator path (``$.spec.trainer['a.b'][0].x``) from ``obj``."""
-    keys: list[Any] = [
-        name or (int(index) if index else ast.literal_eval(quoted))
-        for name, index, quoted in _STEP.findall(path)
-    ]
-    parent: Any = obj
-    for key in keys[:-1]:
-        parent = parent[key]
-    del parent[keys[-1]]
 
 
 @dataclass
@@ -169,23 +148,7 @@ class FakeTrainerApi:
 
     def _admit(self, obj: dict[str, Any], strict: bool) -> tuple[int, Any] | None:
         """Admit ``obj`` (None) or refuse it; unknown fields are dropped unless ``strict``."""
-        if self.crd_dir is None:
-            return None
-        problems = crd.validate_in_dir(obj, self.crd_dir)
-        unknown = [p.split(_UNKNOWN)[0] for p in problems if _UNKNOWN in p]
-        invalid = [p for p in problems if _UNKNOWN not in p]
-        kind, name = obj.get("kind", ""), obj.get("metadata", {}).get("name", "")
-        if invalid:
-            causes = [{"reason": "FieldValueInvalid", "message": p} for p in invalid]
-            message = f'{kind}.trainer.kubeflow.org "{name}" is invalid: ' + "; ".join(invalid)
-            return 422, _status(422, "Invalid", message, name=name, kind=kind, causes=causes)
-        if unknown and strict:
-            fields = ", ".join(f'unknown field "{p.lstrip("$.")}"' for p in unknown)
-            return 400, _status(400, "BadRequest", f"strict decoding error: {fields}")
-        for path in unknown:
-            _drop(obj, path)
-            self.warnings.append(f'unknown field "{path.lstrip("$.")}"')
-        return None
+        return admit(obj, self.crd_dir, strict, self.warnings)
 
     def _delete(self, key: tuple[str, str, str]) -> tuple[int, Any]:
         current = self.objects.get(key)
