@@ -1,7 +1,7 @@
 """Every pipeline and component of the library, by name.
 
-Pipelines are listed here explicitly; components are discovered from
-``components/<area>/<name>/component.py`` so a new component cannot be forgotten by
+Pipelines are discovered from the ``@dsl.pipeline`` functions of ``pipelines/*.py`` and
+components from ``components/<area>/<name>/component.py``, so neither can be forgotten by
 ``make compile``.
 """
 
@@ -9,17 +9,30 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
+from pathlib import Path
 from typing import Any
 
 import kfp_mlops.components as components_pkg
+import kfp_mlops.pipelines as pipelines_pkg
 
-#: Pipeline name -> "module:function".
-PIPELINES: dict[str, str] = {
-    "data_validation_pipeline": "kfp_mlops.pipelines.data_validation:data_validation_pipeline",
-    "training_pipeline": "kfp_mlops.pipelines.training:training_pipeline",
-    "monitoring_pipeline": "kfp_mlops.pipelines.monitoring:monitoring_pipeline",
-    "retraining_pipeline": "kfp_mlops.pipelines.monitoring:retraining_pipeline",
-}
+_PIPELINE_DEF = re.compile(r"^@dsl\.pipeline\((?:.|\n)*?^def (\w+)\(", re.MULTILINE)
+
+
+def _discover_pipelines() -> dict[str, str]:
+    """Pipeline name -> "module:function" for every ``@dsl.pipeline`` in ``pipelines/*.py``.
+
+    The modules are read as text, so listing the pipelines imports nothing.
+    """
+    found: dict[str, str] = {}
+    for path in sorted(Path(pipelines_pkg.__file__).parent.glob("*.py")):
+        for name in _PIPELINE_DEF.findall(path.read_text(encoding="utf-8")):
+            found[name] = f"{pipelines_pkg.__name__}.{path.stem}:{name}"
+    return found
+
+
+#: Pipeline name -> "module:function"; a new pipeline module needs no entry here.
+PIPELINES: dict[str, str] = _discover_pipelines()
 
 
 def _resolve(spec: str) -> Any:

@@ -250,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-concurrency", type=int, default=1, help="runs allowed at once (default: 1)"
     )
     p.set_defaults(func=_cmd_schedule)
+
+    from kfp_mlops.pipelines.tooling.commands import register_all
+
+    register_all(sub)
     return parser
 
 
