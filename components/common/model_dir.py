@@ -9,7 +9,9 @@ deploy, serve and monitor import them. A Model artifact is a directory holding:
 - ``preprocessor.json``: the fitted preprocessor with the task spec (copied beside the model
   by the registry; in a pipeline it travels as its own artifact);
 - ``optimization.json``: what pruning / quantization did (read by the registry's model card);
-- ``model_config.json``, ``history.json``, ``metrics.json``: training records.
+- ``model_config.json``, ``history.json``, ``metrics.json``: training records;
+- ``explain_background.json``: a small sample of training feature rows (``explain_model``,
+  copied in by the registry) from which the model server builds its ``:explain`` explainer.
 
 ``auto`` serves ``model.tflite`` when the directory has one (the optimized model), else
 ``model.h5``. Checks here are cheap (file names and magic bytes, no TensorFlow import; only
@@ -35,6 +37,7 @@ OPTIMIZATION_FILE = "optimization.json"
 MODEL_CONFIG_FILE = "model_config.json"
 HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
+BACKGROUND_FILE = "explain_background.json"
 #: Files (or folders) whose presence says which formats a directory holds, for model cards.
 FORMAT_FILES = {
     KERAS_FILE: "Keras (H5)",
