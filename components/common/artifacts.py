@@ -1,17 +1,18 @@
 """The processed split: one owner for its label column, loading, checks and class count.
 
 ``split_and_preprocess`` writes three Parquet splits: float feature columns and an int64
-:data:`~kfp_mlops.components.common.task.LABEL` column. Training (launcher and workers),
-tuning, optimization, evaluation and monitoring read them through this module, so a
-malformed split raises the same :class:`SplitError` with the same words everywhere.
+:data:`~kfp_mlops.components.common.task.LABEL` column. A split is one Parquet file or a
+sharded directory (:mod:`.shards`, for data larger than memory). Training (launcher and
+workers), tuning, optimization, evaluation and monitoring read them through this module, so
+a malformed split raises the same :class:`SplitError` with the same words everywhere.
 
-Only pandas and numpy are imported (the trainer env imports this module too); Keras model
-files are found through :mod:`.model_dir`.
+Only pandas, numpy and pyarrow are imported (the trainer env imports this module too);
+Keras model files are found through :mod:`.model_dir`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kfp_mlops.components.common import shards
 from kfp_mlops.components.common.errors import DataLoadError, ParameterError
 from kfp_mlops.components.common.model_dir import KERAS_FILE
 from kfp_mlops.components.common.task import LABEL
@@ -29,12 +31,15 @@ __all__ = [
     "Split",
     "SplitError",
     "check_split",
+    "check_split_schema",
     "class_count",
+    "iter_xy",
     "keras_file",
     "load_keras",
     "load_xy",
     "num_classes_of",
     "read_split",
+    "split_rows",
 ]
 
 _FIX = "pass the Datasets written by split_and_preprocess (float features + int label)"
@@ -56,22 +61,54 @@ class Split:
         return len(self.y)
 
 
-def read_split(path: str, name: str = "split", regression: bool = False) -> pd.DataFrame:
-    """Read a local processed split (Parquet) and check it with :func:`check_split`.
-
-    Raises:
-        SplitError: If the file is missing, unreadable or breaks the contract.
-    """
+def _exists(path: str, name: str) -> None:
     if not Path(path).exists():
         raise SplitError(
             f"the {name} set '{path}' does not exist", "check the upstream task's output"
         )
+
+
+def read_split(path: str, name: str = "split", regression: bool = False) -> pd.DataFrame:
+    """Read a local processed split (Parquet file or shards) and check it with :func:`check_split`.
+
+    Materialises the split; steps that must stay within bounded memory use :func:`iter_xy`.
+
+    Raises:
+        SplitError: If the file is missing, unreadable or breaks the contract.
+    """
+    _exists(path, name)
     try:
-        frame = pd.read_parquet(path)
+        frame = shards.read_table(path) if Path(path).is_dir() else pd.read_parquet(path)
+    except shards.ShardError as exc:
+        raise SplitError(f"cannot read the {name} set: {exc.problem}", _FIX) from exc
     except Exception as exc:  # pyarrow raises several types; name the file in one message
         raise SplitError(f"cannot read the {name} set '{path}' as Parquet: {exc}", _FIX) from exc
     check_split(frame, name, regression=regression)
     return frame
+
+
+def _check_columns(frame: pd.DataFrame, name: str, feature_names: Sequence[str]) -> list[str]:
+    """Label present, features present and numeric; the feature names in order."""
+    if LABEL not in frame.columns:
+        raise SplitError(
+            f"the {name} set has no '{LABEL}' column (columns: {list(frame.columns)[:10]})", _FIX
+        )
+    names = list(feature_names) or [c for c in frame.columns if c != LABEL]
+    if not names:
+        raise SplitError(f"the {name} set has no feature columns", "check the preprocessing step")
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        raise SplitError(
+            f"the {name} set lacks feature columns {missing[:10]}",
+            "split train, validation and test from the same preprocessed table",
+        )
+    non_numeric = [c for c in names if not pd.api.types.is_numeric_dtype(frame[c])]
+    if non_numeric:
+        raise SplitError(
+            f"feature columns {non_numeric[:10]} of the {name} set are not numeric",
+            "encode them with split_and_preprocess before training",
+        )
+    return names
 
 
 def check_split(
@@ -96,25 +133,7 @@ def check_split(
         raise SplitError(
             f"the {name} set has no rows", "check the split fractions and the upstream data"
         )
-    if LABEL not in frame.columns:
-        raise SplitError(
-            f"the {name} set has no '{LABEL}' column (columns: {list(frame.columns)[:10]})", _FIX
-        )
-    names = list(feature_names) or [c for c in frame.columns if c != LABEL]
-    if not names:
-        raise SplitError(f"the {name} set has no feature columns", "check the preprocessing step")
-    missing = [c for c in names if c not in frame.columns]
-    if missing:
-        raise SplitError(
-            f"the {name} set lacks feature columns {missing[:10]}",
-            "split train, validation and test from the same preprocessed table",
-        )
-    non_numeric = [c for c in names if not pd.api.types.is_numeric_dtype(frame[c])]
-    if non_numeric:
-        raise SplitError(
-            f"feature columns {non_numeric[:10]} of the {name} set are not numeric",
-            "encode them with split_and_preprocess before training",
-        )
+    names = _check_columns(frame, name, feature_names)
     labels = frame[LABEL]
     if regression:
         if not pd.api.types.is_float_dtype(labels) or not np.isfinite(labels.to_numpy()).all():
@@ -129,6 +148,94 @@ def check_split(
             "encode the classes as 0..num_classes-1 (split_and_preprocess does this)",
         )
     return names
+
+
+def split_rows(path: str, name: str = "split") -> int:
+    """Rows of a processed split, from its manifest or Parquet footer (no scan).
+
+    Raises:
+        SplitError: If the split is missing or unreadable.
+    """
+    _exists(path, name)
+    try:
+        return shards.read_manifest(path).rows
+    except shards.ShardError as exc:
+        raise SplitError(f"cannot read the {name} set: {exc.problem}", _FIX) from exc
+
+
+def check_split_schema(
+    path: str, name: str = "split", feature_names: Sequence[str] = (), regression: bool = False
+) -> list[str]:
+    """:func:`check_split` from the schema alone (manifest or footer): no rows are read.
+
+    What needs the values (missing labels, finite targets) is checked per batch by
+    :func:`iter_xy`. Returns the feature columns in model-input order.
+
+    Raises:
+        SplitError: On no rows, no label column, or missing or non-numeric features.
+    """
+    _exists(path, name)
+    try:
+        manifest = shards.read_manifest(path)
+    except shards.ShardError as exc:
+        raise SplitError(f"cannot read the {name} set: {exc.problem}", _FIX) from exc
+    if manifest.rows == 0:
+        raise SplitError(
+            f"the {name} set has no rows", "check the split fractions and the upstream data"
+        )
+    # An empty frame of the split's dtypes, from the first file's footer.
+    empty = shards.file_schema(manifest.files[0]).empty_table().to_pandas()
+    names = _check_columns(empty, name, feature_names)
+    kind = empty[LABEL].dtype
+    if regression and not pd.api.types.is_float_dtype(kind):
+        raise SplitError(
+            f"the {name} regression targets are not floats (dtype {kind})",
+            "write the splits with split_and_preprocess (task_type='regression')",
+        )
+    if not regression and not pd.api.types.is_integer_dtype(kind):
+        raise SplitError(
+            f"the {name} labels are not integers (dtype {kind})",
+            "encode the classes as 0..num_classes-1 (split_and_preprocess does this)",
+        )
+    return names
+
+
+def iter_xy(
+    path: str,
+    name: str = "split",
+    feature_names: Sequence[str] = (),
+    batch_rows: int = shards.DEFAULT_BATCH_ROWS,
+    regression: bool = False,
+    parts: list[shards.Part] | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Stream a processed split as (float32 features, labels) batches, each checked.
+
+    Args:
+        path: The split (file or shards).
+        name: How messages call it.
+        feature_names: Model-input columns (default: the schema's, label excluded).
+        batch_rows: Rows per batch at most.
+        regression: Labels are float targets (else int64 class codes).
+        parts: Read only these rows (:func:`shards.files_for_rank`), else all.
+
+    Raises:
+        SplitError: If the split breaks the contract (checked on every batch).
+    """
+    names = check_split_schema(path, name, feature_names, regression)
+    columns = [*names, LABEL]
+    try:
+        batches = (
+            shards.iter_parts(parts, columns=columns, batch_rows=batch_rows)
+            if parts is not None
+            else shards.iter_batches(path, columns=columns, batch_rows=batch_rows)
+        )
+        for batch in batches:
+            frame = batch.to_pandas()
+            check_split(frame, name, names, regression)
+            y = frame[LABEL].to_numpy(dtype="float32" if regression else "int64")
+            yield frame[names].to_numpy(dtype="float32"), y
+    except shards.ShardError as exc:
+        raise SplitError(f"cannot read the {name} set: {exc.problem}", _FIX) from exc
 
 
 def class_count(labels: dict[str, np.ndarray], num_classes: int = 0) -> int:
