@@ -210,9 +210,69 @@ def save_dataset(df: pd.DataFrame, path: str) -> None:
 
 
 def load_dataset_artifact(path: str) -> pd.DataFrame:
-    """Read a Dataset artifact written by :func:`save_dataset`."""
+    """Read a Dataset artifact (a Parquet file or a sharded directory) into memory.
+
+    Streaming steps read big datasets with :func:`kfp_mlops.components.common.shards.iter_batches`
+    instead.
+    """
+    from kfp_mlops.components.common import shards
+
     if not Path(path).exists():
         raise DataLoadError(
             f"dataset artifact '{path}' does not exist", "check the upstream task's output"
         )
+    if Path(path).is_dir():
+        return shards.read_table(path)
     return pd.read_parquet(path)
+
+
+def is_many(source: str) -> bool:
+    """True for a source naming many files: a glob, a directory or a ``gs://`` prefix."""
+    import glob as globlib
+
+    if source.startswith("gs://"):
+        return source.endswith("/") or globlib.has_magic(source)
+    return globlib.has_magic(source) or Path(source).is_dir()
+
+
+def download_matching(uri: str, local_dir: str | Path, client: Any = None) -> list[str]:
+    """Copy the objects a ``gs://`` prefix (``gs://b/dir/``) or glob (``gs://b/d/*.csv``) names.
+
+    Objects go to local disk one at a time (never into memory), so they can be streamed.
+
+    Returns:
+        The local files, in object-name order.
+
+    Raises:
+        DataLoadError: If the bucket is missing or nothing matches.
+    """
+    import fnmatch
+    import glob as globlib
+
+    rest = uri[len("gs://") :]
+    bucket_name, _, pattern = rest.partition("/")
+    prefix = pattern.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
+    client = client or gcs_client()
+    bucket = client.bucket(bucket_name)
+    if not bucket.exists():
+        raise DataLoadError(
+            f"bucket '{bucket_name}' of '{uri}' does not exist or is not visible",
+            "check the bucket name and that the pod's service account can list it",
+        )
+    files = []
+    for blob in sorted(client.list_blobs(bucket_name, prefix=prefix), key=lambda b: b.name):
+        name = blob.name
+        if name.endswith("/") or Path(name).name.startswith(("_", ".")):
+            continue
+        if globlib.has_magic(pattern) and not fnmatch.fnmatchcase(name, pattern):
+            continue
+        dest = Path(local_dir, f"{len(files):05d}-{Path(name).name}")
+        blob.download_to_filename(str(dest))
+        files.append(str(dest))
+    if not files:
+        raise DataLoadError(
+            f"no objects match '{uri}'",
+            f"check the prefix with `gsutil ls {uri}` (a prefix ends with '/')",
+        )
+    log.info("downloaded %d objects of %s", len(files), uri)
+    return files

@@ -12,33 +12,39 @@ def load_dataset(
     source: str = "builtin:breast_cancer",
     file_format: str = "auto",
     target_column: str = "target",
+    output: str = "auto",
+    rows_per_shard: int = 1000000,
 ) -> int:
-    """Load a CSV or Parquet table into a Dataset artifact (Parquet).
+    """Load a CSV or Parquet table (or many files) into a Dataset artifact (Parquet).
 
     Args:
-        dataset: The loaded table, as Parquet; metadata holds rows, columns and classes.
+        dataset: The loaded table: one Parquet file, or a directory of Parquet shards with
+            a _dataset.json manifest; metadata holds rows, columns, classes, shards, schema.
         source: builtin:breast_cancer | builtin:digits | builtin:iris | builtin:wine |
-            builtin:diabetes (regression) (bundled, no network), a path inside the pod, or gs://bucket/object.csv|.parquet
-            (credentials from a Kubernetes Secret or Workload Identity).
+            builtin:diabetes (regression) (bundled, no network), a path inside the pod, a
+            glob (data/*.parquet), a directory, gs://bucket/object.csv|.parquet, or a
+            gs:// prefix (gs://bucket/dir/) or glob holding many files (credentials from a
+            Kubernetes Secret or Workload Identity).
         file_format: auto (from the file suffix), csv or parquet.
         target_column: The label column; it must exist and have no missing values.
+        output: auto (shards for many files or one file over 256 MB, streamed without
+            holding the table), file or shards.
+        rows_per_shard: Rows per Parquet shard when sharding.
 
     Returns:
         The number of rows loaded.
     """
-    from kfp_mlops.components.common.io import save_dataset
-    from kfp_mlops.components.data.load_dataset.core import load
+    from kfp_mlops.components.data.load_dataset.core import load_to
 
-    result = load(source, file_format=file_format, target_column=target_column)
-    save_dataset(result.frame, dataset.path)
-    dataset.metadata.update(
-        {
-            "source": source,
-            "format": "parquet",
-            "rows": len(result.frame),
-            "columns": int(result.frame.shape[1]),
-            "target_column": target_column,
-            "num_classes": result.num_classes,
-        }
+    summary = load_to(
+        source,
+        dataset.path,
+        file_format=file_format,
+        target_column=target_column,
+        output=output,
+        rows_per_shard=rows_per_shard,
     )
-    return len(result.frame)
+    dataset.metadata.update(
+        {"source": source, "target_column": target_column, **summary.metadata()}
+    )
+    return summary.rows

@@ -108,3 +108,49 @@ def load(
             "drop unlabelled rows before training or fill them",
         )
     return LoadResult(frame=frame, source=source, target_column=target_column)
+
+
+def load_to(
+    source: str,
+    out_path: str,
+    file_format: str = "auto",
+    target_column: str = "target",
+    client: Any = None,
+    output: str = "auto",
+    rows_per_shard: int = 1_000_000,
+) -> Any:
+    """Load ``source`` into the Dataset at ``out_path``: one Parquet file or shards.
+
+    Args:
+        source: As :func:`load`, plus a glob, a directory or a ``gs://`` prefix (ending in
+            ``/``) or glob naming many files.
+        out_path: The Dataset artifact's path.
+        file_format: ``auto`` (from the suffix), ``csv`` or ``parquet``.
+        target_column: The label column.
+        client: A google-cloud-storage client (tests pass one for the emulator).
+        output: ``auto`` (shards for many files or a file over 256 MB, else one file),
+            ``file`` or ``shards``.
+        rows_per_shard: Rows per shard when sharding.
+
+    Returns:
+        A :class:`~.streaming.LoadSummary` (manifest, class count).
+
+    Raises:
+        DataLoadError: As :func:`load`, and for a glob or prefix matching nothing, shards
+            with different schemas or an unreadable shard (named). Nothing is written then.
+    """
+    from kfp_mlops.components.data.load_dataset import streaming
+
+    if not source:
+        raise ParameterError("source is empty", "give builtin:breast_cancer, a path or a gs:// URI")
+    if streaming.wants_shards(source, output):
+        return streaming.load_streaming(
+            source,
+            out_path,
+            file_format=file_format,
+            target_column=target_column,
+            client=client,
+            rows_per_shard=rows_per_shard,
+        )
+    result = load(source, file_format=file_format, target_column=target_column, client=client)
+    return streaming.save_small(result.frame, out_path, result.num_classes)
