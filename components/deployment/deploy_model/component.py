@@ -1,7 +1,7 @@
 """KFP wrapper of :mod:`kfp_mlops.components.deployment.deploy_model.core`."""
 
 from kfp import dsl
-from kfp.dsl import Artifact, Dataset, Input, Markdown, Model, Output
+from kfp.dsl import Artifact, Dataset, Input, Markdown, Model, Output, OutputPath
 
 from kfp_mlops.components.common.versions import PIPELINE_IMAGE
 
@@ -13,6 +13,7 @@ def deploy_model(
     smoke_data: Input[Dataset],
     manifests: Output[Artifact],
     report: Output[Markdown],
+    endpoint: OutputPath(str),
     target: str = "local",
     strategy: str = "canary",
     model_name: str = "kfp-mlops-classifier",
@@ -24,6 +25,9 @@ def deploy_model(
     ready_timeout_s: float = 120,
     gitops_dir: str = "",
     state_dir: str = "",
+    environment: str = "production",
+    tracking_uri: str = "",
+    registered_version: str = "",
 ) -> str:
     """Deploy a model with a canary, blue-green or rolling strategy; roll back on failed checks.
 
@@ -39,6 +43,8 @@ def deploy_model(
             smoke-test requests.
         manifests: The InferenceService and release ConfigMap (YAML), validated offline.
         report: What happened: versions, smoke checks, traffic steps, decision and reason.
+        endpoint: The service URL clients use after the deployment (the local router,
+            the InferenceService URL); empty where it is not reachable from here (gitops).
         target: local (model servers on this machine behind a router), gitops (kustomize
             files in gitops_dir) or cluster (KServe through the Kubernetes API).
         strategy: canary, blue-green or rolling.
@@ -52,6 +58,12 @@ def deploy_model(
         ready_timeout_s: Seconds a new version may take to become ready.
         gitops_dir: Folder (a repository checkout) the gitops target writes to.
         state_dir: Folder of the local target's state (live version, ports).
+        environment: production or staging. Staging keeps its own local state and GitOps
+            folder (<dir>/_staging), so both servers coexist; pass the staging namespace.
+        tracking_uri: MLflow registry URL; needed with registered_version.
+        registered_version: The registered version being deployed; a successful staging
+            deployment points the MLflow alias staging at it (production's champion is set
+            by promote_model).
 
     Returns:
         "<decision>:<live version>", decision being promoted, written, unchanged.
@@ -77,12 +89,23 @@ def deploy_model(
         ready_timeout_s=ready_timeout_s,
         gitops_dir=gitops_dir,
         state_dir=state_dir,
+        environment=environment,
+        tracking_uri=tracking_uri,
+        registered_version=registered_version,
     )
     write_outputs(result, manifests.path, report.path)
     outcome = result.outcome
     manifests.metadata.update({"name": outcome.name, "version": outcome.version})
     report.metadata.update(
-        {"decision": outcome.decision, "live": outcome.live or "", "target": target}
+        {
+            "decision": outcome.decision,
+            "live": outcome.live or "",
+            "target": target,
+            "environment": environment,
+            "url": result.url,
+        }
     )
+    with open(endpoint, "w", encoding="utf-8") as out:
+        out.write(result.url)
     outcome.raise_if_failed()
     return f"{outcome.decision}:{outcome.live}"

@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 TARGETS = ("local", "gitops", "cluster")
 #: Where the local target keeps its state when no state_dir is given.
 DEFAULT_STATE_DIR = Path.home() / ".kfp-mlops" / "local-deployments"
+#: Environments and the MLflow alias naming the version each serves. ``champion`` is set by
+#: promote_model (it records the replaced champion for rollback); ``staging`` by deploy.
+ENVIRONMENT_ALIASES = {"staging": "staging", "production": "champion"}
+#: Subfolder of state_dir / gitops_dir holding a non-production environment's state. The
+#: underscore cannot start a Kubernetes name, so it never collides with a model's folder.
+ENVIRONMENT_SUBDIR = "_{environment}"
 
 
 @dataclass
@@ -44,6 +50,36 @@ class DeployResult:
     manifests: list[dict[str, Any]] = field(default_factory=list)
     release: Release | None = None
     storage_uri: str = ""
+    environment: str = "production"
+    #: The service URL clients use after the deployment ("" where unreachable from here).
+    url: str = ""
+    #: The MLflow alias set on the registered version ("" when none was set).
+    alias: str = ""
+
+
+def environment_dir(folder: str, environment: str) -> str:
+    """The state or GitOps folder of ``environment``: production keeps ``folder`` itself.
+
+    Staging lives in ``<folder>/_staging`` so a staging and a production server of the same
+    model coexist (each has its own router, live version and history).
+    """
+    if not folder or environment == "production":
+        return folder
+    return str(Path(folder) / ENVIRONMENT_SUBDIR.format(environment=environment))
+
+
+def check_environment(environment: str) -> str:
+    """The MLflow alias of ``environment``.
+
+    Raises:
+        ParameterError: On an unknown environment.
+    """
+    if environment not in ENVIRONMENT_ALIASES:
+        raise ParameterError(
+            f"environment '{environment}' is not supported",
+            f"use one of {sorted(ENVIRONMENT_ALIASES)}",
+        )
+    return ENVIRONMENT_ALIASES[environment]
 
 
 def sample_rows(frame: pd.DataFrame, preprocessor: dict[str, Any], n: int = 8) -> list[dict]:
@@ -160,6 +196,9 @@ def deploy(
     kubeconfig: str = "",
     gcs_client: Any = None,
     poll_interval_s: float = 2.0,
+    environment: str = "production",
+    tracking_uri: str = "",
+    registered_version: str = "",
 ) -> DeployResult:
     """Validate, render and roll out one model version; see the module docstring.
 
@@ -186,13 +225,24 @@ def deploy(
         kubeconfig: Kubeconfig path for ``cluster``.
         gcs_client: Storage client for the upload (default from the environment).
         poll_interval_s: Status poll interval for ``cluster``.
+        environment: ``production`` (default) or ``staging``; staging keeps its own local
+            state and GitOps folder (:func:`environment_dir`).
+        tracking_uri: MLflow registry; with ``registered_version``, a successful staging
+            deployment points the ``staging`` alias at that version.
+        registered_version: The registered version being deployed (register_model's output).
 
     Raises:
         ParameterError: On bad parameters or model files, before anything is deployed.
         DataValidationError: If smoke_data lacks the model's feature columns.
+        RegistryError: If the alias is to be set and the registry is unreachable (checked
+            before anything is deployed).
     """
-    # Over 80 lines only for its 22 documented parameters (the component's); the body is short.
+    # Over 80 lines only for its 25 documented parameters (the component's); the body is short.
     _check_params(target, strategy, ready_timeout_s, storage_uri, runtime, namespace)
+    alias = check_environment(environment)
+    set_alias = environment != "production" and bool(str(registered_version).strip())
+    if set_alias:
+        _check_alias_registry(tracking_uri, model_name, str(registered_version))
     steps = strategies.parse_traffic_steps(traffic_steps)
     thresholds = strategies.Thresholds(max_error_rate, max_p95_ms)
     thresholds.validate()
@@ -225,9 +275,9 @@ def deploy(
     release = Release(name, version, str(model_dir), str(preprocessor), backend, spec)
     tgt: Target
     if target == "local":
-        tgt = LocalTarget(state_dir or str(DEFAULT_STATE_DIR), name)
+        tgt = LocalTarget(environment_dir(state_dir or str(DEFAULT_STATE_DIR), environment), name)
     elif target == "gitops":
-        tgt = GitOpsTarget(gitops_dir, name, steps)
+        tgt = GitOpsTarget(environment_dir(gitops_dir, environment), name, steps)
     else:
         tgt = ClusterTarget(name, namespace, api_client, kubeconfig, poll_interval_s)
     smoke = strategies.SmokeSpec(
@@ -237,7 +287,43 @@ def deploy(
         probe_requests=probe_requests,
     )
     outcome = strategies.run(tgt, release, strategy, smoke, steps, thresholds, ready_timeout_s)
-    return DeployResult(outcome, docs, release, model_uri)
+    result = DeployResult(outcome, docs, release, model_uri, environment)
+    if outcome.ok:
+        result.url = _service_url(tgt)
+        if set_alias:
+            _set_alias(tracking_uri, model_name, alias, str(registered_version))
+            result.alias = alias
+    return result
+
+
+def _check_alias_registry(tracking_uri: str, model_name: str, version: str) -> None:
+    """Before deploying: the registry answers and holds the version the alias will name."""
+    from kfp_mlops.components.registry import common
+
+    if not tracking_uri.strip():
+        raise ParameterError(
+            "registered_version is set but tracking_uri is empty: the staging alias cannot "
+            "be recorded",
+            "pass the MLflow tracking URI, or leave registered_version empty",
+        )
+    common.check_registry(tracking_uri)
+    common.model_version(tracking_uri, model_name, version)  # a clear error if it is absent
+
+
+def _set_alias(tracking_uri: str, model_name: str, alias: str, version: str) -> None:
+    from kfp_mlops.components.registry import common
+
+    common.client(tracking_uri).set_registered_model_alias(model_name, alias, version)
+    log.info("%s: alias %s -> v%s", model_name, alias, version)
+
+
+def _service_url(tgt: Target) -> str:
+    """The URL clients reach the service at, or "" (GitOps, or a status without one)."""
+    try:
+        return tgt.route_url() or ""
+    except Exception as exc:  # a missing URL must not fail a deployment that succeeded
+        log.warning("could not read the service URL: %s", exc)
+        return ""
 
 
 def report_markdown(result: DeployResult) -> str:
@@ -250,6 +336,7 @@ def report_markdown(result: DeployResult) -> str:
         "| | |",
         "|---|---|",
         f"| target | {o.target} |",
+        f"| environment | {result.environment} |",
         f"| strategy | {o.strategy} |",
         f"| new version | `{o.version}` |",
         f"| previous version | `{o.previous or '-'}` |",
@@ -258,6 +345,10 @@ def report_markdown(result: DeployResult) -> str:
     ]
     if result.storage_uri:
         lines.append(f"| model URI | `{result.storage_uri}` |")
+    if result.url:
+        lines.append(f"| service URL | {result.url} |")
+    if result.alias:
+        lines.append(f"| MLflow alias | `{result.alias}` |")
     if o.smoke is not None:
         lines += ["", f"## Smoke test ({o.smoke.url})", "", "| check | result | detail |"]
         lines.append("|---|---|---|")
