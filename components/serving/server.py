@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+from pathlib import Path
 from typing import Any
 
 from kserve import ModelServer
@@ -10,6 +13,7 @@ from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.rest.server import RESTServer
 
+from kfp_mlops.components.common.model_dir import PREPROCESSOR_FILE, version_of
 from kfp_mlops.components.serving.endpoints import (
     register_inference_endpoints,
     server_fault_handler,
@@ -20,7 +24,11 @@ from kfp_mlops.components.serving.limits import (
     RequestTooLarge,
     request_too_large_handler,
 )
-from kfp_mlops.components.serving.metrics import MetricsMiddleware
+from kfp_mlops.components.serving.metrics import UNKNOWN_VERSION, MetricsMiddleware, register_served
+
+log = logging.getLogger(__name__)
+#: Environment variable naming the served version (the deployer's version label).
+VERSION_ENV = "KFP_MLOPS_MODEL_VERSION"
 
 
 class _ReadinessDataPlane(DataPlane):
@@ -53,6 +61,8 @@ class ClassifierServer(ModelServer):
             a pod passes ``0.0.0.0`` so the kubelet's probes and the traffic reach it.
         limits: Request limits (bytes are enforced by middleware, rows by the model).
         grace_period: Seconds to finish requests in flight on SIGTERM.
+        model_version: The ``version`` label of the served model's metrics; ``None``: the
+            ``KFP_MLOPS_MODEL_VERSION`` variable, else :func:`served_version_of`.
     """
 
     def __init__(
@@ -61,6 +71,7 @@ class ClassifierServer(ModelServer):
         host: str = "127.0.0.1",
         limits: Limits | None = None,
         grace_period: int = 10,
+        model_version: str | None = None,
     ) -> None:
         super().__init__(
             http_port=http_port,
@@ -72,6 +83,14 @@ class ClassifierServer(ModelServer):
         self.host = host
         self.limits = limits or Limits()
         self.dataplane = _ReadinessDataPlane(model_registry=self.registered_models)
+        self.model_version = model_version
+
+    def register_model(self, model: Any, name: str | None = None) -> None:
+        """Register ``model`` and label its metrics with its name and version."""
+        super().register_model(model, name)
+        version = self.model_version or os.environ.get(VERSION_ENV) or served_version_of(model)
+        register_served(name or model.name, version)
+        log.info("model %s: metrics labelled version=%s", name or model.name, version)
 
     def install_middleware(self, app: Any) -> None:
         """Count and time every request (413s too), and cap the inference bodies' size."""
@@ -97,3 +116,21 @@ class ClassifierServer(ModelServer):
         self.setup_event_loop()
         self.register_signal_handler()
         asyncio.run(self._serve())
+
+
+def served_version_of(model: Any) -> str:
+    """The deploy's content version of a model whose preprocessor sits beside it.
+
+    That is the layout of a registered model and of a pod's ``/mnt/models``; otherwise the
+    version is ``unknown`` (the deployer passes it in ``KFP_MLOPS_MODEL_VERSION``).
+    """
+    model_dir = getattr(model, "model_dir", None)
+    if model_dir is None or not Path(model_dir).is_dir():
+        return UNKNOWN_VERSION
+    preprocessor = Path(model_dir) / PREPROCESSOR_FILE
+    if not preprocessor.is_file():
+        return UNKNOWN_VERSION
+    try:
+        return version_of(model_dir, preprocessor, getattr(model, "backend_name", "auto"))
+    except (OSError, ValueError):  # an unservable directory: loading will say why
+        return UNKNOWN_VERSION

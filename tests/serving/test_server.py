@@ -184,22 +184,30 @@ def test_metrics_endpoint(models, tflite_server):
     predict(tflite_server, {"instances": [[1.0]]})
     text = request(tflite_server, "GET", "/metrics").body
 
-    def value(pattern: str) -> float:
-        found = re.search(pattern + r" ([0-9.e+]+)", text)
-        assert found, pattern
-        return float(found.group(1))
+    from prometheus_client.parser import text_string_to_metric_families
 
-    assert value(r'kfp_mlops_requests_total\{endpoint="v1_predict",status="200"\}') >= 1
-    assert value(r'kfp_mlops_requests_total\{endpoint="v1_predict",status="400"\}') >= 1
-    assert value(r'kfp_mlops_request_latency_seconds_count\{endpoint="v1_predict"\}') >= 2
-    predicted = sum(
-        float(v)
-        for v in re.findall(
-            r'kfp_mlops_predictions_total\{model="clf",predicted_class="\w+"\} ([0-9.]+)', text
-        )
-    )
-    assert predicted >= 4
-    assert value(r'kfp_mlops_model_ready\{model="clf"\}') == 1
+    samples = [
+        (sample.name, sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
+
+    def total(name: str, **labels: str) -> float:
+        found = [v for n, got, v in samples if n == name and labels.items() <= got.items()]
+        assert found, (name, labels)
+        return sum(found)
+
+    # No preprocessor beside the model and no KFP_MLOPS_MODEL_VERSION: version "unknown".
+    clf = {"model": "clf", "version": "unknown"}
+    ok = total("kfp_mlops_requests_total", endpoint="v1_predict", status="200", **clf)
+    assert ok >= 1
+    bad = total("kfp_mlops_requests_total", endpoint="v1_predict", status="400", **clf)
+    assert bad >= 1
+    assert total("kfp_mlops_request_latency_seconds_count", endpoint="v1_predict", **clf) >= 2
+    assert total("model_errors_total", type="invalid_input", endpoint="v1_predict", **clf) >= 1
+    assert total("model_errors_total", type="inference_error", **clf) == 0
+    assert total("kfp_mlops_predictions_total", **clf) >= 4
+    assert total("kfp_mlops_model_ready", **clf) == 1
     assert "request_predict_seconds" in text  # KServe's own histograms are there too
 
 
