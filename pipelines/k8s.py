@@ -19,6 +19,7 @@ from kfp_mlops.components.common.k8s import (
     MLFLOW_SECRET,
     MLFLOW_SECRET_ENV,
 )
+from kfp_mlops.components.common.notify import NOTIFY_SECRET, NOTIFY_SECRET_KEY, WEBHOOK_ENV
 
 
 def with_credentials(task: Any) -> Any:
@@ -33,6 +34,22 @@ def with_credentials(task: Any) -> Any:
         task, secret_name=GCS_SECRET, mount_path=GCS_KEY_DIR, optional=True
     )
     task.set_env_variable("KFP_MLOPS_GCS_KEY_FILE", GCS_KEY_FILE)
+    return task
+
+
+def with_notification_secret(
+    task: Any, secret_name: str = NOTIFY_SECRET, key: str = NOTIFY_SECRET_KEY
+) -> Any:
+    """Fill the webhook URL variable of ``task`` from a key of an (optional) Secret.
+
+    The URL embeds the receiver's token, so it reaches the pod only as an environment
+    variable (``KFP_MLOPS_WEBHOOK_URL``) taken from the Secret, never as a pipeline parameter.
+    Without the Secret the task runs and sends nothing. Create it with
+    ``kubectl create secret generic kfp-mlops-notify --from-literal=webhook_url=https://...``.
+    """
+    kubernetes.use_secret_as_env(
+        task, secret_name=secret_name, secret_key_to_env={key: WEBHOOK_ENV}, optional=True
+    )
     return task
 
 
