@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
 from kfp_mlops.components.deployment.deploy_model import manifests as m
 
@@ -19,6 +20,8 @@ class Release:
         preprocessor: Local preprocessor JSON (local target).
         backend: Server backend: auto, keras or tflite.
         spec: InferenceService settings (cluster and GitOps targets).
+        manifest: An InferenceService object to apply as it is instead of rendering ``spec``
+            (the cluster target's rollback re-applies a recorded spec this way).
     """
 
     name: str
@@ -27,6 +30,7 @@ class Release:
     preprocessor: str = ""
     backend: str = "auto"
     spec: m.ServingSpec | None = None
+    manifest: dict[str, Any] | None = None
 
 
 class Target(ABC):

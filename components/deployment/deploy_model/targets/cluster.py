@@ -2,10 +2,15 @@
 
 ``CustomObjectsApi``: create or replace, merge-patch ``canaryTrafficPercent``, wait for the
 ``Ready`` condition of the generation applied, restore the previous spec on rollback.
+
+Each applied spec carries the specs the service ran before (newest first, at most
+:data:`HISTORY_DEPTH`) in the ``kfp-mlops.io/history`` annotation, so a later rollback
+(``rollback_model``) re-applies the exact spec of an earlier version.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import time
@@ -19,6 +24,36 @@ from kfp_mlops.components.deployment.deploy_model.targets.base import Release, T
 
 # A field the API server does not know is an error, not silently dropped (its default).
 STRICT = "Strict"
+#: Annotation with the earlier specs of a service (JSON list, newest first).
+ANNOTATION_HISTORY = "kfp-mlops.io/history"
+#: Earlier specs kept (an annotation stays far below the API server's 256 KiB limit).
+HISTORY_DEPTH = 5
+
+
+def history_of(obj: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The earlier specs recorded on an InferenceService (empty if none or unreadable)."""
+    raw = ((obj or {}).get("metadata", {}).get("annotations") or {}).get(ANNOTATION_HISTORY)
+    try:
+        entries = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [e for e in entries if isinstance(e, dict) and e.get("version") and e.get("spec")]
+
+
+def _entry(obj: dict[str, Any]) -> dict[str, Any]:
+    """What :data:`ANNOTATION_HISTORY` keeps of one applied object: version, metadata, spec."""
+    meta = obj.get("metadata", {})
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if k != ANNOTATION_HISTORY
+    }
+    spec = copy.deepcopy(obj.get("spec", {}))
+    spec.get("predictor", {}).pop("canaryTrafficPercent", None)  # the promoted state
+    return {
+        "version": annotations.get(m.ANNOTATION_VERSION, "unknown"),
+        "labels": meta.get("labels") or {},
+        "annotations": annotations,
+        "spec": spec,
+    }
 
 
 class ClusterTarget(Target):
@@ -125,9 +160,51 @@ class ClusterTarget(Target):
         self._upsert(body)
 
     def _manifest(self, release: Release, **changes: Any) -> dict[str, Any]:
-        if release.spec is None:
+        if release.manifest is not None:
+            obj = copy.deepcopy(release.manifest)
+            obj["metadata"]["name"] = changes.get("name", self.name)
+            predictor = obj["spec"].setdefault("predictor", {})
+            if changes.get("canary_traffic_percent") is None:
+                predictor.pop("canaryTrafficPercent", None)
+            else:
+                predictor["canaryTrafficPercent"] = changes["canary_traffic_percent"]
+        elif release.spec is None:
             raise ParameterError("the cluster target needs a ServingSpec", "pass release.spec")
-        return m.inference_service(dataclasses.replace(release.spec, **changes))
+        else:
+            obj = m.inference_service(dataclasses.replace(release.spec, **changes))
+        if obj["metadata"]["name"] == self.name and self.previous_obj is not None:
+            self._record_history(obj, release.version)
+        return obj
+
+    def _record_history(self, obj: dict[str, Any], version: str) -> None:
+        """Put the live spec, then its own history, on ``obj`` (newest first, deduplicated)."""
+        live = _entry(self.previous_obj or {})
+        entries = [live] if live["version"] != version else []
+        for old in history_of(self.previous_obj):
+            if len(entries) >= HISTORY_DEPTH:
+                break
+            if old["version"] not in {version, *(e["version"] for e in entries)}:
+                entries.append(old)
+        annotations = obj["metadata"].setdefault("annotations", {})
+        annotations[ANNOTATION_HISTORY] = json.dumps(entries, sort_keys=True, separators=(",", ":"))
+
+    def recorded(self, version: str) -> Release | None:
+        """The spec ``version`` ran with before, from the live service's history, if recorded."""
+        for entry in history_of(self._get(self.name)):
+            if entry["version"] == version:
+                manifest = {
+                    "apiVersion": m.API_VERSION,
+                    "kind": m.KIND,
+                    "metadata": {
+                        "name": self.name,
+                        "namespace": self.namespace,
+                        "labels": entry["labels"],
+                        "annotations": entry["annotations"],
+                    },
+                    "spec": entry["spec"],
+                }
+                return Release(self.name, version, manifest=manifest)
+        return None
 
     # Target interface
     def live(self) -> Release | None:

@@ -114,6 +114,10 @@ class LocalTarget(Target):
                 alive=lambda: processes.exit_message(live["pid"], live["log_path"]),
             )
 
+    def release_dir(self, version: str) -> Path:
+        """A folder in the state dir for files a server needs after the run (a rollback's)."""
+        return self.folder / "releases" / version
+
     @property
     def router_url(self) -> str:
         """The service URL clients use."""
