@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -186,6 +187,13 @@ def download_version(tracking_uri: str, name: str, version: str, dst: Path) -> P
 
 def _build_target(s: Settings, name: str) -> Target:
     if s.target == "local":
+        state = Path(s.state_dir) / name / "state.json"
+        if not state.is_file() or not json.loads(state.read_text(encoding="utf-8")).get("live"):
+            raise NothingDeployedError(
+                f"no local deployment of '{name}' is recorded in {state}: nothing to roll back",
+                "pass the state_dir the deployment used (run-local: <pipeline_root>/serving); "
+                "nothing was changed",
+            )
         return LocalTarget(s.state_dir, name)
     if s.target == "cluster":
         return ClusterTarget(name, s.namespace, s.api_client, s.kubeconfig, s.poll_interval_s)
