@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from kserve.protocol.dataplane import DataPlane
 
 from kfp_mlops.components.serving import protocol
+from kfp_mlops.components.serving.explainer import ExplainUnavailable
 from kfp_mlops.components.serving.model import ClassifierModel
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def _dumps(document: Any) -> bytes:
 
 
 def register_inference_endpoints(app: FastAPI, dataplane: DataPlane) -> None:
-    """Add ``POST /v1/models/{name}:predict`` and ``POST /v2/models/{name}/infer`` to ``app``."""
+    """Add ``POST /v1/models/{name}:predict``, ``:explain`` and ``/v2/models/{name}/infer``."""
 
     async def v1_predict(model_name: str, request: Request) -> Response:
         model = _model(dataplane, model_name)
@@ -59,8 +60,20 @@ def register_inference_endpoints(app: FastAPI, dataplane: DataPlane) -> None:
         content = await model.offload(large, lambda r: _dumps(r.to_rest()[0]), response)
         return Response(content=content, media_type="application/json")
 
+    async def v1_explain(model_name: str, request: Request) -> Response:
+        model = _model(dataplane, model_name)
+        payload = protocol.decode_v1(await request.body())  # rows are few: bounded by the model
+        try:
+            response = await model.explain(payload, headers=dict(request.headers))
+        except ExplainUnavailable as exc:
+            return JSONResponse(status_code=HTTPStatus.NOT_IMPLEMENTED, content={"error": str(exc)})
+        return Response(content=_dumps(response), media_type="application/json")
+
     app.add_api_route(
         "/v1/models/{model_name}:predict", v1_predict, methods=["POST"], response_model=None
+    )
+    app.add_api_route(
+        "/v1/models/{model_name}:explain", v1_explain, methods=["POST"], response_model=None
     )
     app.add_api_route(
         "/v2/models/{model_name}/infer", v2_infer, methods=["POST"], response_model=None

@@ -32,7 +32,7 @@ from kfp_mlops.components.common.model_dir import (
     check_preprocessor,
     resolve_backend,
 )
-from kfp_mlops.components.serving import protocol
+from kfp_mlops.components.serving import explainer, protocol
 from kfp_mlops.components.serving.features import FeatureEncoder
 from kfp_mlops.components.serving.limits import Limits
 from kfp_mlops.components.serving.metrics import PREDICTIONS, READY
@@ -62,6 +62,7 @@ class ClassifierModel(Model):
         tf_threads: TensorFlow threads for the Keras backend; ``None`` keeps TensorFlow's
             default.
         limits: Request limits and the large-batch thresholds.
+        explain_rows: Most rows one ``:explain`` request may carry (more: 400).
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class ClassifierModel(Model):
         backend: str = "auto",
         tf_threads: int | None = None,
         limits: Limits | None = None,
+        explain_rows: int = explainer.MAX_EXPLAIN_ROWS,
     ):
         super().__init__(name)
         from kfp_mlops.components.data.split_and_preprocess.core import Preprocessor
@@ -87,6 +89,9 @@ class ClassifierModel(Model):
         self.backend: inference.Model | None = None
         self.batch_backend: inference.Model | None = None
         self.load_error = ""
+        self.explain_rows = explain_rows
+        self.explainer: explainer.ServingExplainer | None = None
+        self.explain_error = ""
         self._load_lock = threading.Lock()
         self._load_started = False
         # One thread for every large batch: they queue behind each other instead of taking
@@ -127,6 +132,7 @@ class ClassifierModel(Model):
             log.error("model %s NOT ready: %s", self.name, self.load_error)
             raise ModelNotReady(self.name, self.load_error) from exc
         self.backend, self.batch_backend = backend, batch
+        self._build_explainer()
         self.ready = True
         READY.labels(self.name).set(1)
         log.info(
@@ -139,6 +145,26 @@ class ClassifierModel(Model):
             time.perf_counter() - start,
         )
         return True
+
+    def _build_explainer(self) -> None:
+        """The ``:explain`` explainer, from the stored background sample.
+
+        Without one, predict still serves and ``:explain`` answers 501 with the reason.
+        """
+        try:
+            self.explainer = explainer.ServingExplainer.from_model_dir(
+                self.model_dir, self.preprocessor, self.explained_outputs, self.explain_rows
+            )
+        except explainer.BackgroundError as exc:
+            self.explain_error = str(exc)
+            log.warning("model %s cannot explain: %s", self.name, exc)
+
+    def explained_outputs(self, features: np.ndarray) -> np.ndarray:
+        """What ``:explain`` attributes: probabilities, or the target in its units."""
+        out = self._probabilities(self._run_chunked(features), len(features))
+        if self.regression:
+            return self.preprocessor.task_spec.decode_target(out.astype(np.float64))
+        return out
 
     def not_ready(self) -> ModelNotReady:
         """The 503 for a request that arrives before the model is usable."""
@@ -290,6 +316,39 @@ class ClassifierModel(Model):
                 "retrain or re-optimize it and redeploy"
             )
         return out.astype(np.float32)
+
+    # -- explain ------------------------------------------------------------------------
+    async def explain(self, payload: dict, headers: dict | None = None) -> dict:
+        """KServe's V1 explain verb: per-row attributions of raw columns (Shapley values).
+
+        Rows are encoded by the same path as predict; the attributions are computed in the
+        batch thread and timed apart from predict (``kfp_mlops_explain_latency_seconds``).
+
+        Raises:
+            ModelNotReady: If the model is not loaded.
+            ExplainUnavailable: If the model directory has no usable background sample (501).
+            InvalidInput: On a malformed body or more than ``explain_rows`` rows.
+        """
+        if self.backend is None:
+            raise self.not_ready()
+        if self.explainer is None:
+            raise explainer.ExplainUnavailable(self.explain_error)
+        rows = protocol.count_rows(payload)
+        if rows > self.explainer.max_rows:
+            raise InvalidInput(
+                f"':explain' takes at most {self.explainer.max_rows} rows per request (each "
+                f"row costs thousands of model calls), got {rows}: split the rows over several "
+                "requests, or use ':predict' for predictions alone"
+            )
+        features = self._encode(payload, large=False).features
+        start = time.perf_counter()
+        explained = await self.offload(True, self.explainer.explain, features)
+        explainer.EXPLAIN_LATENCY.labels(self.name).observe(time.perf_counter() - start)
+        return {
+            "explanations": [e.to_json() for e in explained],
+            "method": self.explainer.method,
+            "background_rows": len(self.explainer.background),
+        }
 
     # -- postprocess --------------------------------------------------------------------
     async def postprocess(
