@@ -77,6 +77,10 @@ class WorkerConfig(HyperParams):
         model_params: Extra keys for the user's ``build_model`` (beyond the hyper-parameters).
         task: The task spec as JSON (empty: classification with ``num_classes`` classes).
         robust_loss: Regression: Huber loss instead of mean squared error.
+        streaming: Read the splits in batches per rank (:mod:`.worker_stream`) instead of
+            whole into memory; the launcher sets it for shard directories and large files.
+        train_rows: Rows of the training split, from its metadata (the step count's base).
+        shuffle_buffer_rows: Streaming: rows of the shuffle buffer of each rank.
     """
 
     train_path: str
@@ -100,6 +104,9 @@ class WorkerConfig(HyperParams):
     model_params: dict[str, Any] = field(default_factory=dict)
     task: dict[str, Any] = field(default_factory=dict)
     robust_loss: bool = False
+    streaming: bool = False
+    train_rows: int = 0
+    shuffle_buffer_rows: int = 65536
 
     def task_spec(self) -> TaskSpec:
         """The task: as written by split_and_preprocess, else classes ``0..num_classes-1``."""

@@ -178,8 +178,10 @@ def train(
     """Train the model on ``num_workers`` Horovod processes and write it to ``model_dir``.
 
     Args:
-        train_path: Training Parquet (float features + int ``label``).
-        validation_path: Validation Parquet with the same columns.
+        train_path: Training split (float features + int ``label``): a Parquet file, or a
+            shard directory (``part-*.parquet`` + ``_dataset.json``) that every worker
+            streams its own row groups of (large single files are streamed too).
+        validation_path: Validation split with the same columns.
         model_dir: Directory that receives model.h5, saved_model/, history.json,
             metrics.json, model_config.json and the worker logs (``logs/``).
         curves_path: Where to write the HTML training curves (None: skip).
@@ -277,14 +279,17 @@ def train(
     )
     config.num_classes = data.num_classes
     config.feature_names = data.feature_names
+    config.streaming = data.streaming
+    config.train_rows = data.train_rows
     task = config.task_spec()
     preflight.check_tracking_server(tracking_uri)
     python = python or launcher.trainer_python()
     preflight.check_model_fn(config, python)
     log.info(
-        "training on %d rows x %d features, %d classes, %d workers; checkpoints in %s",
+        "training on %d rows x %d features (%s), %d classes, %d workers; checkpoints in %s",
         data.train_rows,
         data.num_features,
+        "streamed per rank" if data.streaming else "in memory",
         data.num_classes,
         num_workers,
         checkpoint_dir,

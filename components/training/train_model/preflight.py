@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from kfp_mlops.components.common.artifacts import LABEL, check_split, class_count, read_split
+import numpy as np
+
+from kfp_mlops.components.common.artifacts import SplitError, class_count
 from kfp_mlops.components.common.errors import (
     ModelCodeError,
     ParameterError,
@@ -23,6 +25,7 @@ from kfp_mlops.components.common.errors import (
 from kfp_mlops.components.common.http import probe
 from kfp_mlops.components.training.model import ModelConfig
 from kfp_mlops.components.training.model_fn import BUILTIN_PREFIX
+from kfp_mlops.components.training.train_model import split_stream
 from kfp_mlops.components.training.train_model.config import PRECISIONS, WorkerConfig
 from kfp_mlops.components.training.train_model.launcher import (
     MODEL_FN_MODULE,
@@ -45,6 +48,7 @@ class DataSummary:
     num_features: int
     num_classes: int
     feature_names: list[str]
+    streaming: bool = False
 
 
 def validate_parameters(config: WorkerConfig, num_workers: int, check_slots: bool = True) -> None:
@@ -112,33 +116,46 @@ def validate_data(
 ) -> DataSummary:
     """Check the train/validation splits against the split contract (:mod:`.artifacts`).
 
+    Only the Parquet footers and the manifest of a shard directory are read
+    (:mod:`.split_stream`): the label range comes from the row-group statistics, so a split
+    of any size is checked in seconds and never loaded here (the workers check every batch
+    they read against the contract too).
+
     Args:
-        train_path: Training Parquet file (float features + int ``label``).
-        validation_path: Validation Parquet file with the same columns.
+        train_path: Training split: a Parquet file or a shard directory (float features +
+            int ``label``).
+        validation_path: Validation split with the same columns.
         num_classes: Expected class count; 0 infers ``max(label) + 1``.
         regression: The labels are float targets (the task spec says so).
 
     Raises:
-        SplitError: On a missing, unreadable or empty file, a missing column, non-integer
+        SplitError: On a missing, unreadable or empty split, a missing column, non-integer
             labels, labels outside ``0..num_classes-1`` or fewer than two classes.
     """
-    train = read_split(train_path, "training", regression)
-    val = read_split(validation_path, "validation", regression)
-    features = check_split(train, "training", regression=regression)
-    check_split(val, "validation", features, regression=regression)
-    classes = (
-        0
-        if regression
-        else class_count(
-            {"training": train[LABEL].to_numpy(), "validation": val[LABEL].to_numpy()}, num_classes
-        )
-    )
+    train = split_stream.describe(train_path, "training")
+    val = split_stream.describe(validation_path, "validation")
+    features = split_stream.check(train, "training", regression=regression)
+    split_stream.check(val, "validation", features, regression=regression)
+    classes = 0
+    if not regression:
+        ranges = {}
+        for name, info in (("training", train), ("validation", val)):
+            low, high, nulls = split_stream.label_range(info)
+            if nulls:
+                raise SplitError(
+                    f"the {name} labels are not integers ({nulls} missing)",
+                    "encode the classes as 0..num_classes-1 (split_and_preprocess does this)",
+                )
+            # Two values stand for the labels: class_count needs only their range.
+            ranges[name] = np.array([low, high], dtype="int64")
+        classes = class_count(ranges, num_classes)
     return DataSummary(
-        train_rows=len(train),
-        validation_rows=len(val),
+        train_rows=train.rows,
+        validation_rows=val.rows,
         num_features=len(features),
         num_classes=classes,
         feature_names=features,
+        streaming=train.streaming or val.streaming,
     )
 
 

@@ -4,7 +4,9 @@ Runs in the trainer env (TensorFlow 2.15.1, Horovod 0.28.1), so it imports only 
 NumPy, pandas, Horovod, mlflow-skinny and the standard library, plus the shared model
 builder; never kfp or scikit-learn.
 
-Every rank trains on its own shard of the training rows (``rows[rank::size]``), gradients are
+Every rank trains on its own part of the training rows: ``rows[rank::size]`` of a small split
+held in memory, or its own row groups of a shard directory (or large file) streamed in
+batches (:mod:`.worker_stream`); gradients are
 averaged by ``hvd.DistributedOptimizer`` (Gloo on CPU, NCCL on GPU), rank 0 checkpoints every
 epoch and writes the model, and a restarted job resumes from the last checkpoint.
 
@@ -40,12 +42,9 @@ from kfp_mlops.components.training.train_model.config import (
 from kfp_mlops.components.training.train_model.worker_callbacks import callbacks
 from kfp_mlops.components.training.train_model.worker_data import (
     WorkerData,
-    eval_dataset,
     is_uri,
     load_data,
     read_json,
-    shard,
-    train_dataset,
     weights_digest,
     write_json,
 )
@@ -212,30 +211,18 @@ def train(cfg: WorkerConfig) -> dict[str, Any]:
     )
     task = cfg.task_spec()
     data = load_data(cfg, task, rank, size)
-    # A validation set smaller than the worker count is evaluated whole by every rank.
-    small_val = len(data.x_val) < size
-    val_x = data.x_val if small_val else shard(data.x_val, rank, size)
-    val_y = data.y_val if small_val else shard(data.y_val, rank, size)
-    val_ds = eval_dataset(tf, val_x, val_y, max(data.per_worker_batch, 256), cfg.intra_op_threads)
+    val_ds = data.val_ds(tf, cfg.intra_op_threads)
 
     tf.keras.utils.set_random_seed(cfg.seed)
-    model, opt = _compile(tf, hvd, cfg, task, policy, data.x_train.shape[1])
+    model, opt = _compile(tf, hvd, cfg, task, policy, data.num_features)
     shape = {
-        "num_features": int(data.x_train.shape[1]),
+        "num_features": data.num_features,
         "num_classes": task.num_classes,
         "hidden_units": list(cfg.hidden_units),
         "model_fn": cfg.model_fn,
     }
     checkpoint, state, initial_epoch = _restore(tf, hvd_tf, cfg, model, opt, shape)
-    train_ds = train_dataset(
-        tf,
-        shard(data.x_train, rank, size),
-        shard(data.y_train, rank, size),
-        data.per_worker_batch,
-        cfg.seed + rank,
-        initial_epoch,
-        cfg.intra_op_threads,
-    )
+    train_ds = data.train_ds(tf, cfg.seed + rank, initial_epoch, cfg.intra_op_threads)
     lr_cls, throughput_cls, ckpt_cls, mlflow_cls = callbacks(tf)
     lr_controller = lr_cls(cfg, size, (state or {}).get("lr_state"))
     throughput = throughput_cls()
@@ -281,6 +268,7 @@ def train(cfg: WorkerConfig) -> dict[str, Any]:
         fit_seconds=fit_seconds,
         precision_policy=policy,
         resumed_from_epoch=initial_epoch,
+        streaming=cfg.streaming,
         mlflow_run_id=run.info.run_id if run else "",
     )
     save_outputs(model, cfg, data, history, metrics, mlflow)
@@ -295,10 +283,11 @@ def _run_params(
     return {
         "workers": size,
         "precision_policy": policy,
-        "num_features": data.x_train.shape[1],
+        "num_features": data.num_features,
         "num_classes": task.num_classes,
         "task_type": task.task_type,
-        "train_rows": len(data.x_train),
+        "train_rows": data.train_rows,
+        "streaming": cfg.streaming,
         **{k: v for k, v in vars(cfg).items() if k not in skip},
     }
 

@@ -151,28 +151,98 @@ def eval_dataset(tf: Any, x: np.ndarray, y: np.ndarray, batch: int, threads: int
 
 @dataclass
 class WorkerData:
-    """This rank's view of the splits, with labels shaped for the task's loss."""
+    """This rank's view of the splits, with labels shaped for the task's loss.
+
+    The in-memory form (small single-file splits) holds the arrays; the streamed form
+    (:class:`.worker_stream.StreamedData`) holds this rank's row groups and reads them in
+    batches. Both give the same three datasets to the worker.
+    """
+
+    names: list[str]
+    per_worker_batch: int
+    steps_per_epoch: int
+    train_rows: int
+    probe_x: np.ndarray
+
+    @property
+    def num_features(self) -> int:
+        """Feature columns (the model's input width)."""
+        return len(self.names)
+
+    def train_ds(self, tf: Any, seed: int, first_epoch: int, threads: int) -> Any:
+        """Endless shuffled batches of this rank's rows."""
+        raise NotImplementedError
+
+    def val_ds(self, tf: Any, threads: int) -> Any:
+        """This rank's share of the validation rows (all of them when too few)."""
+        raise NotImplementedError
+
+    def full_val_ds(self, tf: Any, batch: int = 256) -> Any:
+        """Every validation row once (rank 0's final metrics)."""
+        raise NotImplementedError
+
+
+@dataclass
+class InMemoryData(WorkerData):
+    """Both splits held as arrays (the fast path for small tables)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
-    names: list[str]
-    per_worker_batch: int
-    steps_per_epoch: int
+    rank: int
+    size: int
+
+    def train_ds(self, tf: Any, seed: int, first_epoch: int, threads: int) -> Any:  # noqa: D102
+        x, y = shard(self.x_train, self.rank, self.size), shard(self.y_train, self.rank, self.size)
+        return train_dataset(tf, x, y, self.per_worker_batch, seed, first_epoch, threads)
+
+    def val_ds(self, tf: Any, threads: int) -> Any:  # noqa: D102
+        # A validation set smaller than the worker count is evaluated whole by every rank.
+        whole = len(self.x_val) < self.size
+        x = self.x_val if whole else shard(self.x_val, self.rank, self.size)
+        y = self.y_val if whole else shard(self.y_val, self.rank, self.size)
+        return eval_dataset(tf, x, y, max(self.per_worker_batch, 256), threads)
+
+    def full_val_ds(self, tf: Any, batch: int = 256) -> Any:  # noqa: D102
+        return tf.data.Dataset.from_tensor_slices((self.x_val, self.y_val)).batch(batch)
+
+
+def step_counts(cfg: WorkerConfig, rows: int, size: int) -> tuple[int, int]:
+    """Per-worker batch and steps per epoch, from the global row count alone.
+
+    Every rank must run the same number of steps (each step is an allreduce), so the
+    ranks' rows repeat and the epoch length comes from the global rows, never from a
+    rank's own share.
+    """
+    if rows < size:
+        raise ValueError(f"{rows} training rows cannot be split over {size} workers")
+    per_worker_batch = max(1, cfg.batch_size // size)
+    return per_worker_batch, max(1, math.ceil(rows / (per_worker_batch * size)))
 
 
 def load_data(cfg: WorkerConfig, task: TaskSpec, rank: int, size: int) -> WorkerData:
-    """Both splits as arrays, labels shaped for the task's loss, and the step counts."""
+    """This rank's data: streamed when the launcher said so, else both splits as arrays."""
+    if cfg.streaming:
+        from kfp_mlops.components.training.train_model.worker_stream import load_streamed
+
+        return load_streamed(cfg, task, rank, size)
     regression = task.task_type == "regression"
     x_train, y_train, names = load_split(cfg.train_path, cfg.feature_names, regression)
     x_val, y_val, _ = load_split(cfg.validation_path, names, regression)
-    if len(x_train) < size:
-        raise ValueError(f"{len(x_train)} training rows cannot be split over {size} workers")
+    per_worker_batch, steps = step_counts(cfg, len(x_train), size)
     if task.output_width == 1:  # one sigmoid or linear unit: float targets of shape (n, 1)
         y_train, y_val = y_train.astype("float32")[:, None], y_val.astype("float32")[:, None]
-    per_worker_batch = max(1, cfg.batch_size // size)
-    # Every rank must run the same number of steps (each step is an allreduce), so the shards
-    # repeat and the epoch length comes from the global row count.
-    steps = max(1, math.ceil(len(x_train) / (per_worker_batch * size)))
-    return WorkerData(x_train, y_train, x_val, y_val, names, per_worker_batch, steps)
+    return InMemoryData(
+        names=names,
+        per_worker_batch=per_worker_batch,
+        steps_per_epoch=steps,
+        train_rows=len(x_train),
+        probe_x=x_val[: cfg.probe_rows],
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        rank=rank,
+        size=size,
+    )

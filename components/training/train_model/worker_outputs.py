@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from kfp_mlops.components.common.task import TaskSpec
+from kfp_mlops.components.common.tf import import_tf
 from kfp_mlops.components.training.train_model.config import (
     HISTORY_FILE,
     METRICS_FILE,
@@ -33,7 +34,7 @@ def final_metrics(model, opt, data: WorkerData, task: TaskSpec, history, through
     """Rank 0's final metrics: the validation set evaluated whole, throughput, settings."""
     samples_per_epoch = data.steps_per_epoch * data.per_worker_batch * size
     timed = throughput.train_seconds[1:] or throughput.train_seconds  # drop tracing epoch
-    evaluated = model.evaluate(data.x_val, data.y_val, batch_size=256, verbose=0, return_dict=True)
+    evaluated = model.evaluate(data.full_val_ds(import_tf()), verbose=0, return_dict=True)
     last = history[-1] if history else {}
     metrics: dict[str, Any] = {"loss": last.get("loss", float("nan"))}
     for name, value in evaluated.items():
@@ -44,7 +45,8 @@ def final_metrics(model, opt, data: WorkerData, task: TaskSpec, history, through
         epochs_run=len(history),
         epochs_this_run=len(throughput.train_seconds),
         workers=size,
-        num_features=int(data.x_train.shape[1]),
+        num_features=data.num_features,
+        train_rows=data.train_rows,
         num_classes=task.num_classes,
         samples_per_second=samples_per_epoch * len(timed) / sum(timed) if timed else 0.0,
         output_dtype=str(model.output.dtype.name),
@@ -74,7 +76,7 @@ def save_outputs(model, cfg: WorkerConfig, data: WorkerData, history, metrics, m
     model.save(str(out / MODEL_FILE), include_optimizer=False, save_format="h5")
     if cfg.export_saved_model:
         model.save(str(out / SAVED_MODEL_DIR), include_optimizer=False, save_format="tf")
-    probe_x = data.x_val[: cfg.probe_rows]
+    probe_x = data.probe_x
     probe = {
         "inputs": probe_x.tolist(),
         "outputs": np.asarray(model.predict(probe_x, verbose=0), dtype="float64").tolist(),
