@@ -1,4 +1,10 @@
-"""The Prometheus Pushgateway client: a run's figures as gauges in one group per job."""
+"""The Prometheus Pushgateway client: a run's figures as gauges in one group per job.
+
+With ``model`` (and ``version``) the group's key holds them too, so every pushed series
+carries ``model`` and ``version`` labels, as the server's metrics do and as the alert rules
+of ``components/monitoring/alert_rules`` select them. Prometheus scrapes the gateway with
+``honor_labels: true`` to keep them.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +42,11 @@ GAUGES = (
 #: Per-column missing share, labelled by ``column``.
 COLUMN_MISSING_GAUGE = "model_monitor_column_missing_ratio"
 LATENCY_GAUGE = "model_monitor_latency_ms"
+#: The champion's baseline metric ``m`` as ``model_monitor_baseline_<m>`` (e.g. accuracy).
+BASELINE_GAUGE = "model_monitor_baseline_{}"
+BASELINE_METRICS = ("accuracy", "precision", "recall", "f1")
+#: Summary key -> gauge name, for the alert rules.
+GAUGE_NAMES = {key: name for key, name, _ in GAUGES}
 _QUANTILES = (("0.5", "latency_p50_ms"), ("0.95", "latency_p95_ms"), ("0.99", "latency_p99_ms"))
 
 
@@ -45,11 +56,18 @@ def push_metrics(
     job: str = "kfp-mlops-monitoring",
     timeout: float = 10.0,
     column_missing: Mapping[str, float] | None = None,
+    model: str | None = None,
+    version: str | None = None,
+    baseline: Mapping[str, float] | None = None,
 ) -> bool:
     """Push the summary's figures as gauges to a Prometheus Pushgateway.
 
     ``column_missing`` (column -> missing share) is pushed as
-    ``model_monitor_column_missing_ratio{column="..."}``.
+    ``model_monitor_column_missing_ratio{column="..."}``. ``model`` joins the group's key and
+    ``version`` labels every series: a push replaces the model's group, so the figures of a
+    version no longer served do not linger (and keep alerts firing). The ``baseline``
+    metrics (accuracy, precision, recall, f1) are pushed as ``model_monitor_baseline_<m>``:
+    the accuracy alerts compare with them.
 
     Figures that are absent (e.g. accuracy without labels) are not pushed. An unreachable or
     failing gateway is logged as a warning and returns ``False``: monitoring results are
@@ -58,35 +76,30 @@ def push_metrics(
     Returns:
         Whether the push succeeded.
     """
-    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+    from prometheus_client import CollectorRegistry, push_to_gateway
 
     registry = CollectorRegistry()
+    gauge = _Gauges(registry, version)
     for key, name, doc in GAUGES:
-        value = summary.get(key)
-        if value is not None:
-            Gauge(name, doc, registry=registry).set(float(value))
-    latency = Gauge(
-        LATENCY_GAUGE, "Prediction latency percentile (ms)", ["quantile"], registry=registry
-    )
+        if summary.get(key) is not None:
+            gauge(name, doc).set(float(summary[key]))
     for quantile, key in _QUANTILES:
         if summary.get(key) is not None:
-            latency.labels(quantile=quantile).set(float(summary[key]))
-    if column_missing:
-        missing = Gauge(
-            COLUMN_MISSING_GAUGE,
-            "Share of missing values per feature column",
-            ["column"],
-            registry=registry,
-        )
-        for column, ratio in column_missing.items():
-            missing.labels(column=column).set(float(ratio))
-    Gauge(
-        "model_monitor_last_run_timestamp_seconds",
-        "Unix time of the monitoring run",
-        registry=registry,
-    ).set(time.time())
+            doc = "Prediction latency percentile (ms)"
+            gauge(LATENCY_GAUGE, doc, quantile=quantile).set(float(summary[key]))
+    for column, ratio in (column_missing or {}).items():
+        doc = "Share of missing values per feature column"
+        gauge(COLUMN_MISSING_GAUGE, doc, column=column).set(float(ratio))
+    for metric in BASELINE_METRICS:
+        if (baseline or {}).get(metric) is not None:
+            doc = f"The champion's baseline {metric}"
+            gauge(BASELINE_GAUGE.format(metric), doc).set(float(baseline[metric]))
+    gauge("model_monitor_last_run_timestamp_seconds", "Unix time of the monitoring run").set(
+        time.time()
+    )
+    key = {"model": model} if model else {}
     try:
-        push_to_gateway(url, job=job, registry=registry, timeout=timeout)
+        push_to_gateway(url, job=job, registry=registry, timeout=timeout, grouping_key=key)
     except Exception as exc:  # URLError, HTTPError, timeouts: never fail monitoring on them
         log.warning(
             "could not push monitoring metrics to the Pushgateway at %s (job %s): %s; "
@@ -97,5 +110,23 @@ def push_metrics(
             exc,
         )
         return False
-    log.info("pushed monitoring metrics to %s (job %s)", url, job)
+    log.info("pushed monitoring metrics to %s (job %s, model %s)", url, job, model or "-")
     return True
+
+
+class _Gauges:
+    """Gauges of one push, each labelled with the version (when there is one)."""
+
+    def __init__(self, registry: Any, version: str | None) -> None:
+        self.registry = registry
+        self.base = {"version": version} if version else {}
+        self.made: dict[str, Any] = {}
+
+    def __call__(self, name: str, doc: str, **labels: str) -> Any:
+        """The child of gauge ``name`` with ``labels`` (created on first use)."""
+        from prometheus_client import Gauge
+
+        labels = {**self.base, **labels}
+        if name not in self.made:
+            self.made[name] = Gauge(name, doc, list(labels), registry=self.registry)
+        return self.made[name].labels(**labels) if labels else self.made[name]
