@@ -21,6 +21,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def _cmd_compile(args: argparse.Namespace) -> int:
     from kfp_mlops.pipelines.tooling.compiler import compile_all, stale_files
 
+    if args.config:
+        from kfp_mlops.pipelines.tooling.fleet import load_config
+        from kfp_mlops.pipelines.tooling.fleet_ops import compile_fleet
+
+        config = load_config(args.config)
+        out = args.output if args.output != "compiled" else "compiled/fleet"
+        written = compile_fleet(config, out)
+        print(f"wrote {len(written)} files for {len(config.models)} models under {out}/")
+        return 0
     if args.check:
         problems = stale_files(args.output)
         if problems:
@@ -146,8 +155,12 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 
 
 def _cmd_schedule(args: argparse.Namespace) -> int:
-    from kfp_mlops.pipelines.tooling.kfp_client import schedule
+    from kfp_mlops.pipelines.tooling.kfp_schedule import schedule
 
+    if args.config:
+        return _schedule_fleet(args)
+    if not args.pipeline or not args.cron:
+        raise ValueError("schedule needs a pipeline and --cron (or --config models.yaml)")
     result = schedule(
         args.pipeline,
         args.host,
@@ -160,8 +173,30 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_cluster_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("pipeline", help="pipeline name (see `kfp-mlops list`)")
+def _schedule_fleet(args: argparse.Namespace) -> int:
+    from kfp_mlops.pipelines.tooling.fleet import load_config
+    from kfp_mlops.pipelines.tooling.fleet_ops import schedule_fleet
+
+    if args.pipeline or args.cron or args.param:
+        raise ValueError("with --config, the pipeline, --cron and -p come from the config")
+    results = schedule_fleet(
+        load_config(args.config),
+        args.host,
+        namespace=args.namespace,
+        monitoring_cron=args.monitoring_cron or "",
+        existing_token=args.token,
+    )
+    for result in results:
+        print(result.render())
+    print(f"{len(results)} recurring runs up to date")
+    return 0
+
+
+def _add_cluster_arguments(p: argparse.ArgumentParser, optional: bool = False) -> None:
+    if optional:
+        p.add_argument("pipeline", nargs="?", help="pipeline name (see `kfp-mlops list`)")
+    else:
+        p.add_argument("pipeline", help="pipeline name (see `kfp-mlops list`)")
     p.add_argument(
         "--host",
         required=True,
@@ -190,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", help="pipelines or components to compile (default: all)")
     p.add_argument("--output", default="compiled", help="output folder (default: compiled)")
     p.add_argument("--check", action="store_true", help="fail if the output folder is stale")
+    p.add_argument(
+        "--config",
+        help="models.yaml: compile every model's pipelines and the fleet monitoring pipeline "
+        "(default output: compiled/fleet)",
+    )
     p.set_defaults(func=_cmd_compile)
 
     p = sub.add_parser("list", help="list pipelines and components with a one-line description")
@@ -241,10 +281,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="upload a pipeline and create a recurring run on a cron schedule",
         description="Like submit, but creates a recurring run. --cron takes 5 fields "
         "(minute hour day-of-month month day-of-week; KFP's seconds field is set to 0), "
-        "6 fields with seconds first, or a descriptor such as @daily or '@every 6h'.",
+        "6 fields with seconds first, or a descriptor such as @daily or '@every 6h'. "
+        "--config models.yaml instead creates or updates one recurring run per model "
+        "(idempotent).",
     )
-    _add_cluster_arguments(p)
-    p.add_argument("--cron", required=True, help="e.g. '0 3 * * *' for 03:00 every day")
+    _add_cluster_arguments(p, optional=True)
+    p.add_argument("--cron", help="e.g. '0 3 * * *' for 03:00 every day")
+    p.add_argument("--config", help="models.yaml: one recurring run per model with a schedule")
+    p.add_argument(
+        "--monitoring-cron",
+        help="with --config: also a recurring fleet monitoring run on this cron",
+    )
     p.add_argument("--name", help="recurring run name (default: '<pipeline> [<cron>]')")
     p.add_argument(
         "--max-concurrency", type=int, default=1, help="runs allowed at once (default: 1)"

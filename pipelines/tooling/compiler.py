@@ -10,7 +10,9 @@ import logging
 import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
+import yaml
 from kfp import compiler
 
 from kfp_mlops.pipelines.tooling import catalog, gitops_manifests
@@ -53,10 +55,45 @@ def compile_all(out_dir: str | Path, names: list[str] | None = None) -> list[Pat
     return written
 
 
-def _compile(obj: object, path: Path) -> Path:
-    compiler.Compiler().compile(obj, str(path))
+def _compile(obj: object, path: Path, **kwargs: Any) -> Path:
+    compiler.Compiler().compile(obj, str(path), **kwargs)
+    stable_header(path)
     log.info("compiled %s", path)
     return path
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+_HEADER_DEFAULT = re.compile(r"^(#    (\w+): (?:list|dict) \[Default: ).*(\])$")
+
+
+def stable_header(path: Path) -> None:
+    """Rewrite the header comment's list/dict defaults with their keys sorted.
+
+    kfp prints them from a protobuf map, whose order changes from one process to the next;
+    the spec itself is written sorted. Without this the same code compiles to different bytes.
+    """
+    text = path.read_text(encoding="utf-8")
+    header, sep, body = text.partition("\ncomponents:")
+    if not sep or "[Default: " not in header:
+        return
+    spec = next(yaml.safe_load_all(text))
+    params = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
+
+    def fix(line: str) -> str:
+        m = _HEADER_DEFAULT.match(line)
+        if not m or "defaultValue" not in params.get(m.group(2), {}):
+            return line
+        return f"{m.group(1)}{_sorted(params[m.group(2)]['defaultValue'])!r}{m.group(3)}"
+
+    header = "\n".join(fix(line) for line in header.split("\n"))
+    path.write_text(header + sep + body, encoding="utf-8")
 
 
 def masked(path: Path) -> str:

@@ -49,7 +49,6 @@ __all__ = [
     "TOKEN_ENV",
     "ApiServerError",
     "AuthError",
-    "ScheduleResult",
     "SubmitError",
     "SubmitResult",
     "UnreachableError",
@@ -57,7 +56,6 @@ __all__ = [
     "compile_pipeline",
     "ensure_uploaded",
     "normalize_cron",
-    "schedule",
     "submit",
 ]
 
@@ -122,26 +120,6 @@ class SubmitResult(Uploaded):
         return "\n".join(lines)
 
 
-@dataclass
-class ScheduleResult(Uploaded):
-    """A created recurring run (the fields of :class:`Uploaded`, then these).
-
-    Attributes:
-        recurring_run_id: Recurring run id.
-        cron: The 6-field cron expression sent (seconds first).
-        url: The recurring run's page in the KFP UI.
-    """
-
-    recurring_run_id: str = ""
-    cron: str = ""
-    url: str = ""
-
-    def render(self) -> str:
-        """What the CLI prints."""
-        schedule = f"recurring run {self.recurring_run_id} on cron '{self.cron}': {self.url}"
-        return f"{self._upload_line()}\n{schedule}"
-
-
 # -- compile and upload ----------------------------------------------------------------------
 
 
@@ -185,6 +163,26 @@ def _equals(key: str, value: str) -> str:
 
 def _description(name: str) -> str:
     return catalog.describe(catalog.pipeline(name))
+
+
+def _same_spec(stored: Any, package: Path) -> bool:
+    """Whether a version's stored ``pipeline_spec`` is the compiled ``package``.
+
+    The kfp release that compiled it aside; the API keeps the spec alone, or
+    ``{pipeline_spec, platform_spec}``.
+    """
+    import yaml
+
+    docs = [d for d in yaml.safe_load_all(package.read_text(encoding="utf-8")) if d]
+    if isinstance(stored, dict) and "pipeline_spec" in stored:
+        stored = [stored.get("pipeline_spec"), stored.get("platform_spec")]
+    else:
+        stored = [stored, None]
+    mine = [docs[0], docs[1] if len(docs) > 1 else None]
+    for doc in (*stored, *mine):
+        if isinstance(doc, dict):
+            doc.pop("sdkVersion", None)
+    return stored == mine
 
 
 def ensure_uploaded(
@@ -234,6 +232,20 @@ def ensure_uploaded(
     if existing:
         return _Upload(
             pipeline_id, existing[0].pipeline_version_id, version_name, "existing version"
+        )
+    # The first version of a pipeline is named after it, not after its digest: reuse the
+    # newest version when its spec is this one, so a second submit of unchanged code uploads
+    # nothing (and a recurring run pinned to it stays unchanged).
+    newest = (
+        client.list_pipeline_versions(
+            pipeline_id, page_size=1, sort_by="created_at desc"
+        ).pipeline_versions
+        or []
+    )
+    if newest and _same_spec(newest[0].pipeline_spec, package):
+        version = newest[0]
+        return _Upload(
+            pipeline_id, version.pipeline_version_id, version.display_name, "existing version"
         )
     version = client.upload_pipeline_version(
         str(package), version_name, pipeline_id=pipeline_id, description=_description(name)
@@ -344,71 +356,10 @@ def submit(
     return result
 
 
-def schedule(
-    pipeline: str,
-    host: str,
-    cron: str,
-    experiment: str = "Default",
-    namespace: str | None = None,
-    params: dict[str, Any] | None = None,
-    job_name: str | None = None,
-    max_concurrency: int = 1,
-    client: kfp.Client | None = None,
-    existing_token: str | None = None,
-) -> ScheduleResult:
-    """Compile, upload and schedule ``pipeline`` as a recurring run on ``cron``.
+def __getattr__(name: str) -> Any:
+    # schedule lives in .kfp_schedule (this module's size); kept importable from here.
+    if name in ("schedule", "ScheduleResult"):
+        from kfp_mlops.pipelines.tooling import kfp_schedule
 
-    Args:
-        pipeline: Pipeline name (see ``kfp-mlops list``).
-        host: KFP API / UI address.
-        cron: 5-field cron (``'0 3 * * *'``), 6-field with seconds first, or a descriptor.
-        experiment: Experiment name; created when missing.
-        namespace: Profile namespace on a multi-user deployment.
-        params: Pipeline parameters.
-        job_name: Recurring run name; defaults to ``"<pipeline> [<cron>]"``. One with the same
-            name in the experiment is an error, so rerunning does not double the schedule.
-        max_concurrency: How many of its runs may run at once.
-        client: An existing ``kfp.Client``.
-        existing_token: Bearer token; defaults to ``$KF_PIPELINES_TOKEN``.
-
-    Returns:
-        The recurring run's ids, cron and link.
-
-    Raises:
-        SubmitError: Bad cron or input, unreachable host, authentication failure, API error,
-            or a recurring run of that name already in the experiment.
-    """
-    host = normalize_host(host)
-    cron6 = normalize_cron(cron)
-    if max_concurrency < 1:
-        raise SubmitError(f"max_concurrency {max_concurrency} < 1", "pass 1 or more")
-    job_name = job_name or f"{pipeline} [{cron6}]"
-    client, namespace_used, upload, experiment_id = _prepare(
-        pipeline, host, experiment, namespace, params, client, existing_token
-    )
-    with translate(host):
-        same = client.list_recurring_runs(
-            experiment_id=experiment_id, filter=_equals("display_name", job_name), page_size=1
-        ).recurring_runs
-        if same:
-            raise SubmitError(
-                f"experiment '{experiment}' already has a recurring run named '{job_name}' "
-                f"(id {same[0].recurring_run_id})",
-                "pass --name for another one, or delete the old one in the KFP UI",
-            )
-        recurring = client.create_recurring_run(
-            experiment_id=experiment_id,
-            job_name=job_name,
-            cron_expression=cron6,
-            max_concurrency=max_concurrency,
-            params=params or {},
-            pipeline_id=upload.pipeline_id,
-            version_id=upload.version_id,
-        )
-    log.info("scheduled %s in namespace '%s'", job_name, namespace_used)
-    return ScheduleResult(
-        **_uploaded(pipeline, upload, experiment_id),
-        recurring_run_id=recurring.recurring_run_id,
-        cron=cron6,
-        url=f"{host}/#/recurringrun/details/{recurring.recurring_run_id}",
-    )
+        return getattr(kfp_schedule, name)
+    raise AttributeError(name)
