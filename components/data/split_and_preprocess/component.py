@@ -22,12 +22,15 @@ def split_and_preprocess(
     impute: bool = True,
     missing_indicator: bool = False,
     standardize_target: bool = True,
+    shard_above_rows: int = 1000000,
+    rows_per_shard: int = 1000000,
 ) -> int:
     """Train/validation/test split; imputation, scaling and one-hot fit on train only.
 
     Args:
-        dataset: Raw table (Parquet) from load_dataset.
-        train: Training split: float32 features and an int64 `label` column.
+        dataset: Raw table (Parquet file or shards) from load_dataset.
+        train: Training split: float32 features and an int64 `label` column (a directory
+            of Parquet shards when the input is sharded or large).
         validation: Validation split, same columns.
         test: Test split, same columns.
         preprocessor: The fitted preprocessor as JSON (fill values, means, scales,
@@ -47,15 +50,22 @@ def split_and_preprocess(
         standardize_target: Regression: train on the standardised target (mean 0, sd 1;
             undone when evaluating and serving). On by default: raw targets in the hundreds
             train poorly with the default learning rate.
+        shard_above_rows: A sharded input, or a single file with more rows than this
+            (0: never by size), is split in a streaming pass with bounded memory: rows go
+            to the splits by a seeded hash of their row number (not stratified), the
+            statistics are computed batch by batch, the splits are written as shards.
+        rows_per_shard: Rows per output shard when streaming.
 
     Returns:
         The number of classes (0 for regression).
     """
-    from kfp_mlops.components.common.io import load_dataset_artifact, save_dataset
-    from kfp_mlops.components.data.split_and_preprocess.core import split_and_preprocess as split
+    from kfp_mlops.components.data.split_and_preprocess.core import split_to
 
-    result = split(
-        load_dataset_artifact(dataset.path),
+    summary, proc, rows = split_to(
+        dataset.path,
+        {"train": train.path, "validation": validation.path, "test": test.path},
+        shard_above_rows=shard_above_rows,
+        rows_per_shard=rows_per_shard,
         target_column=target_column,
         validation_fraction=validation_fraction,
         test_fraction=test_fraction,
@@ -65,25 +75,19 @@ def split_and_preprocess(
         missing_indicator=missing_indicator,
         standardize_target=standardize_target,
     )
-    summary = result.summary()
-    task = result.preprocessor.task_spec
-    for artifact, frame in (
-        (train, result.train),
-        (validation, result.validation),
-        (test, result.test),
-    ):
-        save_dataset(frame, artifact.path)
+    task = proc.task_spec
+    for name, artifact in (("train", train), ("validation", validation), ("test", test)):
         artifact.metadata.update(
             {
-                "rows": len(frame),
+                "rows": rows[name],
                 "num_features": summary["num_features"],
                 "num_classes": summary["num_classes"],
                 "task_type": task.task_type,
             }
         )
-    result.preprocessor.save(preprocessor.path)
+    proc.save(preprocessor.path)
     preprocessor.metadata.update(
-        {"format": "json", "classes": result.preprocessor.classes, "task_type": task.task_type}
+        {"format": "json", "classes": proc.classes, "task_type": task.task_type}
     )
     for key, value in summary.items():
         metrics.log_metric(key, value)

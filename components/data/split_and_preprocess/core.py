@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -23,7 +24,14 @@ from kfp_mlops.components.data.split_and_preprocess.preprocessor import (
     Preprocessor,
 )
 
-__all__ = ["LABEL", "MAX_CATEGORIES", "Preprocessor", "SplitResult", "split_and_preprocess"]
+__all__ = [
+    "LABEL",
+    "MAX_CATEGORIES",
+    "Preprocessor",
+    "SplitResult",
+    "split_and_preprocess",
+    "split_to",
+]
 
 log = logging.getLogger(__name__)
 #: Quantile bins a regression target is stratified on (fewer when rows are scarce).
@@ -201,3 +209,45 @@ def _strata(target: pd.Series, kind: str) -> pd.Series | None:
             "collect more rows of that class or drop it",
         )
     return labels
+
+
+def split_to(
+    dataset_path: str,
+    outputs: dict[str, str],
+    *,
+    shard_above_rows: int = 1_000_000,
+    rows_per_shard: int = 1_000_000,
+    **options: Any,
+) -> tuple[dict[str, int], Preprocessor, dict[str, int]]:
+    """The component's entry point: split the Dataset at ``dataset_path`` into ``outputs``.
+
+    A sharded input, or one with more than ``shard_above_rows`` rows (from the Parquet
+    footer; 0 turns this off), is split by :func:`.streaming.split_streaming` into sharded
+    outputs; a smaller single file as today, in memory and stratified, into single files.
+
+    Args:
+        dataset_path: The raw Dataset (a Parquet file or a sharded directory).
+        outputs: Paths of the ``train``, ``validation`` and ``test`` artifacts.
+        shard_above_rows: Row count above which a single file is streamed too.
+        rows_per_shard: Rows per output shard when streaming.
+        **options: The keyword arguments of :func:`split_and_preprocess`.
+
+    Returns:
+        The summary (:meth:`SplitResult.summary`), the preprocessor and rows per split.
+    """
+    from kfp_mlops.components.common import shards
+    from kfp_mlops.components.common.io import load_dataset_artifact, save_dataset
+    from kfp_mlops.components.data.split_and_preprocess.streaming import split_streaming
+
+    streaming = shards.is_sharded(dataset_path) or (
+        shard_above_rows > 0 and shards.read_manifest(dataset_path).rows > shard_above_rows
+    )
+    if streaming:
+        result = split_streaming(dataset_path, outputs, rows_per_shard=rows_per_shard, **options)
+        rows = {name: m.rows for name, m in result.manifests.items()}
+        return result.summary(), result.preprocessor, rows
+    memory = split_and_preprocess(load_dataset_artifact(dataset_path), **options)
+    frames = {"train": memory.train, "validation": memory.validation, "test": memory.test}
+    for name, frame in frames.items():
+        save_dataset(frame, outputs[name])
+    return memory.summary(), memory.preprocessor, {n: len(f) for n, f in frames.items()}

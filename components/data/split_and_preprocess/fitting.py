@@ -1,6 +1,8 @@
 """What fitting the preprocessor decides: the task type, the task spec, fill values.
 
 Plain functions on pandas Series, kept apart from :mod:`.preprocessor`'s transforms.
+:func:`fit_frame` fits on an in-memory frame; :mod:`.streaming_fit` gathers the same
+statistics batch by batch; both end in :func:`finish`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from kfp_mlops.components.common.task import TaskSpec
 
 #: A numeric target with at most this many distinct integer values is read as classes.
 MAX_INTEGER_CLASSES = 20
+#: Categorical columns with more distinct values than this are rejected: one-hot would explode.
+MAX_CATEGORIES = 100
+INDICATOR_SUFFIX = "__missing"
 
 
 def infer_task_type(target: pd.Series) -> str:
@@ -45,9 +50,17 @@ def numeric_target(values: pd.Series, target: str) -> pd.Series:
 
 
 def task_spec_for(
-    kind: str, target: str, proc: Any, values: pd.Series, standardize: bool
+    kind: str,
+    target: str,
+    proc: Any,
+    values: pd.Series | None,
+    standardize: bool,
+    moments: tuple[float, float] | None = None,
 ) -> TaskSpec:
     """The task spec of a fitted preprocessor ``proc`` for task ``kind``.
+
+    A regression target's mean and standard deviation come from ``values`` or, when
+    streaming, from ``moments``.
 
     Raises:
         ParameterError: If a classification kind does not fit the number of classes.
@@ -61,10 +74,10 @@ def task_spec_for(
                 f"use task_type='{spec.task_type}' or 'auto'",
             )
         return spec
-    numbers = numeric_target(values, target)
-    mean, scale = (
-        (float(numbers.mean()), float(numbers.std(ddof=0) or 1.0)) if standardize else (0.0, 1.0)
-    )
+    if moments is None:
+        numbers = numeric_target(values, target)  # type: ignore[arg-type]
+        moments = (float(numbers.mean()), float(numbers.std(ddof=0)))
+    mean, scale = (moments[0], moments[1] or 1.0) if standardize else (0.0, 1.0)
     return TaskSpec(
         "regression", target, feature_names=proc.feature_names, target_mean=mean, target_scale=scale
     )
@@ -87,3 +100,89 @@ def natural_key(value: str) -> tuple[int, float | str]:
         return (0, float(value))
     except ValueError:
         return (1, value)
+
+
+def check_categories(column: str, distinct: int) -> None:
+    """Reject a text column with more than :data:`MAX_CATEGORIES` distinct values."""
+    if distinct > MAX_CATEGORIES:
+        raise DataValidationError(
+            f"column '{column}' is not numeric and has {distinct} distinct values",
+            "convert it to numbers, drop it, or bucket it into fewer categories",
+        )
+
+
+def fit_frame(
+    cls: Any,
+    frame: pd.DataFrame,
+    target_column: str,
+    *,
+    task_type: str = "auto",
+    impute: bool = False,
+    missing_indicator: bool = False,
+    standardize_target: bool = False,
+) -> Any:
+    """:meth:`Preprocessor.fit` on an in-memory training frame (``cls`` is the class)."""
+    features = frame.drop(columns=[target_column])
+    numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
+    categorical = [c for c in features.columns if c not in numeric]
+    for col in categorical:
+        check_categories(col, features[col].nunique())
+    kind = infer_task_type(frame[target_column]) if task_type == "auto" else task_type
+    classes = (
+        []
+        if kind == "regression"
+        else sorted(frame[target_column].astype(str).unique().tolist(), key=natural_key)
+    )
+    proc = start(cls, target_column, classes, numeric, categorical, impute)
+    if impute:
+        proc.fill_numeric = [finite_or_zero(features[c].median()) for c in numeric]
+        proc.fill_categorical = [most_frequent(features[c]) for c in categorical]
+        if missing_indicator:
+            proc.indicator_columns = [c for c in numeric + categorical if features[c].isna().any()]
+    filled = proc._filled(features)
+    if numeric:
+        values = filled[numeric].to_numpy(dtype="float64")
+        proc.mean = values.mean(axis=0).tolist()
+        proc.scale = [float(s) if s > 0 else 1.0 for s in values.std(axis=0)]
+    proc.categories = [sorted(filled[c].astype(str).unique().tolist()) for c in categorical]
+    return finish(proc, kind, frame[target_column], standardize_target)
+
+
+def start(
+    cls: Any,
+    target_column: str,
+    classes: list[str],
+    numeric: list[str],
+    categorical: list[str],
+    impute: bool,
+) -> Any:
+    """A preprocessor with its columns and classes; statistics are filled in by the caller."""
+    return cls(
+        target_column=target_column,
+        classes=classes,
+        numeric_columns=numeric,
+        categorical_columns=categorical,
+        impute=impute,
+        # A placeholder that skips the classification default; the real spec is set by finish.
+        task={"task_type": "regression", "target_column": target_column},
+    )
+
+
+def finish(
+    proc: Any,
+    kind: str,
+    target: pd.Series | None,
+    standardize_target: bool,
+    moments: tuple[float, float] | None = None,
+) -> Any:
+    """Feature names and the task spec, once the statistics are set; returns ``proc``."""
+    pairs = zip(proc.categorical_columns, proc.categories, strict=True)
+    proc.feature_names = (
+        list(proc.numeric_columns)
+        + [f"{c}={v}" for c, cats in pairs for v in cats]
+        + [f"{c}{INDICATOR_SUFFIX}" for c in proc.indicator_columns]
+    )
+    spec = task_spec_for(kind, proc.target_column, proc, target, standardize_target, moments)
+    proc.task = spec.to_json()
+    proc._spec = spec
+    return proc

@@ -25,17 +25,10 @@ import pandas as pd
 
 from kfp_mlops.components.common.errors import DataValidationError, ParameterError
 from kfp_mlops.components.common.task import LABEL, TaskSpec, task_of
-from kfp_mlops.components.data.split_and_preprocess.fitting import (
-    finite_or_zero,
-    infer_task_type,
-    most_frequent,
-    natural_key,
-    task_spec_for,
+from kfp_mlops.components.data.split_and_preprocess.fitting import (  # noqa: F401 - re-exported
+    INDICATOR_SUFFIX,
+    MAX_CATEGORIES,
 )
-
-#: Categorical columns with more distinct values than this are rejected: one-hot would explode.
-MAX_CATEGORIES = 100
-INDICATOR_SUFFIX = "__missing"
 
 
 @dataclass
@@ -129,55 +122,17 @@ class Preprocessor:
         Raises:
             DataValidationError: On a categorical column with too many categories.
         """
-        features = frame.drop(columns=[target_column])
-        numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
-        categorical = [c for c in features.columns if c not in numeric]
-        for col in categorical:
-            n = features[col].nunique()
-            if n > MAX_CATEGORIES:
-                raise DataValidationError(
-                    f"column '{col}' is not numeric and has {n} distinct values",
-                    "convert it to numbers, drop it, or bucket it into fewer categories",
-                )
-        kind = infer_task_type(frame[target_column]) if task_type == "auto" else task_type
-        regression = kind == "regression"
-        proc = cls(
-            target_column=target_column,
-            classes=[]
-            if regression
-            else sorted(frame[target_column].astype(str).unique().tolist(), key=natural_key),
-            numeric_columns=numeric,
-            categorical_columns=categorical,
+        from kfp_mlops.components.data.split_and_preprocess.fitting import fit_frame
+
+        return fit_frame(
+            cls,
+            frame,
+            target_column,
+            task_type=task_type,
             impute=impute,
-            # A placeholder that skips the classification default; the real spec is set below.
-            task={"task_type": "regression", "target_column": target_column},
+            missing_indicator=missing_indicator,
+            standardize_target=standardize_target,
         )
-        if impute:
-            proc.fill_numeric = [finite_or_zero(features[c].median()) for c in numeric]
-            proc.fill_categorical = [most_frequent(features[c]) for c in categorical]
-            if missing_indicator:
-                proc.indicator_columns = [
-                    c for c in numeric + categorical if features[c].isna().any()
-                ]
-        filled = proc._filled(features)
-        if numeric:
-            values = filled[numeric].to_numpy(dtype="float64")
-            proc.mean = values.mean(axis=0).tolist()
-            proc.scale = [float(s) if s > 0 else 1.0 for s in values.std(axis=0)]
-        proc.categories = [sorted(filled[c].astype(str).unique().tolist()) for c in categorical]
-        proc.feature_names = (
-            numeric
-            + [
-                f"{c}={v}"
-                for c, cats in zip(categorical, proc.categories, strict=True)
-                for v in cats
-            ]
-            + [f"{c}{INDICATOR_SUFFIX}" for c in proc.indicator_columns]
-        )
-        spec = task_spec_for(kind, target_column, proc, frame[target_column], standardize_target)
-        proc.task = spec.to_json()
-        proc._spec = spec
-        return proc
 
     # ----------------------------------------------------------------------------- features
 
