@@ -315,6 +315,8 @@ def test_component_with_kfp_local(kfp_local, tmp_path, evidence_dir):
 
     class Outputs(NamedTuple):
         compliant: bool
+        proceed: bool
+        optional_proceed: bool
         metrics: Metrics
         report: Markdown
         audit: Artifact
@@ -333,32 +335,38 @@ def test_component_with_kfp_local(kfp_local, tmp_path, evidence_dir):
             artifact_class=Metrics,
             metadata={"importance_age": 0.4},
         )
-        task = audit_model(
-            dataset=data,
-            validation_result=validate.outputs["validation_result"],
-            validation_passed=validate.outputs["Output"],
-            drift_json=drift.outputs["drift_json"],
-            evaluation=evaluation.output,
-            explanation=explanation.output,
-            risk_level="high",
-            approval_status="approved",
-            retention_days=30,
-            dataset_created_at="2099-01-01",  # in the future: age < 0 days
-            intended_use="Rank customers by churn risk.",
-            limitations="One region only.",
-        )
+        evidence = {
+            "dataset": data,
+            "validation_result": validate.outputs["validation_result"],
+            "validation_passed": validate.outputs["Output"],
+            "drift_json": drift.outputs["drift_json"],
+            "evaluation": evaluation.output,
+            "explanation": explanation.output,
+            "risk_level": "high",
+            "retention_days": 30,
+            "dataset_created_at": "2099-01-01",  # in the future: age < 0 days
+            "intended_use": "Rank customers by churn risk.",
+            "limitations": "One region only.",
+        }
+        task = audit_model(**evidence, approved=True)
+        # Not required: the same failed check, but registration may proceed.
+        optional = audit_model(**evidence, approval_status="approved", required=False)
         return Outputs(
-            compliant=task.outputs["Output"],
+            compliant=task.outputs["compliant"],
+            proceed=task.outputs["proceed"],
+            optional_proceed=optional.outputs["proceed"],
             metrics=task.outputs["metrics"],
             report=task.outputs["report"],
             audit=task.outputs["audit_json"],
         )
 
     run_ = pipe(source=str(csv))
-    assert run_.outputs["compliant"] is False
+    assert run_.outputs["compliant"] is False and run_.outputs["proceed"] is False
+    assert run_.outputs["optional_proceed"] is True
     metrics = run_.outputs["metrics"].metadata
     assert metrics["checks_failed"] == 1.0 and metrics["check_data_minimisation"] == 0.0
     assert metrics["checks_passed"] == 9.0 and metrics["eu_ai_act_compliant"] == 1.0
+    assert metrics["check_human_oversight"] == 1.0  # approved=True counts as the approval
     report = Path(run_.outputs["report"].path).read_text(encoding="utf-8")
     assert "**Verdict: NOT COMPLIANT**: 9 of 10 checks passed." in report
     assert f"Dataset: {csv}, 120 rows, 5 columns" in report  # load_dataset's metadata

@@ -1,5 +1,7 @@
 """KFP wrapper of :mod:`kfp_mlops.components.governance.audit_model.core`."""
 
+from typing import NamedTuple
+
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Output
 
@@ -22,6 +24,7 @@ def audit_model(
     non_personal_columns: str = "",
     risk_level: str = "",
     approval_status: str = "",
+    approved: bool = False,
     retention_days: int = 0,
     dataset_created_at: str = "",
     timestamp_column: str = "",
@@ -30,12 +33,13 @@ def audit_model(
     limitations: str = "",
     sample_rows: int = 1000,
     on_failure: str = "warn",
-) -> bool:
+    required: bool = True,
+) -> NamedTuple("Outputs", compliant=bool, proceed=bool):
     """Audit the model against GDPR, CCPA, the EU AI Act and a generic checklist.
 
     Each check passes or fails with a finding and a recommendation; missing evidence is a
-    failed check naming the step that produces it. Use the output in dsl.If to register
-    only compliant models.
+    failed check naming the step that produces it. Use compliant (or proceed, which is
+    also True when the audit is not required) in dsl.If to register only compliant models.
 
     Args:
         metrics: checks_passed, checks_failed, compliant, personal_columns_flagged,
@@ -58,7 +62,9 @@ def audit_model(
         non_personal_columns: Flagged columns reviewed as not personal data (a,b).
         risk_level: EU AI Act tier: minimal, limited, high or unacceptable ("" is not
             classified, a failed check); high (or unset) requires approval_status.
-        approval_status: The approval gate's verdict (the model version's approval tag).
+        approval_status: The approval gate's verdict (the model version's approval tag):
+            approved counts as an approval.
+        approved: wait_for_approval's approved output; True counts as an approval too.
         retention_days: How long training data may be kept (0: not declared, a failed check).
         dataset_created_at: When the data was collected (ISO 8601); else the dataset's
             created_at metadata, else the oldest timestamp_column value.
@@ -67,13 +73,20 @@ def audit_model(
         intended_use: The model card's intended use (as given to register_model).
         limitations: The model card's limitations (as given to register_model).
         sample_rows: Values sampled per column for the value patterns.
-        on_failure: warn (return False) or fail (the task fails, naming each failed check).
+        on_failure: warn (compliant is False) or fail (the task fails, naming each failed
+            check; only when required).
+        required: Whether registration needs a compliant audit (training_pipeline's
+            require_audit); False still writes the report.
+        compliant: Whether every check passed.
+        proceed: compliant, or True when the audit is not required: the dsl.If condition
+            that lets registration go on.
 
     Returns:
-        Whether every check passed.
+        The named outputs compliant and proceed.
     """
     import json
     import os
+    from collections import namedtuple
 
     from kfp_mlops.components.governance.audit_model import core
 
@@ -97,7 +110,7 @@ def audit_model(
         intended_use=intended_use,
         limitations=limitations,
         risk_level=risk_level,
-        approval_status=approval_status,
+        approval_status="approved" if approved else approval_status,
         retention_days=retention_days,
         dataset_created_at=dataset_created_at,
         timestamp_column=timestamp_column,
@@ -118,4 +131,6 @@ def audit_model(
     audit_json.metadata.update(
         {"compliant": result.compliant, "failed_checks": [c.id for c in result.failed]}
     )
-    return core.enforce(result, on_failure)
+    compliant = core.enforce(result, on_failure if required else "warn")
+    outputs = namedtuple("Outputs", ["compliant", "proceed"])
+    return outputs(compliant, compliant or not required)
