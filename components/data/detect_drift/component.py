@@ -20,8 +20,11 @@ def detect_drift(
     """Detect data drift between a reference dataset and a current window (PSI, KS, chi-square).
 
     Args:
-        reference: Reference table as Parquet (usually the training data).
-        current: Current window as Parquet, with at least the reference's columns.
+        reference: Reference table as Parquet (usually the training data): one file or
+            shards. Sharded or large (over 1M rows) inputs are compared in streaming passes
+            with bounded memory: the same bins and PSI, KS from fine histograms.
+        current: Current window as Parquet (file or shards), with at least the
+            reference's columns.
         metrics: drifted_features, share_drifted, max_psi and psi_<feature> (the 50 largest).
         report: HTML report: summary table and reference-vs-current plots, drifted first.
         drift_json: Per-feature PSI, KS and chi-square results as JSON.
@@ -35,13 +38,14 @@ def detect_drift(
     import json
     from pathlib import Path
 
-    from kfp_mlops.components.common.io import load_dataset_artifact
-    from kfp_mlops.components.data.detect_drift.core import feature_drift
+    from kfp_mlops.components.data.detect_drift.streaming import drift_between
 
     max_psi_metrics = 50  # keeps the KFP metrics table readable for wide tables
-    ref = load_dataset_artifact(reference.path)
-    cur = load_dataset_artifact(current.path)
-    result = feature_drift(ref, cur, threshold=threshold, bins=bins, exclude=(target_column,))
+    # Sharded or large inputs stream (bounded memory, same bins and PSI); ref/cur are then
+    # samples for the report's plots.
+    result, ref, cur = drift_between(
+        reference.path, current.path, threshold, bins=bins, exclude=(target_column,)
+    )
 
     values = {
         "drifted_features": float(len(result.drifted_features)),

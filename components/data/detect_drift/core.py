@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kfp_mlops.components.common.errors import DataValidationError, ParameterError
+from kfp_mlops.components.common.errors import DataValidationError
 from kfp_mlops.components.data.detect_drift.binning import (
     CATEGORICAL,
     NUMERIC,
@@ -36,6 +36,15 @@ from kfp_mlops.components.data.detect_drift.binning import (
     numeric_counts,
     psi_from_counts,
     to_series,
+)
+from kfp_mlops.components.data.detect_drift.checks import (
+    check_not_empty,
+)
+from kfp_mlops.components.data.detect_drift.checks import (
+    check_params as _check_params,
+)
+from kfp_mlops.components.data.detect_drift.checks import (
+    comparable_columns as _comparable_columns,
 )
 
 log = logging.getLogger(__name__)
@@ -236,17 +245,8 @@ def feature_drift(
             columns, or a column is numeric in one window and text in the other.
     """
     _check_params(threshold, bins, epsilon)
-    if len(reference) == 0:
-        raise DataValidationError(
-            "the reference dataset is empty", "point the reference input at the training data"
-        )
-    if len(current) == 0:
-        raise DataValidationError(
-            "the current window is empty (0 rows)",
-            "widen the current window or check the query/export that produced it",
-        )
+    check_not_empty(len(reference), len(current))
     kinds, skipped = _comparable_columns(reference, current, exclude, categorical)
-
     records = [
         _feature_drift(
             name=c,
@@ -259,14 +259,25 @@ def feature_drift(
         )
         for c, kind in kinds.items()
     ]
+    return summarise(records, threshold, len(reference), len(current), skipped)
+
+
+def summarise(
+    records: list[FeatureDrift],
+    threshold: float,
+    reference_rows: int,
+    current_rows: int,
+    skipped: list[str],
+) -> DriftResult:
+    """The overall decision from per-feature records (logged)."""
     n_drifted = sum(r.drifted for r in records)
     result = DriftResult(
         features=records,
         drift_detected=n_drifted > 0,
         share_drifted=n_drifted / len(records),
         threshold=float(threshold),
-        reference_rows=len(reference),
-        current_rows=len(current),
+        reference_rows=reference_rows,
+        current_rows=current_rows,
         skipped=skipped,
     )
     log.info(
@@ -281,78 +292,6 @@ def feature_drift(
 
 
 # --- internals -------------------------------------------------------------------------
-
-
-def _check_params(threshold: float, bins: int, epsilon: float) -> None:
-    if not threshold > 0:  # also rejects NaN
-        raise ParameterError(
-            f"threshold must be > 0, got {threshold}",
-            "use a PSI threshold such as 0.1 (moderate shift) or 0.25 (major shift)",
-        )
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
-        raise ParameterError(f"bins must be an integer >= 2, got {bins!r}", "use bins=10 (deciles)")
-    if not epsilon > 0:
-        raise ParameterError(
-            f"epsilon must be > 0, got {epsilon}", "use a small value such as 1e-4"
-        )
-
-
-def _comparable_columns(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    exclude: Sequence[str],
-    categorical: Sequence[str] | None,
-) -> tuple[dict[str, str], list[str]]:
-    """The kind of every reference column to compare, and the columns skipped for their dtype.
-
-    Raises:
-        DataValidationError: If the current window lacks reference columns, a column's
-            kind differs between the windows, or nothing is left to compare.
-    """
-    excluded = set(exclude)
-    columns = [c for c in reference.columns if c not in excluded]
-    missing = [c for c in columns if c not in current.columns]
-    if missing:
-        raise DataValidationError(
-            f"the current window lacks {len(missing)} reference column(s): {missing}",
-            "send the same features as the reference, or add them to `exclude`",
-        )
-    if not columns:
-        raise DataValidationError(
-            f"the reference has no feature columns besides the excluded ones {sorted(excluded)}",
-            "check the reference dataset and the excluded/target column",
-        )
-    listed = set(categorical or ())
-    kinds: dict[str, str] = {}
-    skipped: list[str] = []
-    mismatched: list[str] = []
-    for c in columns:
-        ref_kind, cur_kind = kind_of(reference[c]), kind_of(current[c])
-        if ref_kind is None:
-            skipped.append(c)
-        elif cur_kind != ref_kind:
-            mismatched.append(
-                f"'{c}' ({ref_kind} in reference, {cur_kind or current[c].dtype} in current)"
-            )
-        else:
-            kinds[c] = CATEGORICAL if c in listed else ref_kind
-    if mismatched:
-        raise DataValidationError(
-            f"column types differ between the windows: {', '.join(mismatched)}",
-            "cast the current column to the reference type upstream (numeric text usually means "
-            "a parsing problem), or list it in `categorical` after casting both to strings",
-        )
-    if skipped:
-        log.warning("not compared (unsupported dtype, e.g. datetime): %s", skipped)
-    if not kinds:
-        raise DataValidationError(
-            f"no comparable feature columns (skipped for their dtype: {skipped})",
-            "convert datetime-like columns to numbers or categories before drift detection",
-        )
-    extra = [c for c in current.columns if c not in set(reference.columns) | excluded]
-    if extra:
-        log.info("current-only columns not compared: %s", extra)
-    return kinds, skipped
 
 
 def _feature_drift(
