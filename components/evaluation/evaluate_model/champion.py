@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +47,41 @@ def champion_features(
     return champion.reencode(features, preprocessor), "", champion
 
 
-def evaluate_champion(
-    tracking_uri: str, name: str, features: np.ndarray, labels: np.ndarray, preprocessor: Any
-) -> dict[str, Any] | None:
-    """Evaluate ``models:/<name>@champion`` on the same test rows; None if there is none.
+@dataclass
+class Champion:
+    """The registered champion, ready to predict the challenger's test rows."""
 
-    The champion runs in the format it is served in (TFLite when its directory has one),
-    so the comparison is between what users get now and what they would get. ``labels``
-    are in the target's units for regression (the champion's outputs are decoded with its
-    own task spec).
+    version: Any
+    predict_fn: Any
+    own: Any
+    source: Any
+    note: str
+    fmt: str
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Raw outputs for test rows encoded by the challenger's preprocessor."""
+        encoded = features if self.own is self.source else self.own.reencode(features, self.source)
+        return np.asarray(self.predict_fn(encoded))
+
+    def result(self, raw: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+        """Its scores on the test rows (labels in the target's units for regression)."""
+        scored, _ = score(raw, labels, self.own.task_spec)
+        return {
+            "version": str(self.version.version),
+            "run_id": self.version.run_id,
+            "metrics": scored.scalars,
+            "note": self.note,
+            "format": self.fmt,
+        }
+
+
+def load_champion(tracking_uri: str, name: str, preprocessor: Any) -> Champion | None:
+    """``models:/<name>@champion`` in the format it is served in; None if there is none.
+
+    The champion runs as served (TFLite when its directory has one), so the comparison is
+    between what users get now and what they would get.
     """
+    from kfp_mlops.components.data.split_and_preprocess.preprocessor import Preprocessor
     from kfp_mlops.components.registry import common as registry
 
     version = registry.alias_version(tracking_uri, name, registry.CHAMPION)
@@ -63,13 +89,28 @@ def evaluate_champion(
         log.info("model '%s' has no champion at %s", name, tracking_uri)
         return None
     model_dir = registry.load_registered(tracking_uri, name, registry.CHAMPION)
-    encoded, note, own = champion_features(features, preprocessor, model_dir)
+    own_file = Path(model_dir) / PREPROCESSOR_FILE
+    note = ""
+    if own_file.is_file():
+        own = Preprocessor.load(str(own_file))
+    else:
+        note = f"champion has no {PREPROCESSOR_FILE}: assumed to share the challenger's encoding"
+        log.warning(note)
+        own = preprocessor
     predict_fn, fmt = load_predictor(model_dir, "auto")
-    result, _ = score(predict_all(predict_fn, encoded), labels, own.task_spec)
-    return {
-        "version": str(version.version),
-        "run_id": version.run_id,
-        "metrics": result.scalars,
-        "note": note,
-        "format": fmt,
-    }
+    return Champion(version, predict_fn, own, preprocessor, note, fmt)
+
+
+def evaluate_champion(
+    tracking_uri: str, name: str, features: np.ndarray, labels: np.ndarray, preprocessor: Any
+) -> dict[str, Any] | None:
+    """Evaluate ``models:/<name>@champion`` on in-memory test rows; None if there is none.
+
+    ``labels`` are in the target's units for regression (the champion's outputs are
+    decoded with its own task spec). :func:`.core.evaluate` streams instead, through
+    :func:`load_champion`.
+    """
+    champion = load_champion(tracking_uri, name, preprocessor)
+    if champion is None:
+        return None
+    return champion.result(predict_all(champion.predict, features), labels)

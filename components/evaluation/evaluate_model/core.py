@@ -3,7 +3,8 @@
 The entry point :func:`evaluate` wires the parts to files and the registry:
 
 - metrics: :mod:`kfp_mlops.components.common.metrics` (shared with monitoring);
-- :mod:`.predictors`: the model as the server runs it; :mod:`.latency`: its timing;
+- :mod:`.predictors`: the model as the server runs it; :mod:`.batches`: the test split
+  (a file or shards) predicted chunk by chunk; :mod:`.latency`: its timing;
 - :mod:`.gate`: thresholds and the verdict; :mod:`.champion`: the registered champion on
   the same rows; :mod:`.summary`: the result object and its JSON; :mod:`.report`: Markdown
   and HTML (with predicted-vs-actual and residual plots for regression).
@@ -24,18 +25,15 @@ import numpy as np
 
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.task import TaskSpec
-from kfp_mlops.components.evaluation.evaluate_model.champion import evaluate_champion
+from kfp_mlops.components.evaluation.evaluate_model.batches import open_test, predict_test
+from kfp_mlops.components.evaluation.evaluate_model.champion import load_champion
 from kfp_mlops.components.evaluation.evaluate_model.gate import (
     Thresholds,
     check_compare_metric,
     gate,
 )
 from kfp_mlops.components.evaluation.evaluate_model.latency import measure_latency
-from kfp_mlops.components.evaluation.evaluate_model.predictors import (
-    load_predictor,
-    predict_all,
-    score,
-)
+from kfp_mlops.components.evaluation.evaluate_model.predictors import load_predictor, score
 from kfp_mlops.components.evaluation.evaluate_model.summary import EvaluationResult
 
 __all__ = ["EvaluationResult", "Thresholds", "evaluate", "write_json"]
@@ -91,7 +89,8 @@ def evaluate(
     """Evaluate a Model directory on a processed test split and apply the release gate.
 
     Args:
-        test_path: Processed test split (Parquet with a ``label`` column).
+        test_path: Processed test split (Parquet file or shard directory with a ``label``
+            column); predicted in batches, so only outputs and labels are held.
         model_dir: Model artifact directory (``model.h5``, optionally ``model.tflite``).
         preprocessor_path: The preprocessor JSON of the same pipeline run (class names).
         thresholds: Release thresholds; runbook defaults if None.
@@ -118,22 +117,26 @@ def evaluate(
     if compare:
         # Before any expensive work: an unreachable registry must not mean "no champion".
         registry.check_registry(tracking_uri)
-    features, labels, preprocessor = load_test(test_path, preprocessor_path)
+    from kfp_mlops.components.data.split_and_preprocess.preprocessor import Preprocessor
+
+    preprocessor = Preprocessor.load(preprocessor_path)
     task = preprocessor.task_spec
+    test = open_test(test_path, preprocessor)  # schema and width: no rows read yet
     predict_fn, fmt = load_predictor(model_dir, serving_format)
-    metrics, predictions = score(predict_all(predict_fn, features), labels, task)
+    champ = load_champion(tracking_uri, registered_model_name, preprocessor) if compare else None
+    predictors = {"model": predict_fn, **({"champion": champ.predict} if champ else {})}
+    # One pass in batches; the latency timing reuses the leading rows it would have used.
+    passed = predict_test(test, predictors, sample_rows=max(repetitions + 10, batch_size))
+    labels = passed.labels
+    metrics, predictions = score(passed.raw["model"], labels, task)
     latency = measure_latency(
         predict_fn,
-        features,
+        passed.sample,
         repetitions=repetitions,
         batch_size=batch_size,
         batch_repetitions=batch_repetitions,
     )
-    champion = (
-        evaluate_champion(tracking_uri, registered_model_name, features, labels, preprocessor)
-        if compare
-        else None
-    )
+    champion = champ.result(passed.raw["champion"], labels) if champ else None
     decision = gate(
         {**metrics.scalars, **latency},
         thresholds,

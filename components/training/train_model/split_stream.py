@@ -1,7 +1,7 @@
 """Processed splits read by metadata and in bounded batches: one Parquet file or a shard directory.
 
 A thin layer over the shared sharded-dataset contract (:mod:`kfp_mlops.components.common.shards`
-and :func:`~kfp_mlops.components.common.artifacts.iter_xy`) for training and evaluation:
+and :func:`~kfp_mlops.components.common.artifacts.check_split`) for training and evaluation:
 
 - :func:`describe` and :func:`label_range` read the manifest and Parquet footers only (the
   label range from row-group statistics), so the launcher checks a split of any size
@@ -27,8 +27,8 @@ from kfp_mlops.components.common import shards
 from kfp_mlops.components.common.artifacts import (
     LABEL,
     SplitError,
+    check_split,
     check_split_schema,
-    iter_xy,
 )
 
 #: Rows a single-file split may have and still be read whole into memory (the fast path).
@@ -138,6 +138,8 @@ def iter_chunks(
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Float32 features and labels in order, in chunks of exactly ``chunk_rows`` (last shorter).
 
+    Labels are int64 class codes or float64 regression targets.
+
     Each batch is checked against the split contract as it is read (missing labels,
     non-finite targets), so a bad row anywhere fails with the same :class:`SplitError`.
 
@@ -150,8 +152,7 @@ def iter_chunks(
         name: How messages call the split.
     """
     rest: tuple[np.ndarray, np.ndarray] | None = None
-    read_rows = max(READ_ROWS, chunk_rows)
-    for batch_x, batch_y in iter_xy(info.path, name, features, read_rows, regression, parts):
+    for batch_x, batch_y in _batches(info, features, regression, chunk_rows, parts, name):
         x, y = batch_x, batch_y
         if rest is not None:
             x, y = np.concatenate([rest[0], x]), np.concatenate([rest[1], y])
@@ -161,3 +162,33 @@ def iter_chunks(
         rest = (x[full:], y[full:])
     if rest is not None and len(rest[1]):
         yield rest
+
+
+def _batches(
+    info: SplitInfo,
+    features: Sequence[str],
+    regression: bool,
+    chunk_rows: int,
+    parts: list[shards.Part] | None,
+    name: str,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Record batches as (float32 features, labels), each checked against the contract.
+
+    Labels keep the split's precision: int64 class codes, float64 targets (evaluation
+    decodes them exactly as the in-memory path does).
+    """
+    columns = [*features, LABEL]
+    read_rows = max(READ_ROWS, chunk_rows)
+    try:
+        batches = (
+            shards.iter_parts(parts, columns=columns, batch_rows=read_rows)
+            if parts is not None
+            else shards.iter_batches(info.path, columns=columns, batch_rows=read_rows)
+        )
+        for batch in batches:
+            frame = batch.to_pandas()
+            check_split(frame, name, features, regression)
+            labels = frame[LABEL].to_numpy("float64" if regression else "int64")
+            yield frame[list(features)].to_numpy(dtype="float32"), labels
+    except shards.ShardError as exc:
+        raise SplitError(f"cannot read the {name} set: {exc.problem}", _FIX) from exc

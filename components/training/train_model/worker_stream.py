@@ -99,7 +99,7 @@ class StreamedData(WorkerData):
 
     def _shape(self, y: np.ndarray) -> np.ndarray:
         # One sigmoid or linear unit: float targets of shape (n, 1), as the loss wants.
-        return y.astype("float32")[:, None] if self.column else y
+        return y.astype("float32")[:, None] if self.column else y.astype("int64")
 
     def train_ds(self, tf: Any, seed: int, first_epoch: int, threads: int) -> Any:  # noqa: D102
         def generate():
