@@ -65,6 +65,23 @@ def evaluation_json(
     }
 
 
+def explanation():
+    """explain_model's result for the customer table (its own dataclass, so its formats)."""
+    from kfp_mlops.components.evaluation.explain_model.core import Explanation
+
+    return Explanation(
+        kind="tabular",
+        method="shap",
+        task_type="binary",
+        explained="the probability of 'yes'",
+        columns=["age", "income"],
+        importance=[0.4, 0.1],
+        rows=24,
+        base_value=0.5,
+        additivity_error=1e-7,
+    )
+
+
 @pytest.fixture(scope="session")
 def evidence_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The customer table with its real validation and drift results, and an evaluation."""
@@ -81,7 +98,5 @@ def evidence_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     drift = feature_drift(table, customers(seed=1)[table.columns], exclude=("target", "email"))
     (base / "drift.json").write_text(drift.to_json())
     (base / "evaluation.json").write_text(json.dumps(evaluation_json()))
-    (base / "explanation.json").write_text(
-        json.dumps({"importance_age": 0.4, "importance_income": 0.1})
-    )
+    (base / "explanation.json").write_text(json.dumps(explanation().to_json()))
     return base

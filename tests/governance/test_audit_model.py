@@ -10,7 +10,7 @@ import pytest
 from kfp_mlops.components.common.errors import DataLoadError, ParameterError
 from kfp_mlops.components.governance.audit_model import core
 from kfp_mlops.components.governance.audit_model.standards import STANDARDS
-from tests.governance.conftest import customers, evaluation_json
+from tests.governance.conftest import customers, evaluation_json, explanation
 
 NOW = datetime(2026, 12, 1)
 
@@ -137,8 +137,25 @@ def test_missing_explanation_fails_with_the_fix(evidence_dir):
     assert "explain_model" in result.check("explainability").recommendation
     empty = run(evidence_dir, table="without_email", explanation=core.Explanation())
     assert "empty" in empty.check("explainability").finding
-    card = core.Explanation(text="## Explanations\n\nage matters most.")
-    assert run(evidence_dir, table="without_email", explanation=card).compliant
+
+
+def test_explain_model_outputs_are_each_accepted(evidence_dir, tmp_path):
+    """Its explanation JSON, its Metrics (metadata) or its model-card section."""
+    result = explanation()
+    (tmp_path / "section.md").write_text(result.to_json()["markdown"])
+    forms = {
+        "json": core.read_explanation(str(evidence_dir / "explanation.json"), {}),
+        "metrics": core.read_explanation(str(tmp_path / "absent"), result.metrics()),
+        "section": core.read_explanation(str(tmp_path / "section.md"), {}),
+    }
+    findings = {}
+    for form, given in forms.items():
+        audited = run(evidence_dir, table="without_email", explanation=given)
+        assert audited.compliant, (form, failed_ids(audited))
+        findings[form] = audited.check("explainability").finding
+    assert findings["json"] == "importance of 2 features recorded by shap (largest: age, income)."
+    assert findings["metrics"].startswith("importance of 2 features recorded (largest: age,")
+    assert findings["section"] == "an explanation section is attached."
 
 
 def test_high_risk_needs_approval(evidence_dir):
@@ -330,10 +347,8 @@ def test_component_with_kfp_local(kfp_local, tmp_path, evidence_dir):
         evaluation = dsl.importer(
             artifact_uri=str(evidence_dir / "evaluation.json"), artifact_class=Artifact
         )
-        explanation = dsl.importer(
-            artifact_uri=str(evidence_dir / "explanation.json"),
-            artifact_class=Metrics,
-            metadata={"importance_age": 0.4},
+        explanation = dsl.importer(  # as explain_model's explanation output
+            artifact_uri=str(evidence_dir / "explanation.json"), artifact_class=Artifact
         )
         evidence = {
             "dataset": data,

@@ -9,12 +9,9 @@ evidence is a failed check whose recommendation says which step produces it.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
 
-from kfp_mlops.components.governance.audit_model.pii import Detection
+from kfp_mlops.components.governance.audit_model.evidence import Evidence
 
 #: EU AI Act risk tiers the ``risk_level`` parameter accepts ("" means not classified).
 RISK_LEVELS = ("", "minimal", "limited", "high", "unacceptable")
@@ -48,46 +45,6 @@ class Check:
     passed: bool
     finding: str
     recommendation: str = ""
-
-
-@dataclass
-class Explanation:
-    """An explanation artifact: its metadata (feature importances) and its file's text."""
-
-    metadata: dict[str, Any] = field(default_factory=dict)
-    text: str = ""
-
-    def importances(self) -> dict[str, float]:
-        """The numeric entries of the metadata (explain_model logs one per feature)."""
-        return {
-            str(k): float(v)
-            for k, v in self.metadata.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        }
-
-
-@dataclass
-class Evidence:
-    """Everything the checks read; ``None`` means the pipeline did not provide it."""
-
-    detection: Detection | None
-    declared_personal: dict[str, str]
-    non_personal: set[str]
-    table_columns: list[str]
-    explanation: Explanation | None
-    model_card: str
-    model_card_source: str  # "artifact" or "preview"
-    default_texts: dict[str, str]  # section -> register_model's generic text
-    validation: dict[str, Any] | None
-    validation_passed: bool
-    drift: dict[str, Any] | None
-    evaluation: dict[str, Any] | None
-    risk_level: str
-    approval_status: str
-    retention_days: int
-    dataset_time: datetime | None
-    dataset_time_source: str
-    now: datetime
 
 
 def _names(columns: list[str]) -> str:
@@ -141,18 +98,20 @@ def explainability(e: Evidence) -> Check:
     """An explanation of the model (feature importance) is attached."""
     title = "Explainability: feature importance of the model"
     fix = (
-        "run explain_model on the trained model and pass its output as explanation "
-        "(feature importance Metrics or its model-card section)"
+        "run explain_model on the model and pass its explanation output (or its metrics "
+        "or model_card_section) as explanation"
     )
     if e.explanation is None:
         return Check("explainability", title, False, "no explanation was attached", fix)
     values = e.explanation.importances()
+    how = f" by {e.explanation.method}" if e.explanation.method else ""
     if values:
         top = sorted(values, key=lambda k: -abs(values[k]))[:3]
-        finding = f"importance of {len(values)} features recorded (largest: {', '.join(top)})"
+        finding = f"importance of {len(values)} features recorded{how} (largest: {', '.join(top)})"
         return Check("explainability", title, True, finding + ".")
-    if e.explanation.text.strip():
-        return Check("explainability", title, True, "an explanation section is attached.")
+    text = e.explanation.text or str(e.explanation.metadata.get("markdown") or "")
+    if text.strip():  # images: per-pixel attributions, summarised in the section
+        return Check("explainability", title, True, f"an explanation section{how} is attached.")
     return Check("explainability", title, False, "the explanation artifact is empty", fix)
 
 
@@ -335,8 +294,9 @@ def human_oversight(e: Evidence) -> Check:
         title,
         False,
         f"{why} requires a recorded approval; approval status: {status}",
-        "have the model owner approve the model version (the approval gate tags it "
-        "approval=approved) and pass approval_status",
+        "have the model owner approve the model version (`kfp-mlops approve` tags it "
+        "approval=approved) and pass that tag as approval_status, or wait_for_approval's "
+        "approved output as approved",
     )
 
 

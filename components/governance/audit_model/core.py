@@ -21,13 +21,16 @@ import pandas as pd
 from kfp_mlops.components.common.errors import DataLoadError, ParameterError, UserError
 from kfp_mlops.components.governance.audit_model import checks as _checks
 from kfp_mlops.components.governance.audit_model import pii
-from kfp_mlops.components.governance.audit_model.checks import (
-    RISK_LEVELS,
-    Check,
+from kfp_mlops.components.governance.audit_model.checks import RISK_LEVELS, Check
+from kfp_mlops.components.governance.audit_model.evidence import (
     Evidence,
     Explanation,
+    read_explanation,
+    read_json_file,
 )
 from kfp_mlops.components.governance.audit_model.standards import STANDARDS, Standard
+
+__all__ = ["AuditResult", "ComplianceError", "Explanation", "audit", "enforce", "read_explanation"]
 
 log = logging.getLogger(__name__)
 
@@ -178,42 +181,6 @@ def dataset_time(
     return None, ""
 
 
-def read_json_file(path: str | None, what: str) -> dict[str, Any] | None:
-    """A JSON object from ``path`` (None when no path is given).
-
-    Raises:
-        DataLoadError: If the file is missing or not a JSON object.
-    """
-    if not path:
-        return None
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataLoadError(f"{what} '{path}' is not readable JSON: {exc}", f"pass {what}") from exc
-    if not isinstance(data, dict):
-        raise DataLoadError(f"{what} '{path}' holds {type(data).__name__}, not an object")
-    return data
-
-
-def read_explanation(path: str | None, metadata: dict[str, Any] | None) -> Explanation | None:
-    """An explanation artifact: its metadata, plus a JSON object or text in its file."""
-    if path is None and metadata is None:
-        return None
-    found = Explanation(metadata=dict(metadata or {}))
-    file = Path(path) if path else None
-    if file is not None and file.is_file():
-        text = file.read_text(encoding="utf-8", errors="replace")
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            found.metadata = {**data, **found.metadata}
-        else:
-            found.text = text
-    return found
-
-
 def preview_card(
     evaluation: dict[str, Any] | None,
     validation: dict[str, Any] | None,
@@ -239,6 +206,33 @@ def preview_card(
         pipeline_run_id=later,
         data_hash=later,
     )
+
+
+def _model_card(
+    path: str | None,
+    evaluation: dict[str, Any] | None,
+    validation: dict[str, Any] | None,
+    **texts: str,
+) -> tuple[str, str]:
+    """The registered card when given (``artifact``), else register_model's (``preview``)."""
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8"), "artifact"
+        except OSError as exc:
+            raise DataLoadError(
+                f"model card '{path}' is not readable: {exc}", "pass register_model's model_card"
+            ) from exc
+    return preview_card(evaluation, validation, **texts), "preview"
+
+
+def _generic_texts() -> dict[str, str]:
+    """Model-card section -> register_model's generic text (a card needs its own)."""
+    from kfp_mlops.components.registry.register_model import core as register
+
+    return {
+        "Intended use": register.DEFAULT_INTENDED_USE,
+        "Limitations": register.DEFAULT_LIMITATIONS,
+    }
 
 
 def _check_parameters(
@@ -323,14 +317,14 @@ def audit(
     )
     validation = read_json_file(validation_path, "validate_data's validation_result")
     evaluation = read_json_file(evaluation_path, "evaluate_model's evaluation_json")
-    card_args = {"name": registered_model_name, "intended_use": intended_use}
-    card_args["limitations"] = limitations
-    if model_card_path:
-        card, card_source = Path(model_card_path).read_text(encoding="utf-8"), "artifact"
-    else:
-        card, card_source = preview_card(evaluation, validation, **card_args), "preview"
-    from kfp_mlops.components.registry.register_model import core as register
-
+    card, card_source = _model_card(
+        model_card_path,
+        evaluation,
+        validation,
+        name=registered_model_name,
+        intended_use=intended_use,
+        limitations=limitations,
+    )
     evidence = Evidence(
         detection=None if frame is None else pii.detect(frame, sample_rows=sample_rows, now=now),
         declared_personal=declared,
@@ -339,10 +333,7 @@ def audit(
         explanation=explanation,
         model_card=card,
         model_card_source=card_source,
-        default_texts={
-            "Intended use": register.DEFAULT_INTENDED_USE,
-            "Limitations": register.DEFAULT_LIMITATIONS,
-        },
+        default_texts=_generic_texts(),
         validation=validation,
         validation_passed=validation_passed,
         drift=read_json_file(drift_path, "detect_drift's drift_json"),
@@ -354,18 +345,15 @@ def audit(
         dataset_time_source=stamp_source,
         now=now,
     )
-    result = AuditResult(
-        checks=_checks.run_checks(evidence),
-        detection=evidence.detection,
-        context={
-            "audited_at": now.isoformat(timespec="seconds") + "Z",
-            "model": registered_model_name or "(not named)",
-            "risk_level": risk_level or "(not classified)",
-            "rows": None if frame is None else len(frame),
-            "columns": len(evidence.table_columns),
-            "source": (dataset_metadata or {}).get("source", ""),
-        },
-    )
+    context = {
+        "audited_at": now.isoformat(timespec="seconds") + "Z",
+        "model": registered_model_name or "(not named)",
+        "risk_level": risk_level or "(not classified)",
+        "rows": None if frame is None else len(frame),
+        "columns": len(evidence.table_columns),
+        "source": (dataset_metadata or {}).get("source", ""),
+    }
+    result = AuditResult(_checks.run_checks(evidence), evidence.detection, context)
     failed = len(result.failed)
     log.info("audit: %d checks passed, %d failed", len(result.checks) - failed, failed)
     return result
