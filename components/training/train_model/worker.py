@@ -25,6 +25,7 @@ import argparse
 import json
 import logging
 import os
+import resource
 import sys
 import time
 import traceback
@@ -260,7 +261,10 @@ def train(cfg: WorkerConfig) -> dict[str, Any]:
         )
     fit_seconds = time.perf_counter() - start
 
-    write_json(str(log_dir / f"weights_rank{rank}.json"), {"rank": rank, **weights_digest(model)})
+    # Peak resident memory of this rank (what bounded streaming is measured by).
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    digest = {"rank": rank, "peak_rss_mb": peak_mb, **weights_digest(model)}
+    write_json(str(log_dir / f"weights_rank{rank}.json"), digest)
     if rank != 0:
         return {}
     metrics = final_metrics(model, opt, data, task, history, throughput, size)
