@@ -5,6 +5,11 @@ validate -> split -> tune -> train (Horovod) -> prune -> quantize -> evaluate ->
 task records the outcome whatever happens. Bad data stops the run at validation; an
 unblessed model is never registered or deployed; a deployment that fails its smoke test
 rolls back (the previous model keeps serving) and promote never runs.
+
+With ``staging=True`` the release goes through staging instead
+(:mod:`kfp_mlops.pipelines.stages_release`): staging deploy -> integration test on the live
+staging endpoint -> [approval, with ``require_approval=True``] -> production deploy ->
+promote.
 """
 
 from kfp import dsl
@@ -18,6 +23,7 @@ from kfp_mlops.pipelines.stages import (
     register_deploy_promote,
     train_optimize_evaluate,
 )
+from kfp_mlops.pipelines.stages_release import ReleaseSettings, release_through_staging
 
 
 @dsl.pipeline(
@@ -62,6 +68,12 @@ def training_pipeline(
     serving_state_dir: str = "",
     canary_max_p95_ms: float = 100.0,
     seed: int = 42,
+    staging: bool = False,
+    staging_namespace: str = "kubeflow-user-staging",
+    integration_protocol: str = "both",
+    require_approval: bool = False,
+    approval_timeout_s: float = 3600.0,
+    approval_poll_interval_s: float = 30.0,
 ) -> None:
     """From raw data to a promoted model; the demo (`make demo`) runs it locally.
 
@@ -107,6 +119,16 @@ def training_pipeline(
         serving_state_dir: Folder of the local target's state.
         canary_max_p95_ms: Highest p95 latency (ms) of the new version at each canary step.
         seed: Seed of the split, tuning and training.
+        staging: Release through staging: deploy to the staging environment (its own
+            namespace, local state and MLflow alias staging), replay the test split against
+            the live staging endpoint (same quality and latency gate as evaluation), then
+            deploy to production and promote. Off: one environment (the demo).
+        staging_namespace: Kubernetes namespace of the staging InferenceService.
+        integration_protocol: v1, v2 or both: the protocols the integration test replays.
+        require_approval: With staging: wait for `kfp-mlops approve <model> <version>`
+            before production; a rejection or timeout stops the release, with the reason.
+        approval_timeout_s: Longest wait for the approval, in seconds.
+        approval_poll_interval_s: Seconds between polls of the approval tag.
     """
     inputs = dict(locals())  # the parameters, by name: the stages take their settings here
     outcome = record_outcome(tracking_uri=tracking_uri, experiment_name=experiment_name)
@@ -117,4 +139,7 @@ def training_pipeline(
         )
         trained = train_optimize_evaluate(splits, TrainSettings.from_inputs(inputs))
         with dsl.If(trained["evaluate"].outputs["Output"] == True, name="blessed"):  # noqa: E712
-            register_deploy_promote(splits, trained, DeploySettings.from_inputs(inputs))
+            with dsl.If(staging == False, name="single-environment"):  # noqa: E712
+                register_deploy_promote(splits, trained, DeploySettings.from_inputs(inputs))
+            with dsl.Else(name="through-staging"):
+                release_through_staging(splits, trained, ReleaseSettings.from_inputs(inputs))

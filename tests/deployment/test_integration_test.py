@@ -209,3 +209,64 @@ def test_labels_come_back_with_the_raw_rows(models, test_split):
     assert len(sample.rows) == len(sample.labels) == 7
     assert list(sample.rows[0]) == models.inputs
     assert set(np.unique(sample.labels)) <= {0, 1}
+
+
+@pytest.fixture(scope="module")
+def regressor(tmp_path_factory):
+    """A small Keras regressor on diabetes (standardised target), its test split and
+    preprocessor, and its offline RMSE in the target's units on that split."""
+    from sklearn.datasets import load_diabetes
+
+    from kfp_mlops.components.common.metrics import regression_metrics
+    from kfp_mlops.components.common.tf import import_tf
+    from kfp_mlops.components.data.split_and_preprocess.core import split_and_preprocess
+
+    tf = import_tf()
+    frame = load_diabetes(as_frame=True).frame
+    split = split_and_preprocess(frame, standardize_target=True, seed=0)
+    x = split.train.drop(columns=["label"]).to_numpy()
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential(
+        [tf.keras.Input(shape=(x.shape[1],)), tf.keras.layers.Dense(8, "relu"),
+         tf.keras.layers.Dense(1)]
+    )  # fmt: skip
+    model.compile("adam", "mse")
+    model.fit(x, split.train["label"].to_numpy(), epochs=20, verbose=0)
+    root = tmp_path_factory.mktemp("itest_regressor")
+    (root / "model").mkdir()
+    model.save(str(root / "model" / "model.h5"), save_format="h5")
+    split.preprocessor.save(str(root / "preprocessor.json"))
+    split.test.to_parquet(root / "test.parquet")
+    task = split.preprocessor.task_spec
+    test_x = split.test.drop(columns=["label"]).to_numpy()
+    predicted = task.decode_target(model.predict(test_x, verbose=0)[:, 0])
+    truth = task.decode_target(split.test["label"].to_numpy())
+    rmse = regression_metrics(np.asarray(truth), np.asarray(predicted)).scalars["rmse"]
+    return root, frame, rmse
+
+
+def test_regression_is_gated_on_rmse_in_the_target_units(regressor, tmp_path):
+    root, frame, offline_rmse = regressor
+    state_dir = tmp_path / "state"
+    try:
+        deployed = deploy(
+            str(root / "model"), str(root / "preprocessor.json"), frame, target="local",
+            model_name="reg", state_dir=str(state_dir), environment="staging",
+            ready_timeout_s=240,
+        )  # fmt: skip
+        assert deployed.outcome.decision == "promoted", deployed.outcome.reason
+        args = (str(root / "test.parquet"), str(root / "preprocessor.json"), deployed.url, "reg")
+        ok = run_integration_test(
+            *args, Thresholds(max_rmse=offline_rmse * 1.5, **LENIENT), protocol="both",
+            latency_requests=10,
+        )  # fmt: skip
+        assert ok.passed, ok.failures
+        assert ok.task_type == "regression" and "accuracy" not in ok.scalars
+        assert ok.scalars["rmse"] == pytest.approx(offline_rmse, rel=1e-3)
+        assert ok.scalars["v1_v2_agreement"] == 1.0
+        strict = run_integration_test(
+            *args, Thresholds(max_rmse=offline_rmse / 2, **LENIENT), latency_requests=5
+        )
+        assert [c.name for c in strict.checks if not c.passed] == ["rmse"]
+    finally:
+        stop_local(environment_dir(str(state_dir), "staging"), "reg")

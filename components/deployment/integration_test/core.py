@@ -27,6 +27,7 @@ from kfp_mlops.components.common.metrics import (
     latency_percentiles,
     regression_metrics,
 )
+from kfp_mlops.components.deployment.deploy_model.manifests import MAX_ISVC_NAME, k8s_name
 from kfp_mlops.components.deployment.deploy_model.smoke import (
     ReadyTimeout,
     _connection,
@@ -112,15 +113,28 @@ def load_sample(test_path: str, preprocessor_path: str, max_rows: int = 0) -> Sa
             that does not fit the preprocessor.
         SplitError: If the split is missing or breaks the contract.
     """
-    from kfp_mlops.components.evaluation.evaluate_model.core import load_test
+    from kfp_mlops.components.common.artifacts import LABEL, read_split
+    from kfp_mlops.components.data.split_and_preprocess.preprocessor import Preprocessor
 
-    features, labels, pre = load_test(test_path, preprocessor_path)
+    pre = Preprocessor.load(preprocessor_path)
     task = pre.task_spec
     if task.feature_kind != "tabular":
         raise ParameterError(
             f"integration_test replays tabular rows; this model's features are {task.feature_kind}",
             "test image models with their own client, or skip the staging integration test",
         )
+    frame = read_split(test_path, "test", regression=not task.is_classification)
+    if list(frame.columns.drop(LABEL)) != list(pre.feature_names):
+        raise ParameterError(
+            f"the test split's {len(frame.columns) - 1} feature columns are not the "
+            f"preprocessor's {pre.num_features}",
+            "pass the test split and preprocessor of the same split_and_preprocess run",
+        )
+    features = frame[list(pre.feature_names)].to_numpy(dtype="float64")
+    if task.is_classification:
+        labels = frame[LABEL].to_numpy(dtype="int64")
+    else:  # the split may hold the standardised target; the server answers in real units
+        labels = np.asarray(task.decode_target(frame[LABEL].to_numpy("float64")), "float64")
     if max_rows > 0:
         features, labels = features[:max_rows], labels[:max_rows]
     raw = pre.inverse_features(features)
@@ -311,7 +325,7 @@ def run_integration_test(
         test_path: Processed test split (Parquet with a ``label`` column).
         preprocessor_path: The preprocessor JSON of the same run.
         endpoint_url: Base URL of the live service (deploy_model's ``endpoint``).
-        model_name: Served model name (the service name, Kubernetes-safe).
+        model_name: Model name as given to deploy_model (made Kubernetes-safe the same way).
         thresholds: Quality and latency limits (a latency limit <= 0 is off).
         protocol: ``v1``, ``v2`` or ``both`` (then V2 must agree with V1 on every row).
         max_error_rate: Highest share of failed requests.
@@ -337,6 +351,8 @@ def run_integration_test(
     task = TaskSpec.load(preprocessor_path)
     sample = load_sample(test_path, preprocessor_path, max_rows)
     url = endpoint_url.rstrip("/")
+    # The server serves the name deploy_model made Kubernetes-safe.
+    model_name = k8s_name(model_name, MAX_ISVC_NAME)
     try:
         wait_ready(url, model_name, ready_timeout_s)
     except ReadyTimeout as exc:
