@@ -1,7 +1,6 @@
 """alert_rules: the runbook's defaults, bad input refused, and files promtool accepts."""
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from kfp_mlops.components.monitoring.alert_rules.thresholds import (
     RuleOptions,
     Thresholds,
 )
+from tests.prometheus_services import need
 
 ALERTS = [
     "ModelLatencyP50High",
@@ -33,10 +33,7 @@ ALERTS = [
 
 def promtool() -> str:
     """The path of Debian's promtool, or skip saying how to install it."""
-    binary = shutil.which("promtool")
-    if binary is None:
-        pytest.skip("promtool is not installed (Debian package prometheus; make system-deps)")
-    return binary
+    return need("promtool")
 
 
 def rules_by_name(rules) -> dict[str, dict]:
