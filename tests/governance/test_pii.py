@@ -138,3 +138,17 @@ def test_sample_bounds_the_work_and_nulls_are_ignored():
 )
 def test_name_tokens(name, tokens):
     assert pii.name_tokens(name) == tokens
+
+
+def test_categorical_and_nested_cells_are_screened():
+    frame = pd.DataFrame(
+        {
+            "c": pd.Categorical([f"u{i % 7}@example.com" for i in range(N)]),
+            "tags": [["a", "b"]] * N,  # list cells (Parquet allows them)
+            "contact_email": [[f"u{i}@example.com"] for i in range(N)],
+        }
+    )
+    flags = _flags(frame)
+    assert flags["c"].category == "email" and flags["c"].by == "values"
+    assert "tags" not in flags
+    assert flags["contact_email"].by == "name"

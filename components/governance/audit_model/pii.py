@@ -138,6 +138,8 @@ def category_by_name(column: str) -> str | None:
 
 def _sample(series: pd.Series, rows: int) -> pd.Series:
     values = series.dropna()
+    if isinstance(values.dtype, pd.CategoricalDtype):  # screen the categories' values
+        values = values.astype(object)
     if len(values) > rows:
         values = values.sample(n=rows, random_state=0)  # deterministic, spread over the table
     return values
@@ -146,8 +148,12 @@ def _sample(series: pd.Series, rows: int) -> pd.Series:
 def _is_boolean_like(values: pd.Series) -> bool:
     if pd.api.types.is_bool_dtype(values):
         return True
+    try:
+        distinct = values.nunique()
+    except TypeError:  # lists or dicts in the cells
+        return False
     return (
-        values.nunique() <= 2
+        distinct <= 2
         and values.astype(str)
         .str.lower()
         .isin({"0", "1", "true", "false", "yes", "no", "y", "n", "t", "f", "0.0", "1.0"})
