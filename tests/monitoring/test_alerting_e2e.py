@@ -187,10 +187,11 @@ def test_a_canary_answering_errors_pages(stack):
 
 
 def test_a_slow_canary_fires_the_latency_alerts(stack):
+    # Alone: the slow model keeps a core busy, and the healthy version's latency next to it
+    # would measure this machine's load, not the rules (its own test is above).
     with Traffic(stack.servers["v3"].url, stack.rows) as slow:
-        with Traffic(stack.servers["v1"].url, stack.rows):
-            p99 = fired(stack, "ModelLatencyP99High", "v3", "/pager")
-            p50 = fired(stack, "ModelLatencyP50High", "v3", "/tickets")
+        p99 = fired(stack, "ModelLatencyP99High", "v3", "/pager")
+        p50 = fired(stack, "ModelLatencyP50High", "v3", "/tickets")
     assert set(slow.statuses) == {200}  # slow, not failing
     assert p99["labels"]["severity"] == "critical" and p50["labels"]["severity"] == "warning"
     assert "latency" in p99["annotations"]["summary"]
