@@ -1,9 +1,9 @@
 """The Prometheus Pushgateway client: a run's figures as gauges in one group per job.
 
-With ``model`` (and ``version``) the group's key holds them too, so every pushed series
-carries ``model`` and ``version`` labels, as the server's metrics do and as the alert rules
-of ``components/monitoring/alert_rules`` select them. Prometheus scrapes the gateway with
-``honor_labels: true`` to keep them.
+With ``model`` and ``version`` every pushed series carries ``model`` and ``version`` labels
+(the model in the group's key, the version on each series), as the server's metrics do and
+as the alert rules of ``components/monitoring/alert_rules`` select them. Prometheus scrapes
+the gateway with ``honor_labels: true`` to keep them.
 """
 
 from __future__ import annotations
