@@ -9,13 +9,14 @@ side. Latency limits are lenient: a loaded machine must never decide the verdict
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from kfp_mlops.components.deployment.deploy_model.smoke import request
-from kfp_mlops.pipelines.tooling.cli import main
 from kfp_mlops.pipelines.tooling.local_runner import run_local
 
 MODEL = "kfp-mlops-classifier"
@@ -29,20 +30,22 @@ FAST = {"tune_trials": 2, "tune_epochs": 3, "epochs": 12, "num_workers": 2, **LE
 
 
 def _approve_after_integration_test(root: Path, stop: threading.Event, said: list) -> None:
-    """Wait for the integration test's outputs, then approve the staged version by the CLI.
+    """Once the integration test is done, approve the registered version with the real CLI.
 
-    Waiting for that task (not polling the registry from the start) keeps this thread from
-    racing the pipeline's first MLflow tasks while they create the SQLite store.
+    A person's terminal is a separate process, so the CLI runs as one; this thread imports
+    nothing heavy (importing MLflow beside kfp.local's own threads is slow on a loaded box),
+    it only reads the version register_model wrote.
     """
-    from kfp_mlops.components.registry.common import alias_version
-
     while not stop.wait(1.0):
-        if any(root.glob("*/integration-test*/executor_output.json")):
-            staged = alias_version(f"sqlite:///{root / 'mlflow.db'}", MODEL, "staging")
-            if staged is not None:
-                args = ["approve", MODEL, str(staged.version), "--by", "e2e-reviewer"]
-                said.append((staged.version, main([*args, "--pipeline-root", str(root)])))
-                return
+        if not any(root.glob("*/integration-test*/executor_output.json")):
+            continue
+        (registered,) = root.glob("*/register-model*/executor_output.json")
+        version = json.loads(registered.read_text())["parameterValues"]["Output"]
+        cmd = [sys.executable, "-m", "kfp_mlops.pipelines.cli", "approve", MODEL, str(version),
+               "--by", "e2e-reviewer", "--pipeline-root", str(root)]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+        said.append((version, done.returncode, done.stderr[-2000:]))
+        return
 
 
 def _environment(report_path: str) -> str:
@@ -109,6 +112,7 @@ def staged_run(tmp_path_factory):
         "require_approval": True,
         "approval_timeout_s": 900.0,
         "approval_poll_interval_s": 1.0,
+        "min_accuracy": 0.9,
     }
     try:
         run = run_local("training_pipeline", params, pipeline_root=str(root))
@@ -126,6 +130,7 @@ def _tasks(run, prefix: str) -> list:
 
 @pytest.mark.slow
 @pytest.mark.trainer
+@pytest.mark.timeout(3000)  # about 20 minutes on a loaded 2-core machine
 def test_staging_integration_approval_production(staged_run, breast_cancer):
     from kfp_mlops.components.registry.common import alias_version
     from kfp_mlops.components.registry.wait_for_approval.core import read_approval
@@ -134,7 +139,7 @@ def test_staging_integration_approval_production(staged_run, breast_cancer):
     uri = f"sqlite:///{root / 'mlflow.db'}"
     (register,) = _tasks(run, "register-model")
     version = register.parameters["Output"]
-    assert said == [(version, 0)]  # the reviewer approved this version through the CLI
+    assert [s[:2] for s in said] == [(version, 0)], said  # approved through the CLI
 
     deploys = {_environment(t.artifacts["report"]): t for t in _tasks(run, "deploy-model")}
     assert set(deploys) == {"staging", "production"} and len(_tasks(run, "deploy-model")) == 2
@@ -145,7 +150,7 @@ def test_staging_integration_approval_production(staged_run, breast_cancer):
     (check,) = _tasks(run, "integration-test")
     assert check.parameters["Output"] is True
     assert check.metrics["passed"] == 1.0 and check.metrics["answered"] == 1.0
-    assert check.metrics["accuracy"] >= 0.95 and check.metrics["v1_v2_agreement"] == 1.0
+    assert check.metrics["accuracy"] >= 0.9 and check.metrics["v1_v2_agreement"] == 1.0
     assert check.metrics["rows"] > 50
     (approval,) = _tasks(run, "wait-for-approval")
     assert approval.parameters["approved"] is True
