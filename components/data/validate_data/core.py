@@ -10,6 +10,7 @@ failure policy.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,11 @@ from kfp_mlops.components.common.errors import DataValidationError, ParameterErr
 from kfp_mlops.components.common.io import load_dataset_artifact
 from kfp_mlops.components.data.validate_data import explanations
 from kfp_mlops.components.data.validate_data import report as _report
+from kfp_mlops.components.data.validate_data.derive import (  # noqa: F401 - the public API
+    derive_suite,
+    derive_suite_from_data,
+    resolve_suite,
+)
 from kfp_mlops.components.data.validate_data.gx_runner import gx_suite, run_gx
 from kfp_mlops.components.data.validate_data.suites import (  # noqa: F401 - the public API
     MAX_CATEGORIES,
@@ -26,11 +32,8 @@ from kfp_mlops.components.data.validate_data.suites import (  # noqa: F401 - the
     SELF_DERIVED_NOTE,
     check_shared_columns,
     check_suite,
-    derive_suite,
-    derive_suite_from_data,
     is_derived_from_data,
     load_suite,
-    resolve_suite,
 )
 
 log = logging.getLogger(__name__)
@@ -115,6 +118,24 @@ def validate(frame: pd.DataFrame, suite: dict[str, Any]) -> ValidationResult:
     gx_suite(checked)  # every expectation's kwargs checked before any data is touched
     check_shared_columns(checked, list(frame.columns))
     raw = run_gx(frame, checked)
+    return build_result(checked, raw, lambda type_, kwargs: frame, len(frame))
+
+
+def build_result(
+    checked: dict[str, Any],
+    raw: dict[str, Any],
+    frame_for: Callable[[str, dict[str, Any]], pd.DataFrame],
+    rows_validated: int,
+) -> ValidationResult:
+    """The :class:`ValidationResult` of a GX result; failures explained on ``frame_for``.
+
+    Args:
+        checked: The suite that ran.
+        raw: GX's result (:func:`.gx_runner.run_gx`, or merged over batches).
+        frame_for: The frame a failed expectation is explained on (the whole frame, or
+            only the columns it reads when streaming).
+        rows_validated: For the log line.
+    """
     failed: list[dict[str, Any]] = []
     rows = []
     for res in raw["results"]:
@@ -133,7 +154,7 @@ def validate(frame: pd.DataFrame, suite: dict[str, Any]) -> ValidationResult:
             }
         )
         if not res["success"]:
-            failed += explanations.explain(type_, kwargs, gx_result, frame)
+            failed += explanations.explain(type_, kwargs, gx_result, frame_for(type_, kwargs))
     # GX reorders results; report failures in suite order (table checks first).
     rank = {
         (e["type"], e["kwargs"].get("column", "")): i for i, e in enumerate(checked["expectations"])
@@ -150,7 +171,7 @@ def validate(frame: pd.DataFrame, suite: dict[str, Any]) -> ValidationResult:
         expectations=rows,
         suite=checked,
     )
-    log.info("validation of %d rows: %s", len(frame), "passed" if result.success else "FAILED")
+    log.info("validation of %d rows: %s", rows_validated, "passed" if result.success else "FAILED")
     if not result.success:
         log.warning("%s", result.explain())
     return result
@@ -175,11 +196,19 @@ def validate_dataset(
         margin: Slack of derived suites (see :func:`derive_suite`).
 
     With no suite and no reference the suite is derived from the data itself
-    (:func:`derive_suite_from_data`), which logs a warning saying so.
+    (:func:`derive_suite_from_data`), which logs a warning saying so. A sharded or large
+    (over 1M rows) dataset or reference is validated batch by batch
+    (:mod:`.streaming`): the same suite, counts and report, bounded memory.
 
     Raises:
         ParameterError: If the suite is invalid or shares no column with the data.
     """
+    from kfp_mlops.components.data.validate_data import streaming
+
+    if streaming.wants_streaming(dataset_path, reference_path):
+        return streaming.validate_dataset_streaming(
+            dataset_path, reference_path, suite_path, suite_json, target_column, margin
+        )
     frame = load_dataset_artifact(dataset_path)
     chosen = resolve_suite(
         suite_json=suite_json,
