@@ -176,3 +176,45 @@ def test_a_bad_time_is_recorded_as_unknown_not_raised(tmp_path, caplog):
         status("SUCCEEDED", "job-g"), start_time="{{$.pipeline_job_create_time_utc}}"
     )
     assert record(placeholder, str(tmp_path / "p.json"), webhook_url="").start_time == ""
+
+
+@pytest.mark.slow
+def test_exit_handler_of_a_failed_kfp_local_run_records_and_notifies(
+    kfp_local, mlflow_server, fresh_name, receiver, monkeypatch, tmp_path
+):
+    from kfp import dsl
+
+    from kfp_mlops.components.data.load_dataset.component import load_dataset
+    from kfp_mlops.components.registry.record_outcome.component import record_outcome
+    from kfp_mlops.pipelines.k8s import with_notification_secret
+
+    # On a cluster the Secret fills this variable; kfp.local's subprocess inherits it.
+    monkeypatch.setenv("KFP_MLOPS_WEBHOOK_URL", receiver.url)
+
+    @dsl.pipeline(name="outcome-notify")
+    def pipe(tracking_uri: str, name: str):
+        exit_task = record_outcome(
+            tracking_uri=tracking_uri,
+            registered_model_name=name,
+            trigger="schedule",
+            pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        )
+        with dsl.ExitHandler(with_notification_secret(exit_task)):
+            load_dataset(source=str(tmp_path / "missing.csv"))
+
+    with pytest.raises(RuntimeError):
+        pipe(tracking_uri=mlflow_server, name=fresh_name)
+    [outcome_file] = list(kfp_local.glob("outcome-notify-*/record-outcome/outcome"))
+    saved = json.loads(outcome_file.read_text())
+    assert saved["state"] == "FAILED" and saved["trigger"] == "schedule"
+    assert saved["pipeline_job"] == outcome_file.parent.parent.name  # outcome-notify-<time>
+    assert saved["notification"] == "sent" and saved["model_name"] == fresh_name
+    # kfp.local cannot fill the create-time placeholder: the start comes from the run's name.
+    assert saved["start_time"] and saved["start_time"] <= saved["end_time"]
+    run = outcome_run(mlflow_server, saved["mlflow_run_id"])
+    assert run.data.tags["kfp.state"] == "FAILED" and run.data.tags["kfp.trigger"] == "schedule"
+    [message] = receiver.received
+    assert message["text"] == (
+        f":x: Pipeline run `{saved['pipeline_job']}` FAILED (schedule): {saved['error_message']}"
+    )

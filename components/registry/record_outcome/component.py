@@ -16,6 +16,7 @@ def record_outcome(
     trigger: str = "manual",
     start_time: str = "",
     pipeline_run_id: str = "",
+    pipeline_job_name: str = "",
     model_version: str = "",
     rolled_back: bool = False,
     data_snapshot_time: str = "",
@@ -41,6 +42,8 @@ def record_outcome(
             dsl.PIPELINE_JOB_CREATE_TIME_UTC_PLACEHOLDER); empty = unknown.
         pipeline_run_id: The run id register_model tagged its version with (pass
             dsl.PIPELINE_JOB_ID_PLACEHOLDER to both); empty = $KFP_RUN_ID.
+        pipeline_job_name: The run's name (pass dsl.PIPELINE_JOB_NAME_PLACEHOLDER), shown in
+            the record and the message; under kfp.local it also gives the start time.
         model_version: The version shipped, when known (wins over the registry search).
         rolled_back: The run rolled the champion back (implied by trigger=rollback).
         data_snapshot_time: When the training data was snapshotted (ISO 8601), for lead time.
@@ -55,6 +58,7 @@ def record_outcome(
 
     result = from_status(
         status,
+        pipeline_job_name=pipeline_job_name,
         trigger=trigger,
         start_time=start_time,
         pipeline_run_id=pipeline_run_id or os.environ.get("KFP_RUN_ID", ""),

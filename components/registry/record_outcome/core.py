@@ -97,14 +97,20 @@ class Outcome:
         }
 
 
-def from_status(status: Any, **fields: Any) -> Outcome:
+def from_status(status: Any, pipeline_job_name: str = "", **fields: Any) -> Outcome:
     """Build an :class:`Outcome` from a ``PipelineTaskFinalStatus`` (or any object like it).
 
-    ``fields`` set the other attributes (trigger, start_time, model_name, ...).
+    Args:
+        status: KFP's final status.
+        pipeline_job_name: The run's name (``dsl.PIPELINE_JOB_NAME_PLACEHOLDER``); wins over
+            the status's resource name (kfp.local reports ``local-pipeline-exit-handler-1``).
+        fields: The other attributes (trigger, start_time, model_name, ...).
     """
+    name = pipeline_job_name.strip()
+    job = "" if name.startswith("{{") else name
     return Outcome(
         state=str(getattr(status, "state", "") or "UNKNOWN"),
-        pipeline_job=str(getattr(status, "pipeline_job_resource_name", "") or "local"),
+        pipeline_job=job or str(getattr(status, "pipeline_job_resource_name", "") or "local"),
         pipeline_task=str(getattr(status, "pipeline_task_name", "") or ""),
         error_code=getattr(status, "error_code", None),
         error_message=str(getattr(status, "error_message", "") or ""),
@@ -121,6 +127,9 @@ def _normalise(outcome: Outcome) -> None:
             log.warning("%s; recorded as unknown", exc)
             setattr(outcome, name, "")
     outcome.end_time = outcome.end_time or times.iso(times.now())
+    outcome.start_time = outcome.start_time or times.iso(
+        times.from_local_job_name(outcome.pipeline_job)
+    )
     outcome.trigger = (outcome.trigger or "manual").strip().lower()
     if outcome.trigger not in TRIGGERS:
         log.warning("trigger %r is not one of %s; recorded as given", outcome.trigger, TRIGGERS)

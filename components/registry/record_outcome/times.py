@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 from kfp_mlops.components.common.errors import ParameterError
@@ -44,6 +45,23 @@ def parse(value: str | float | int | datetime | None, what: str = "time") -> dat
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
+
+
+#: kfp.local names a run ``<pipeline>-YYYY-MM-DD-HH-MM-SS-ffffff`` (the machine's local time).
+_LOCAL_JOB = re.compile(r"-(\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-\d{6})$")
+
+
+def from_local_job_name(job: str) -> datetime | None:
+    """The start of a kfp.local run, read from its resource name; None for other names.
+
+    kfp.local cannot resolve ``dsl.PIPELINE_JOB_CREATE_TIME_UTC_PLACEHOLDER`` (kfp 2.17 fails
+    on it), but it stamps the run's name with its creation time.
+    """
+    found = _LOCAL_JOB.search(job or "")
+    if found is None:
+        return None
+    naive = datetime.strptime(found.group(1), "%Y-%m-%d-%H-%M-%S-%f")
+    return naive.astimezone().astimezone(timezone.utc)  # naive = local time
 
 
 def iso(value: datetime | None) -> str:
