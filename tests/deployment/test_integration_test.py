@@ -270,3 +270,62 @@ def test_regression_is_gated_on_rmse_in_the_target_units(regressor, tmp_path):
         assert [c.name for c in strict.checks if not c.passed] == ["rmse"]
     finally:
         stop_local(environment_dir(str(state_dir), "staging"), "reg")
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """A real MLflow server on loopback."""
+    from tests.mlflow_server import start_mlflow_server, stop_mlflow_server
+
+    url, process = start_mlflow_server(tmp_path_factory.mktemp("itest_mlflow"))
+    try:
+        yield url
+    finally:
+        stop_mlflow_server(process)
+
+
+def test_a_staging_deployment_points_the_staging_alias_at_its_version(
+    registry, file_inputs, tmp_path
+):
+    from kfp_mlops.components.registry import common
+    from kfp_mlops.components.registry.register_model.core import register
+    from tests.mlflow_server import closed_port_uri
+    from tests.registry.conftest import EVALUATION
+
+    root, frame = file_inputs
+    name = "staging-alias"
+    version = register(
+        str(root / "v1"), dict(EVALUATION), tracking_uri=registry, name=name, blessed=True
+    ).version
+    common_kw = {
+        "target": "gitops",
+        "model_name": name,
+        "storage_uri": "pvc://models",
+        "environment": "staging",
+        "registered_version": version,
+    }
+    with pytest.raises(common.RegistryUnavailableError, match="unreachable"):
+        deploy(
+            str(root / "v1"), str(root / "preprocessor.json"), frame,
+            gitops_dir=str(tmp_path / "down"), tracking_uri=closed_port_uri(), **common_kw,
+        )  # fmt: skip
+    assert not (tmp_path / "down").exists()  # nothing written before the registry answered
+    with pytest.raises(common.RegistryError, match="has no version '42'"):
+        deploy(
+            str(root / "v1"), str(root / "preprocessor.json"), frame,
+            gitops_dir=str(tmp_path / "missing"), tracking_uri=registry,
+            **{**common_kw, "registered_version": "42"},
+        )  # fmt: skip
+    assert not (tmp_path / "missing").exists()
+
+    result = deploy(
+        str(root / "v1"), str(root / "preprocessor.json"), frame,
+        gitops_dir=str(tmp_path / "repo"), tracking_uri=registry, **common_kw,
+    )  # fmt: skip
+    assert result.outcome.decision == "written" and result.alias == "staging"
+    assert result.url == ""  # the GitOps controller serves it: nothing to reach from here
+    assert common.alias_version(registry, name, "staging").version == version
+    assert common.alias_version(registry, name, "champion") is None  # production untouched
+    assert (tmp_path / "repo" / "_staging" / name).is_dir()
+    assert not (tmp_path / "repo" / name).exists()
+    assert "| MLflow alias | `staging` |" in _report(result)
