@@ -16,6 +16,7 @@ import numpy as np
 
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.model_dir import ONNX_FILE
+from kfp_mlops.components.optimization.batches import open_split
 from kfp_mlops.components.optimization.common import (
     OptimizationGateError,
     OptimizationResult,
@@ -26,7 +27,6 @@ from kfp_mlops.components.optimization.common import (
     keras_latency_ms,
     keras_outputs,
     load_model,
-    load_split,
     p50_latency_ms,
     validate_gate,
     validate_positive,
@@ -157,19 +157,22 @@ def export(
     validate_gate(max_accuracy_drop, gate_mode)
 
     model = load_model(model_path)
-    x_test, y_test = load_split(test_path, "test", model)
+    # The test split is read in batches (bounded memory); only outputs and labels stay.
+    test = open_split(test_path, "test", model)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = out / ONNX_FILE
     converter = to_onnx(model, str(onnx_path), opset)
 
     runtime = OnnxModel(str(onnx_path))
-    expected = keras_outputs(model, x_test)
-    got = runtime.predict(x_test)
+    outputs, y_test = test.outputs(
+        {"keras": lambda x: keras_outputs(model, x), "onnx": runtime.predict}
+    )
+    expected, got = outputs["keras"], outputs["onnx"]
     max_abs_diff = check_parity(got, expected, atol)
     log.info("ONNX parity: max |diff| %.3g <= atol %g", max_abs_diff, atol)
 
-    row = x_test[:1]
+    row = test.head(1)
     latency = runtime.latency_ms(row, latency_runs)
     keras_latency = keras_latency_ms(model, row, latency_runs)
     baseline_accuracy, onnx_accuracy = accuracy(expected, y_test), accuracy(got, y_test)

@@ -27,6 +27,7 @@ from kfp_mlops.components.common.artifacts import KERAS_FILE
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.inference import TFLiteModel
 from kfp_mlops.components.common.model_dir import TFLITE_FILE
+from kfp_mlops.components.optimization.batches import open_split
 from kfp_mlops.components.optimization.common import (
     OptimizationGateError,
     OptimizationResult,
@@ -44,7 +45,6 @@ from kfp_mlops.components.optimization.prune_model.layers import check_prunable,
 from kfp_mlops.components.optimization.quality import (
     MAX_RMSE_INCREASE_PCT,
     Quality,
-    is_regression,
 )
 from kfp_mlops.components.optimization.record import (
     FLOAT_TFLITE_SOURCE,
@@ -179,9 +179,11 @@ def prune(
     check_prunable(model)
     x_train, y_train = load_split(train_path, "train", model)
     x_val, y_val = load_split(validation_path, "validation", model)
-    x_test, y_test = load_split(test_path, "test", model)
-    quality = Quality(is_regression(y_test), max_accuracy_drop, max_rmse_increase_pct)
-    baseline_score = quality.measure(keras_outputs(model, x_test), y_test)
+    # The test split is read in batches (bounded memory); only outputs and labels stay.
+    test = open_split(test_path, "test", model)
+    quality = Quality(test.regression, max_accuracy_drop, max_rmse_increase_pct)
+    baseline, y_test = test.outputs({"keras": lambda x: keras_outputs(model, x)})
+    baseline_score = quality.measure(baseline["keras"], y_test)
     # Converted now: the pruning wrappers reuse (and so change) the input model's layers.
     base_tflite = tflite_convert(model)
 
@@ -210,13 +212,19 @@ def prune(
     for name, value in per_layer.items():
         log.info("layer %s: sparsity %.4f", name, value)
     log.info("overall Dense-kernel sparsity %.4f (target %.4f)", sparsity, final_sparsity)
-    pruned_score = quality.measure(keras_outputs(pruned, x_test), y_test)
 
     # Latency and the compressed size are measured on float32 TFLite conversions of the
     # input and pruned models, with the LiteRT interpreter at batch 1, so the numbers
     # compare with quantize_model's (which reuses this model.tflite as its float baseline).
     pruned_tflite = tflite_convert(pruned)
     (out / TFLITE_FILE).write_bytes(pruned_tflite)
+    # One more pass over the test split: the pruned Keras model and its TFLite conversion.
+    pruned_rt = TFLiteModel(pruned_tflite)
+    outputs, _ = test.outputs(
+        {"keras": lambda x: keras_outputs(pruned, x), "tflite": pruned_rt.predict}
+    )
+    pruned_score = quality.measure(outputs["keras"], y_test)
+    tflite_score = quality.measure(outputs["tflite"], y_test)
     write_record(
         out,
         model_path,
@@ -232,7 +240,8 @@ def prune(
         "gzipped_size_bytes": gzipped_size(keras_path),
         quality.metric: pruned_score,
         f"baseline_{quality.metric}": baseline_score,
-        **_tflite_metrics(base_tflite, pruned_tflite, (x_test, y_test), quality, latency_runs),
+        f"tflite_{quality.metric}": tflite_score,
+        **_tflite_metrics(base_tflite, pruned_tflite, test.head(1), latency_runs),
         f"final_val_{quality.metric}": float(
             history.history.get(f"val_{quality.metric}", [0.0])[-1]
         ),
@@ -317,15 +326,10 @@ def fine_tune_pruned(
 
 
 def _tflite_metrics(
-    base_tflite: bytes,
-    pruned_tflite: bytes,
-    test: tuple[Any, Any],
-    quality: Quality,
-    latency_runs: int,
+    base_tflite: bytes, pruned_tflite: bytes, row: Any, latency_runs: int
 ) -> dict[str, float]:
-    """Size, gzipped size, accuracy (or RMSE) and batch-1 latency of the float32 TFLites."""
+    """Size, gzipped size and batch-1 latency of the float32 TFLites (``row``: the input)."""
     base_rt, pruned_rt = TFLiteModel(base_tflite), TFLiteModel(pruned_tflite)
-    row = test[0][:1]
     base_latency = tflite_latency_ms(base_rt, row, latency_runs)
     latency = tflite_latency_ms(pruned_rt, row, latency_runs)
     base_gz, tflite_gz = gzipped_size(base_tflite), gzipped_size(pruned_tflite)
@@ -334,7 +338,6 @@ def _tflite_metrics(
         "tflite_gzipped_size_bytes": tflite_gz,
         "baseline_tflite_gzipped_size_bytes": base_gz,
         "gzipped_size_ratio": base_gz / tflite_gz,
-        f"tflite_{quality.metric}": quality.measure(pruned_rt.predict(test[0]), test[1]),
         "latency_p50_ms": latency,
         "baseline_latency_p50_ms": base_latency,
         "latency_ratio": latency / base_latency if base_latency else 0.0,

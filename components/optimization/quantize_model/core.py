@@ -25,6 +25,7 @@ from kfp_mlops.components.common.artifacts import KERAS_FILE, keras_file
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.inference import TFLiteModel
 from kfp_mlops.components.common.model_dir import TFLITE_FILE
+from kfp_mlops.components.optimization.batches import calibration_sample, open_split
 from kfp_mlops.components.optimization.common import (
     OptimizationResult,
     UnsupportedModelError,
@@ -38,11 +39,7 @@ from kfp_mlops.components.optimization.common import (
     validate_gate,
     validate_positive,
 )
-from kfp_mlops.components.optimization.quality import (
-    MAX_RMSE_INCREASE_PCT,
-    Quality,
-    is_regression,
-)
+from kfp_mlops.components.optimization.quality import MAX_RMSE_INCREASE_PCT, Quality
 from kfp_mlops.components.optimization.record import (
     RECORD_FILE,
     reusable_float_tflite,
@@ -196,13 +193,14 @@ def quantize(
     validate_gate(max_accuracy_drop, gate_mode, max_rmse_increase_pct)
     allowed_float_ops = parse_ops(float_ops)
     model = load_model(model_path)
-    x_test, y_test = load_split(test_path, "test", model)
-    quality = Quality(is_regression(y_test), max_accuracy_drop, max_rmse_increase_pct)
+    # The test split is read in batches (bounded memory); only outputs and labels stay.
+    test = open_split(test_path, "test", model)
+    quality = Quality(test.regression, max_accuracy_drop, max_rmse_increase_pct)
     representative = None
     if mode == "int8" or qat_epochs:
-        x_train, y_train = _train_split(train_path, model)
-        representative = calibration_rows(x_train, representative_rows, seed)
-    baseline_score = quality.measure(keras_outputs(model, x_test), y_test)
+        representative = _calibration(train_path, model, representative_rows, seed)
+    baseline, y_test = test.outputs({"keras": lambda x: keras_outputs(model, x)})
+    baseline_score = quality.measure(baseline["keras"], y_test)
     # prune_model's output already holds the float32 conversion of these weights.
     float32_tflite = reusable_float_tflite(model_path, keras_file(model_path))
     float32_source = "reused from the input model directory" if float32_tflite else "converted"
@@ -211,6 +209,8 @@ def quantize(
 
     to_convert = model
     if qat_epochs:
+        # Quantization-aware training fits on the training split held in memory.
+        x_train, y_train = load_split(train_path, "train", model)
         validation = load_split(validation_path, "validation", model)
         to_convert = quantization_aware(
             model,
@@ -234,10 +234,10 @@ def quantize(
     rows = 0 if representative is None else len(representative)
     _write_outputs(output_dir, model_path, content, describe(mode, runtime, rows, qat_epochs))
 
-    tflite_score = quality.measure(runtime.predict(x_test), y_test)
+    tflite_score = quality.measure(test.outputs({"tflite": runtime.predict})[0]["tflite"], y_test)
     gate = quality.gate(baseline_score, tflite_score, gate_mode, f"{mode} TFLite model")
     metrics = {
-        **_size_and_latency(content, float32_tflite, x_test[:1], latency_runs),
+        **_size_and_latency(content, float32_tflite, test.head(1), latency_runs),
         "sparsity": dense_sparsity(model)[0],
         quality.metric: tflite_score,
         f"baseline_{quality.metric}": baseline_score,
@@ -298,13 +298,17 @@ def _size_and_latency(
     }
 
 
-def _train_split(train_path: str, model: Any) -> tuple[Any, Any]:
-    """The training split; an empty one means there is nothing to calibrate on."""
+def _calibration(train_path: str, model: Any, rows: int, seed: int) -> Any:
+    """The int8 calibration rows, streamed from the training split (not held whole).
+
+    Raises:
+        ParameterError: If the training split has no rows (nothing to calibrate on).
+    """
     import numpy as np
 
-    from kfp_mlops.components.common.io import load_dataset_artifact
+    from kfp_mlops.components.training.train_model import split_stream
 
-    if load_dataset_artifact(train_path).empty:
+    if split_stream.describe(train_path, "train").rows == 0:
         width = int(model.inputs[0].shape[-1])
-        return np.zeros((0, width), dtype="float32"), np.zeros(0, dtype="int64")
-    return load_split(train_path, "train", model)
+        return calibration_rows(np.zeros((0, width), dtype="float32"), rows, seed)
+    return calibration_sample(open_split(train_path, "train", model), rows, seed)
