@@ -30,7 +30,8 @@ from kfp_mlops.pipelines.stages_release import ReleaseSettings, release_through_
     name="training-pipeline",
     description="Validate data, tune and train a Keras classifier with Horovod, prune and "
     "quantize it, evaluate it against the champion, and register, deploy (canary) and promote "
-    "it when it is better.",
+    "it when it is better; optionally through staging, an integration test on the live "
+    "endpoint and an approval.",
 )
 def training_pipeline(
     source: str = "builtin:breast_cancer",
