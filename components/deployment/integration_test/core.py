@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,24 +24,20 @@ from kfp_mlops.components.common.errors import ParameterError, ServiceUnavailabl
 from kfp_mlops.components.common.metrics import (
     classification_metrics,
     compute_metrics,
-    latency_percentiles,
     regression_metrics,
 )
 from kfp_mlops.components.deployment.deploy_model.manifests import MAX_ISVC_NAME, k8s_name
-from kfp_mlops.components.deployment.deploy_model.smoke import (
-    ReadyTimeout,
-    _connection,
-    _v2_request,
-    request,
-    wait_ready,
+from kfp_mlops.components.deployment.deploy_model.smoke import ReadyTimeout, wait_ready
+from kfp_mlops.components.deployment.integration_test.replay import (
+    Replay,
+    measure_latency,
+    replay,
 )
 from kfp_mlops.components.evaluation.evaluate_model.gate import Check, Thresholds, gate
 
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("v1", "v2", "both")
-#: Single-row requests sent before timing starts (connection set-up, lazy initialisation).
-WARMUP_REQUESTS = 5
 
 
 @dataclass
@@ -64,21 +60,6 @@ class Sample:
     def is_classification(self) -> bool:
         """Whether the model predicts classes."""
         return bool(self.classes)
-
-
-@dataclass
-class Replay:
-    """The answers of one protocol to every row.
-
-    ``predictions`` is ``None`` at a row whose request failed.
-    """
-
-    protocol: str
-    predictions: list[Any] = field(default_factory=list)
-    probabilities: list[list[float] | None] = field(default_factory=list)
-    requests: int = 0
-    errors: int = 0
-    problems: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -141,93 +122,6 @@ def load_sample(test_path: str, preprocessor_path: str, max_rows: int = 0) -> Sa
     inputs = list(pre.numeric_columns) + list(pre.categorical_columns)
     rows = json.loads(raw[inputs].to_json(orient="records"))  # NaN -> null, a gap the server fills
     return Sample(rows, labels, [str(c) for c in task.classes], inputs)
-
-
-def _v1_batch(url: str, name: str, rows: list[dict], timeout: float) -> tuple[Any, str]:
-    """(predictions, probabilities) of one V1 request, or (None, problem)."""
-    r = request(url, "POST", f"/v1/models/{name}:predict", {"instances": rows}, timeout)
-    body = r.body if isinstance(r.body, dict) else {}
-    preds = body.get("predictions")
-    if not r.ok or not isinstance(preds, list) or len(preds) != len(rows):
-        return None, f"V1 HTTP {r.status}: {str(r.body)[:200]}"
-    return (preds, body.get("probabilities")), ""
-
-
-def _v2_batch(url: str, name: str, rows: list[dict], inputs: list[str], timeout: float):
-    """(predictions, probabilities) of one V2 request, or (None, problem)."""
-    r = request(url, "POST", f"/v2/models/{name}/infer", _v2_request(rows, inputs), timeout)
-    outputs = r.body.get("outputs", []) if isinstance(r.body, dict) else []
-    by_name = {o.get("name"): o for o in outputs if isinstance(o, dict)}
-    preds = by_name.get("predictions", {}).get("data")
-    if not r.ok or not isinstance(preds, list) or len(preds) != len(rows):
-        return None, f"V2 HTTP {r.status}: {str(r.body)[:200]}"
-    flat = by_name.get("probabilities", {}).get("data")
-    probs = None
-    if isinstance(flat, list) and flat and len(flat) % len(rows) == 0:
-        k = len(flat) // len(rows)
-        probs = [flat[i * k : (i + 1) * k] for i in range(len(rows))]
-    return (preds, probs), ""
-
-
-def replay(
-    url: str, name: str, sample: Sample, protocol: str, batch_size: int = 32, timeout: float = 30
-) -> Replay:
-    """Send every row of ``sample`` in batches over ``protocol`` (``v1`` or ``v2``)."""
-    out = Replay(protocol)
-    for start in range(0, len(sample.rows), batch_size):
-        rows = sample.rows[start : start + batch_size]
-        if protocol == "v1":
-            answer, problem = _v1_batch(url, name, rows, timeout)
-        else:
-            answer, problem = _v2_batch(url, name, rows, sample.inputs, timeout)
-        out.requests += 1
-        if answer is None:
-            out.errors += 1
-            out.problems.append(problem)
-            out.predictions += [None] * len(rows)
-            out.probabilities += [None] * len(rows)
-            continue
-        preds, probs = answer
-        out.predictions += list(preds)
-        out.probabilities += list(probs) if isinstance(probs, list) else [None] * len(rows)
-    return out
-
-
-def measure_latency(
-    url: str, name: str, sample: Sample, protocol: str, n_requests: int, timeout: float = 30
-) -> tuple[dict[str, float], int]:
-    """Single-row latency percentiles (ms) on the live server, and the failed requests.
-
-    One keep-alive connection, sequential requests: the latency a client sees per row,
-    which is what the evaluation gate's ``latency_single_*`` limits are about.
-    """
-    conn = _connection(url, timeout)
-    samples: list[float] = []
-    errors = 0
-    try:
-        for i in range(WARMUP_REQUESTS + n_requests):
-            row = [sample.rows[i % len(sample.rows)]]
-            if protocol == "v2":
-                r = request(
-                    url, "POST", f"/v2/models/{name}/infer", _v2_request(row, sample.inputs),
-                    timeout, conn=conn,
-                )  # fmt: skip
-            else:
-                r = request(
-                    url, "POST", f"/v1/models/{name}:predict", {"instances": row}, timeout, conn
-                )
-            if i < WARMUP_REQUESTS:
-                continue
-            if r.ok:
-                samples.append(r.latency_ms)
-            else:
-                errors += 1
-    finally:
-        conn.close()
-    if not samples:
-        return {}, errors
-    pct = latency_percentiles(samples)
-    return {f"latency_single_{k}_ms": v for k, v in pct.items()}, errors
 
 
 def score(sample: Sample, answers: Replay) -> dict[str, float]:
