@@ -185,15 +185,19 @@ def download_version(tracking_uri: str, name: str, version: str, dst: Path) -> P
     return path
 
 
+def _check_local_state(s: Settings, name: str) -> None:
+    """Refuse early (no download, no router started) when nothing is deployed locally."""
+    state = Path(s.state_dir) / name / "state.json"
+    if not state.is_file() or not json.loads(state.read_text(encoding="utf-8")).get("live"):
+        raise NothingDeployedError(
+            f"no local deployment of '{name}' is recorded in {state}: nothing to roll back",
+            "pass the state_dir the deployment used (run-local: <pipeline_root>/serving); "
+            "nothing was changed",
+        )
+
+
 def _build_target(s: Settings, name: str) -> Target:
     if s.target == "local":
-        state = Path(s.state_dir) / name / "state.json"
-        if not state.is_file() or not json.loads(state.read_text(encoding="utf-8")).get("live"):
-            raise NothingDeployedError(
-                f"no local deployment of '{name}' is recorded in {state}: nothing to roll back",
-                "pass the state_dir the deployment used (run-local: <pipeline_root>/serving); "
-                "nothing was changed",
-            )
         return LocalTarget(s.state_dir, name)
     if s.target == "cluster":
         return ClusterTarget(name, s.namespace, s.api_client, s.kubeconfig, s.poll_interval_s)
@@ -316,6 +320,8 @@ def rollback_and_redeploy(
     result = Result(planned, s.target, started_at=started_at)
     service = m.k8s_name(name, m.MAX_ISVC_NAME)
     log.info("rolling back %s v%s -> v%s on %s", name, planned.demoted, planned.version, s.target)
+    if s.target == "local":
+        _check_local_state(s, service)
     if s.target != "none":
         with tempfile.TemporaryDirectory(prefix="rollback-") as tmp:
             files = download_version(tracking_uri, name, planned.version, Path(tmp))
