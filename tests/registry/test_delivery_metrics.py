@@ -175,6 +175,11 @@ def test_report_pushgateway_and_cli_agree(history, pushgateway, tmp_path, capsys
     assert code == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures == pytest.approx(m.figures())
+    assert (
+        main(["delivery-metrics", *where, "--experiment", EXPERIMENT, "--until", history.until])
+        == 0
+    )
+    assert capsys.readouterr().out == text  # the same report, printed
 
 
 def test_a_shorter_window_sees_only_its_runs(history):
