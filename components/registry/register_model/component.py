@@ -23,6 +23,8 @@ def register_model(
     optimization: str = "",
     limitations: str = "",
     experiment_name: str = "kfp-mlops",
+    explanation: Input[Artifact] = None,
+    background: Input[Dataset] = None,
 ) -> str:
     """Register a blessed model in the MLflow registry with the alias challenger.
 
@@ -30,7 +32,7 @@ def register_model(
         model: Model directory (model.h5 and the files beside it), logged as-is.
         evaluation: evaluate_model's evaluation_json (metrics become version tags).
         model_card: Markdown model card: intended use, data and its validation, metrics,
-            optimization, limitations, provenance.
+            explanations (when given), optimization, limitations, provenance.
         tracking_uri: MLflow server URL; probed first, nothing is written if unreachable.
         registered_model_name: Registered model name.
         blessed: evaluate_model's output; False (or an evaluation that did not bless the
@@ -44,6 +46,10 @@ def register_model(
         optimization: Optimization applied (else the model directory's optimization.json).
         limitations: Model card text (a generic default when empty).
         experiment_name: MLflow experiment of the registration run.
+        explanation: explain_model's explanation JSON: adds the Explanations section
+            (feature importance) to the model card.
+        background: explain_model's background sample, registered beside the model as
+            explain_background.json so the model server answers :explain.
 
     Returns:
         The new model version.
@@ -67,6 +73,8 @@ def register_model(
         else None,
         preprocessor_path=preprocessor.path if preprocessor is not None else None,
         experiment_name=experiment_name,
+        explanation=core.read_json(explanation.path) if explanation is not None else None,
+        background_path=background.path if background is not None else None,
     )
     with open(model_card.path, "w", encoding="utf-8") as f:
         f.write(result.model_card)

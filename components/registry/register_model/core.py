@@ -25,6 +25,7 @@ from kfp_mlops.components.common import report
 from kfp_mlops.components.common.artifacts import keras_file
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.model_dir import (
+    BACKGROUND_FILE,
     FORMAT_FILES,
     OPTIMIZATION_FILE,
     PREPROCESSOR_FILE,
@@ -133,11 +134,12 @@ def model_card(
     limitations: str,
     pipeline_run_id: str,
     data_hash: str,
+    explanation: dict[str, Any] | None = None,
 ) -> str:
     """A Markdown model card.
 
-    Sections: Intended use, Data, Data validation, Metrics, Optimization, Limitations,
-    Provenance.
+    Sections: Intended use, Data, Data validation, Metrics, Explanations (when
+    ``explanation``, explain_model's JSON, is given), Optimization, Limitations, Provenance.
     """
     metrics = evaluation.get("metrics", {}) or {}
     champion = evaluation.get("champion") or {}
@@ -183,6 +185,8 @@ def model_card(
     ]
     if champion:
         lines += ["", f"Compared with champion v{champion.get('version')} on the same test rows."]
+    if explanation is not None:
+        lines += ["", explanation_section(explanation).rstrip("\n")]
     lines += [
         "",
         "## Optimization",
@@ -202,6 +206,30 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def explanation_section(explanation: dict[str, Any]) -> str:
+    """The "Explanations" section: explain_model's own Markdown, else built from its ranking.
+
+    Raises:
+        ParameterError: If the JSON is not explain_model's (no markdown and no ranking).
+    """
+    markdown = explanation.get("markdown")
+    if isinstance(markdown, str) and markdown.strip():
+        return markdown
+    ranking = explanation.get("ranking")
+    if not isinstance(ranking, list):
+        raise ParameterError(
+            "the explanation JSON has neither 'markdown' nor 'ranking'",
+            "pass the explanation output of explain_model",
+        )
+    lines = ["## Explanations", "", f"- Method: {explanation.get('method', 'unknown')}", ""]
+    lines += ["| rank | feature | importance |", "|---|---|---|"]
+    lines += [
+        f"| {i} | {r.get('feature')} | {report.fmt(r.get('importance'))} |"
+        for i, r in enumerate(ranking, 1)
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def version_tags(
@@ -256,6 +284,8 @@ def register(
     validation: dict[str, Any] | None = None,
     preprocessor_path: str | None = None,
     experiment_name: str = DEFAULT_EXPERIMENT,
+    explanation: dict[str, Any] | None = None,
+    background_path: str | None = None,
 ) -> Registration:
     """Log the Model directory to an MLflow run, register it and set the ``challenger`` alias.
 
@@ -274,6 +304,9 @@ def register(
         preprocessor_path: Preprocessor JSON, registered beside the model as
             ``preprocessor.json`` (serving and champion comparisons need it).
         experiment_name: MLflow experiment of the registration run.
+        explanation: explain_model's explanation JSON: the model card's Explanations section.
+        background_path: explain_model's background sample, registered beside the model as
+            ``explain_background.json`` (the model server's ``:explain`` needs it).
 
     Raises:
         NotBlessedError: If the model is not blessed.
@@ -285,6 +318,13 @@ def register(
         raise ParameterError("registered_model_name is empty", "pass e.g. kfp-mlops-classifier")
     common.check_registry(tracking_uri)
     keras_file(model_dir)  # a directory without a model must not become a version
+    if explanation is not None:
+        explanation_section(explanation)  # a wrong JSON fails before anything is written
+    if background_path and not Path(background_path).is_file():
+        raise ParameterError(
+            f"the background sample '{background_path}' does not exist",
+            "pass the background output of explain_model (a tabular model's), or nothing",
+        )
     pipeline_run_id = pipeline_run_id or os.environ.get("KFP_RUN_ID", "") or "local"
     optimization = describe_optimization(model_dir, optimization)
     tags = version_tags(evaluation, pipeline_run_id, data_hash, optimization)
@@ -306,6 +346,8 @@ def register(
             shutil.copytree(model_dir, staged)
             if preprocessor_path:
                 shutil.copyfile(preprocessor_path, staged / PREPROCESSOR_FILE)
+            if background_path:
+                shutil.copyfile(background_path, staged / BACKGROUND_FILE)
             client.log_artifacts(run_id, str(staged), common.MODEL_ARTIFACT_PATH)
         for key, value in (evaluation.get("metrics") or {}).items():
             if isinstance(value, (int, float)) and math.isfinite(value):
@@ -335,6 +377,7 @@ def register(
             limitations=limitations,
             pipeline_run_id=pipeline_run_id,
             data_hash=data_hash,
+            explanation=explanation,
         )
         client.log_text(run_id, card, "model_card.md")
         client.set_registered_model_alias(name, common.CHALLENGER, str(version.version))
