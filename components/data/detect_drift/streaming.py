@@ -134,10 +134,10 @@ class _Counts:
         self.small: dict[str, list[np.ndarray]] = {c: [] for c in cuts}
         self.sample: list[pd.DataFrame] = []
 
-    def run(self, columns: list[str], keep_values: bool) -> None:
+    def run(self, keep_values: bool) -> None:
         step = max(self.side.rows // SAMPLE_ROWS, 1)
         start = 0
-        for frame in self.side.frames(columns):
+        for frame in shards.iter_frames(self.side.path, batch_rows=262_144):
             offset = (-start) % step
             self.sample.append(frame.iloc[offset::step])
             start += len(frame)
@@ -223,8 +223,8 @@ def feature_drift_streaming(
     """:func:`.core.feature_drift` on two datasets (files or shards), batch by batch.
 
     Returns:
-        The result, and a systematic sample of each side (at most :data:`SAMPLE_ROWS`
-        rows) for the report's plots.
+        The result, and a systematic sample of each side (every column, at most about
+        :data:`SAMPLE_ROWS` rows) for the report's plots and for prediction drift.
 
     Raises:
         As :func:`.core.feature_drift`.
@@ -247,7 +247,7 @@ def feature_drift_streaming(
     exact = max(ref.rows, cur.rows) <= core.KS_EXACT_MAX
     counts = [_Counts(side, cuts, grid) for side in (ref, cur)]
     for count in counts:
-        count.run(list(kinds), keep_values=exact)
+        count.run(keep_values=exact)
     records = [
         _numeric_record(c, *counts, threshold, epsilon, exact)
         if kinds[c] == NUMERIC
@@ -274,8 +274,14 @@ def drift_between(
     """
     from kfp_mlops.components.common.io import load_dataset_artifact
 
-    rows = [shards.read_manifest(p).rows for p in (reference, current)]
-    if any(shards.is_sharded(p) for p in (reference, current)) or max(rows) > stream_above_rows:
+    if wants_streaming((reference, current), stream_above_rows):
         return feature_drift_streaming(reference, current, threshold, **options)
     ref, cur = load_dataset_artifact(reference), load_dataset_artifact(current)
     return core.feature_drift(ref, cur, threshold, **options), ref, cur
+
+
+def wants_streaming(paths: Sequence[str], above_rows: int = 1_000_000) -> bool:
+    """Whether any dataset is sharded or has more than ``above_rows`` rows (footer only)."""
+    if any(shards.is_sharded(p) for p in paths):
+        return True
+    return above_rows > 0 and max(shards.read_manifest(p).rows for p in paths) > above_rows

@@ -69,6 +69,7 @@ from kfp_mlops.components.monitoring.monitor_model.quality import (
     created_from_metadata,
     model_created,
 )
+from kfp_mlops.components.monitoring.monitor_model.reference import reference_and_drift
 from kfp_mlops.components.monitoring.monitor_model.result import MonitorResult, json_default
 from kfp_mlops.components.monitoring.monitor_model.scoring import Scores, score
 from kfp_mlops.components.monitoring.monitor_model.served import (
@@ -99,6 +100,7 @@ def monitor(
     expected_rows: int = 0,
     model_created_at: str | float | datetime | None = None,
     now: datetime | None = None,
+    drift: DriftResult | None = None,
     **limits: float,
 ) -> MonitorResult:
     """Check a recent window against the reference and the baseline, and decide on retraining.
@@ -124,6 +126,8 @@ def monitor(
         model_created_at: The champion's creation time (ISO 8601, epoch seconds or ms, or a
             datetime); None: age unknown.
         now: The time ages are measured against (default: now).
+        drift: Feature drift computed already (streamed over a large reference by
+            :func:`run_monitoring`; ``reference`` is then a sample of it); None: computed here.
         **limits: :class:`~.quality.QualityLimits` fields (max_missing_ratio, ...).
 
     Returns:
@@ -151,7 +155,7 @@ def monitor(
     _check_raw(reference, current, target)
 
     # Schema checks (missing columns, re-typed columns, empty windows) happen here first.
-    drift = feature_drift(
+    drift = drift or feature_drift(
         reference,
         current,
         threshold=drift_threshold,
@@ -255,9 +259,11 @@ def run_monitoring(
     created = model_created(options.pop("model_created_at", None))
     created = created or created_from_metadata(model_metadata)
 
-    current = load_dataset_artifact(current_path)
-    reference = load_dataset_artifact(reference_path)
     preprocessor = Preprocessor.load(preprocessor_path)
+    current = load_dataset_artifact(current_path)
+    reference, options["drift"] = reference_and_drift(
+        reference_path, current_path, preprocessor.target_column, options
+    )
     model = load_served(model_path)
     result = monitor(
         current, reference, model, preprocessor, baseline, model_created_at=created, **options
