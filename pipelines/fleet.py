@@ -1,7 +1,8 @@
 """``fleet_monitoring_pipeline``: monitor every model of ``models.yaml`` in one run.
 
 ``dsl.ParallelFor`` fans the monitoring stage out over the models (each item holds one
-model's name, sources, label and drift threshold), then ``fleet_report`` collects every
+model's registered name, sources, label and drift threshold; not ``name``, which
+kfp reserves on a loop item), then ``fleet_report`` collects every
 result into one table. ``kfp-mlops compile --config models.yaml`` compiles it with the
 config's models as the default of ``models``; run or schedule it like any other pipeline.
 """
@@ -14,7 +15,7 @@ from kfp_mlops.pipelines.stages import CLUSTER_TRACKING_URI, MonitorSettings, mo
 #: The ``models`` default: the bundled set twice, so the pipeline runs as it is.
 EXAMPLE_MODELS = [
     {
-        "name": "kfp-mlops-classifier",
+        "registered_model_name": "kfp-mlops-classifier",
         "current_source": "builtin:breast_cancer",
         "reference_source": "builtin:breast_cancer",
         "target_column": "target",
@@ -37,7 +38,7 @@ def fleet_monitoring_pipeline(
     """Monitor each model's champion on its recent window (4 at once), then one fleet report.
 
     Args:
-        models: One item per model: name (the registered model), current_source,
+        models: One item per model: registered_model_name, current_source,
             reference_source, target_column, drift_threshold. `kfp-mlops compile --config`
             fills it from models.yaml.
         retrain_on: What makes monitoring ask for retraining: drift, critical, warning, ...
@@ -53,7 +54,7 @@ def fleet_monitoring_pipeline(
                 drift_threshold=model.drift_threshold,
                 retrain_on=retrain_on,
                 tracking_uri=tracking_uri,
-                registered_model_name=model.name,
+                registered_model_name=model.registered_model_name,
                 pushgateway_url=pushgateway_url,
                 history_uri="",
             )

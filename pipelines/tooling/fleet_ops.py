@@ -43,7 +43,7 @@ def monitoring_items(config: FleetConfig) -> list[dict[str, Any]]:
     """The ``models`` parameter of the fleet monitoring pipeline for ``config``."""
     return [
         {
-            "name": m.name,
+            "registered_model_name": m.name,
             "current_source": m.source,
             "reference_source": m.reference_source,
             "target_column": m.target_column,

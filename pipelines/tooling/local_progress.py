@@ -28,6 +28,7 @@ import io
 import logging
 import re
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -129,6 +130,8 @@ class CompactProgress:
         self.logs_dir: Path | None = None
         self.run_log = io.StringIO()
         self._stack = contextlib.ExitStack()
+        self._router = _ThreadRouter(self.run_log)
+        self._lock = threading.Lock()
 
     def say(self, text: str) -> None:
         """Print one progress line, stamped with the wall-clock time."""
@@ -154,8 +157,11 @@ class CompactProgress:
         task_executor.execute_single_task = execute_single_task
         root.handlers[:] = [_RunLogHandler(self)]
         root.setLevel(logging.INFO)
-        self._stack.enter_context(contextlib.redirect_stdout(self.run_log))
-        self._stack.enter_context(contextlib.redirect_stderr(self.run_log))
+        # One router for the whole run: tasks of a ParallelFor run in threads at once, so each
+        # thread's output goes to its own task's log (a per-task redirect of the process-wide
+        # sys.stdout would be undone by whichever thread finishes first).
+        self._stack.enter_context(contextlib.redirect_stdout(self._router))
+        self._stack.enter_context(contextlib.redirect_stderr(self._router))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -172,29 +178,33 @@ class CompactProgress:
 
     def _run_task(self, original: Any, bound: dict, args: tuple, kwargs: dict) -> Any:
         task, spec = bound["task_name"], bound["task_spec"]
-        # A ParallelFor iteration's resource name is "<run>/<iteration>"; logs stay per run.
-        run = str(bound["pipeline_resource_name"]).split("/", maxsplit=1)[0]
-        if self.logs_dir is None:
-            self.logs_dir = Path(bound["pipeline_root"]) / run / "logs"
-            self.logs_dir.mkdir(parents=True, exist_ok=True)
-            self.say(f"each task's full log: {shown_path(self.logs_dir)}/<task>.log")
+        # A ParallelFor iteration's resource name is "<run>/<iteration>"; logs stay per run,
+        # one file per task and iteration.
+        run, _, iteration = str(bound["pipeline_resource_name"]).partition("/")
+        with self._lock:  # ParallelFor iterations start in threads at once
+            if self.logs_dir is None:
+                logs_dir = Path(bound["pipeline_root"]) / run / "logs"
+                logs_dir.mkdir(parents=True, exist_ok=True)
+                self.logs_dir = logs_dir
+                self.say(f"each task's full log: {shown_path(logs_dir)}/<task>.log")
         display = spec.task_info.name if spec.HasField("task_info") else ""
         label = f"{task} ({display})" if display and display != task else task
-        log = self.logs_dir / f"{task}.log"
+        suffix = f".{iteration.rsplit('-', 1)[-1]}" if iteration else ""
+        label += f" [{iteration}]" if iteration else ""
+        log = self.logs_dir / f"{task}{suffix}.log"
         self.say(f"{label}: started")
         start = time.monotonic()
         result, crash = None, None
         with log.open("a", encoding="utf-8") as file:
             sink = _Plain(file)
-            with (
-                contextlib.redirect_stdout(sink),
-                contextlib.redirect_stderr(sink),
-                warnings.catch_warnings(record=True) as caught,
-            ):
+            self._router.local.sink = sink
+            with warnings.catch_warnings(record=True) as caught:
                 try:
                     result = original(*args, **kwargs)
                 except Exception as exc:  # recorded and shown, then re-raised below
                     crash = exc
+                finally:
+                    self._router.local.sink = None
             # The current filters still apply; what passes them goes to the log, whoever
             # (a test runner, say) would otherwise have shown or recorded it.
             for w in caught:
@@ -212,6 +222,26 @@ class CompactProgress:
         if crash is not None:
             raise crash
         return result
+
+
+class _ThreadRouter(io.TextIOBase):
+    """``sys.stdout`` / ``sys.stderr`` during a run: each thread writes to its task's sink."""
+
+    def __init__(self, default: TextIO) -> None:
+        self.default = default
+        self.local = threading.local()
+
+    def writable(self) -> bool:
+        return True
+
+    def _sink(self) -> TextIO:
+        return getattr(self.local, "sink", None) or self.default
+
+    def write(self, text: str) -> int:
+        return self._sink().write(text)
+
+    def flush(self) -> None:
+        self._sink().flush()
 
 
 class _Plain(io.TextIOBase):

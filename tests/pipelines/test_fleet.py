@@ -109,7 +109,7 @@ def test_compile_writes_each_models_pipelines_with_its_settings(tmp_path):
         "breast-cancer-training-pipeline"
     )
     fleet = _default(tmp_path / "fleet_monitoring_pipeline.yaml", "models")
-    assert [m["name"] for m in fleet] == ["breast-cancer", "diabetes"]
+    assert [m["registered_model_name"] for m in fleet] == ["breast-cancer", "diabetes"]
     kustomization = yaml.safe_load((tmp_path / "k8s" / "kustomization.yaml").read_text())
     assert "diabetes-retraining-pipeline.yaml" in kustomization["resources"]
     # Deterministic: compiling again gives the same bytes.

@@ -1,6 +1,5 @@
 """KFP wrapper of :mod:`kfp_mlops.components.monitoring.fleet_report.core`."""
 
-
 from kfp import dsl
 from kfp.dsl import Artifact, Input, Markdown, Metrics, Output
 
@@ -19,7 +18,7 @@ def fleet_report(
     Args:
         results: Each model's monitor_model result_json, collected over the ParallelFor
             (in the models' order).
-        models: The same models list the ParallelFor iterated over (each has a name).
+        models: The models list the ParallelFor iterated over (each has registered_model_name).
         report: Markdown table: level, retrain, rows, accuracy / RMSE, drift, latency per model.
         metrics: <model>.retrain, <model>.level, ... and fleet totals (models, retrain).
 
@@ -34,7 +33,7 @@ def fleet_report(
         metrics as fleet_metrics,
     )
 
-    rows = read_results([m["name"] for m in models], [r.path for r in results])
+    rows = read_results([m["registered_model_name"] for m in models], [r.path for r in results])
     with open(report.path, "w", encoding="utf-8") as f:
         f.write(markdown(rows))
     for key, value in fleet_metrics(rows).items():
