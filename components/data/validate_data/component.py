@@ -22,7 +22,9 @@ def validate_data(
     """Validate a dataset with Great Expectations; every failure is explained with its fix.
 
     Args:
-        dataset: The table to validate (Parquet Dataset artifact).
+        dataset: The table to validate (Parquet Dataset artifact: one file or shards).
+            Sharded or large (over 1M rows) tables are validated batch by batch with
+            bounded memory: the same suite, counts, examples and report.
         report: HTML report: summary, failures with fixes, every expectation's result.
         metrics: success_percent, failed_expectations, evaluated_expectations, and
             suite_from_data (1 when neither a suite nor a reference was given).
