@@ -140,6 +140,11 @@ def test_launcher_checks_sharded_splits_from_metadata(bc_sharded):
     assert not single.streaming and single.feature_names == summary.feature_names
 
 
+def test_a_large_single_file_is_streamed_too(bc_sharded, monkeypatch):
+    monkeypatch.setattr(split_stream, "IN_MEMORY_MAX_ROWS", 100)
+    assert preflight.validate_data(*bc_sharded["single"]).streaming
+
+
 def test_launcher_names_bad_shards(tmp_path):
     good = numbered(50)
     val = write_shards(good, tmp_path / "v", 20, 10)
