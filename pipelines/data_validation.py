@@ -39,6 +39,8 @@ def validated_splits(
     on_validation_failure: str,
     seed: int,
     validation_margin: float = 0.1,
+    measure_drift: bool = True,
+    task_type: str = "auto",
 ) -> dict:
     """The shared head of every pipeline: validate, drift, split.
 
@@ -57,10 +59,14 @@ def validated_splits(
         seed: Split seed.
         validation_margin: Range margin of the derived suite, as a share of the reference
             range (retraining widens it: drifted data is expected there).
+        measure_drift: Add the drift step (retraining passes False: monitoring has just
+            measured drift on the same two tables).
+        task_type: auto | binary | multiclass | regression, for the split's task spec.
 
     Returns:
         The tasks by name: ``current``, ``reference``, ``validate``, ``drift``, ``split``
-        (``reference`` and ``drift`` are ``None`` without a reference).
+        (``reference`` and ``drift`` are ``None`` without a reference, ``drift`` also when
+        not measured).
     """
     checks = {} if reference is None else {"reference": reference.outputs["dataset"]}
     validate = validate_data(
@@ -71,7 +77,7 @@ def validated_splits(
         **checks,
     )
     drift = None
-    if reference is not None:
+    if reference is not None and measure_drift:
         drift = detect_drift(
             reference=reference.outputs["dataset"],
             current=current.outputs["dataset"],
@@ -81,7 +87,10 @@ def validated_splits(
         drift.after(validate)
     split = resources(
         split_and_preprocess(
-            dataset=current.outputs["dataset"], target_column=target_column, seed=seed
+            dataset=current.outputs["dataset"],
+            target_column=target_column,
+            seed=seed,
+            task_type=task_type,
         ),
         cpu="1",
         memory="2Gi",

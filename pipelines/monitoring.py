@@ -15,6 +15,7 @@ from kfp import dsl
 
 from kfp_mlops.components.registry.record_outcome.component import record_outcome
 from kfp_mlops.pipelines.data_validation import validated_splits
+from kfp_mlops.pipelines.k8s import with_credentials, with_notification_secret
 from kfp_mlops.pipelines.stages import (
     CLUSTER_TRACKING_URI,
     DeploySettings,
@@ -71,6 +72,7 @@ def retraining_pipeline(
     drift_threshold: float = 0.1,
     retrain_on: str = "drift,critical",
     validation_margin: float = 0.9,
+    task_type: str = "auto",
     model_fn: str = "builtin:mlp",
     tune_trials: int = 4,
     tune_epochs: int = 6,
@@ -115,6 +117,7 @@ def retraining_pipeline(
         validation_margin: Slack of the suite derived from the reference, in [0, 1): numeric
             ranges widen by this share of the reference range (drifted data is expected
             here); columns, types and categories stay strict.
+        task_type: auto (inferred from the labels) | binary | multiclass | regression.
         model_fn: The model: builtin:mlp | builtin:resnet_mlp | builtin:cnn,
             package.module:function in the trainer image, or a .py file (path or gs://)
             defining build_model(task, params); see the README, "Bring your own model".
@@ -153,7 +156,18 @@ def retraining_pipeline(
         seed: Seed of the split, tuning and training.
     """
     inputs = dict(locals())  # the parameters, by name: the stages take their settings here
-    outcome = record_outcome(tracking_uri=tracking_uri, experiment_name=experiment_name)
+    outcome = with_notification_secret(
+        with_credentials(
+            record_outcome(
+                tracking_uri=tracking_uri,
+                experiment_name=experiment_name,
+                registered_model_name=registered_model_name,
+                trigger="schedule",
+                pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            )
+        )
+    )
     with dsl.ExitHandler(outcome, name="monitor-and-retrain"):
         watched = monitor_champion(MonitorSettings.from_inputs(inputs))
         with dsl.If(watched["monitor"].outputs["Output"] == True, name="retrain"):  # noqa: E712
@@ -165,6 +179,8 @@ def retraining_pipeline(
                 "fail",
                 seed,
                 validation_margin=validation_margin,
+                measure_drift=False,  # monitor_model has just measured it
+                task_type=task_type,
             )
             trained = train_optimize_evaluate(splits, TrainSettings.from_inputs(inputs))
             with dsl.If(trained["evaluate"].outputs["Output"] == True, name="better"):  # noqa: E712
