@@ -119,8 +119,9 @@ def rank_parts(info: SplitInfo, rank: int, size: int) -> list[shards.Part]:
     pieces: list[shards.Part] = []
     for part in shards.files_for_rank(info.path, rank, size):
         first = 0
-        for group in range(pq.ParquetFile(part.file).metadata.num_row_groups):
-            rows = pq.ParquetFile(part.file).metadata.row_group(group).num_rows
+        meta = pq.ParquetFile(part.file).metadata
+        for group in range(meta.num_row_groups):
+            rows = meta.row_group(group).num_rows
             lo, hi = max(part.start, first), min(part.stop, first + rows)
             if lo < hi:
                 pieces.append(shards.Part(part.file, lo, hi))
