@@ -54,8 +54,7 @@ def rollback_pipeline(
         tracking_uri=tracking_uri,
         experiment_name=experiment_name,
         registered_model_name=registered_model_name,
-        trigger="rollback",
-        start_time=dsl.PIPELINE_JOB_CREATE_TIME_UTC_PLACEHOLDER,
+        trigger="rollback",  # kfp.local cannot fill the job-time placeholders: no start_time
     )
     with dsl.ExitHandler(outcome, name="rollback"):
         with_credentials(
