@@ -176,6 +176,8 @@ def predictor(spec: ServingSpec) -> dict[str, Any]:
                 # KServe's storage initializer downloads this to /mnt/models.
                 {"name": "STORAGE_URI", "value": spec.storage_uri},
                 {"name": "TF_USE_LEGACY_KERAS", "value": "1"},
+                # Labels the server's metrics, so an alert names the version it is about.
+                {"name": "KFP_MLOPS_MODEL_VERSION", "value": spec.version},
             ],
             "ports": [{"containerPort": SERVING_PORT, "protocol": "TCP"}],
             "readinessProbe": {

@@ -52,9 +52,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _spawn(args: list[str], port: int, log_path: Path) -> ServerProcess:
+def _spawn(
+    args: list[str], port: int, log_path: Path, extra_env: dict[str, str] | None = None
+) -> ServerProcess:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    env.update(extra_env or {})
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", *args],
@@ -77,8 +80,12 @@ def start_server(
     backend: str = "auto",
     port: int | None = None,
     access_log: bool = True,
+    version: str = "",
 ) -> ServerProcess:
-    """Start ``serve`` for one model version on a free loopback port."""
+    """Start ``serve`` for one model version on a free loopback port.
+
+    ``version`` labels the server's metrics (``KFP_MLOPS_MODEL_VERSION``), so alerts name it.
+    """
     port = port or free_port()
     args = [
         SERVE_MODULE,
@@ -97,7 +104,8 @@ def start_server(
     ]
     if not access_log:
         args.append("--no-access-log")
-    return _spawn(args, port, Path(log_path))
+    extra = {"KFP_MLOPS_MODEL_VERSION": version} if version else None
+    return _spawn(args, port, Path(log_path), extra)
 
 
 def start_router(
