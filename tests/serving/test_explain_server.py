@@ -145,3 +145,32 @@ def test_a_model_without_background_predicts_but_explain_is_501(serve, tmp_path_
     got = request(url, "POST", "/v1/models/clf:explain", rows, TIMEOUT)
     assert got.status == 501
     assert BACKGROUND_FILE in got.body["error"] and "explain_model" in got.body["error"]
+
+
+def test_a_tflite_only_model_explains_in_process(tmp_path):
+    """The TFLite backend (no TensorFlow in the TFLite serving image) explains the same way."""
+    import asyncio
+
+    from kfp_mlops.components.common.artifacts import load_keras
+    from kfp_mlops.components.common.tf import import_tf
+    from kfp_mlops.components.serving.model import ClassifierModel
+
+    task = build_task("binary", tmp_path / "task")
+    served = _with_background(task, tmp_path / "keras")
+    tflite = tmp_path / "tflite"
+    tflite.mkdir()
+    converter = import_tf().lite.TFLiteConverter.from_keras_model(load_keras(task.model_dir))
+    (tflite / "model.tflite").write_bytes(converter.convert())
+    shutil.copyfile(served / BACKGROUND_FILE, tflite / BACKGROUND_FILE)
+    model = ClassifierModel("clf", str(tflite), task.preprocessor, backend="tflite")
+    assert model.load() and model.explainer is not None
+    answer = asyncio.run(model.explain({"instances": _rows("binary", 6)}))
+    for item in answer["explanations"]:
+        total = sum(item["attributions"].values())
+        assert total == pytest.approx(item["prediction"] - item["base_value"], abs=1e-5)
+    mean_abs = {
+        c: np.mean([abs(e["attributions"][c]) for e in answer["explanations"]])
+        for c in answer["explanations"][0]["attributions"]
+    }
+    assert set(sorted(mean_abs, key=mean_abs.get, reverse=True)[:2]) == INFORMATIVE
+    model.stop()
