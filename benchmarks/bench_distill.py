@@ -145,12 +145,12 @@ def _bench(name: str, quick: bool) -> dict:
         )
     teacher, student = results["teacher_pruned_int8"], results["student_pruned_int8"]
     ratio = teacher["gz"] / student["gz"]
-    drop = (teacher["accuracy"] - student["accuracy"]) * 100
+    drop = (teacher["accuracy"] - student["accuracy"]) * 100 + 0.0  # no "-0.00"
     met = ratio >= TARGET_RATIO and drop <= TARGET_MAX_DROP_PP
     print(
         f"target: student+prune+int8 >= {TARGET_RATIO:.0f}x smaller gzipped than "
         f"teacher+prune+int8 with <= {TARGET_MAX_DROP_PP} pp accuracy loss: got {ratio:.2f}x, "
-        f"{-drop:+.2f} pp -> {'met' if met else 'NOT met'}",
+        f"{0.0 - drop:+.2f} pp -> {'met' if met else 'NOT met'}",
         flush=True,
     )
     return {"ratio": ratio, "drop_pp": drop, "met": met}
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nsummary (student+prune+int8 vs teacher+prune+int8, gzipped):")
     for name, s in summary.items():
         print(
-            f"  {name:<14} {s['ratio']:.2f}x smaller, {-s['drop_pp']:+.2f} pp -> "
+            f"  {name:<14} {s['ratio']:.2f}x smaller, {0.0 - s['drop_pp']:+.2f} pp -> "
             f"{'met' if s['met'] else 'NOT met'}"
         )
     print(f"total {time.perf_counter() - start:.1f} s")

@@ -168,19 +168,10 @@ def distill(
         checkpoint_uri or default_checkpoint_dir(output_dir),
         policy,
     )
-    signature = {
-        "teacher_sha256": sha256_of(Path(model_path) / KERAS_FILE)
-        if Path(model_path).is_dir()
-        else sha256_of(model_path),
-        "student": student_model_fn,
-        "params": params,
-        "alpha": alpha,
-        "temperature": temperature,
-        "policy": policy,
-        "parameters": int(student.count_params()),
-    }
+    signature = _signature(model_path, student_model_fn, params, alpha, temperature, policy)
+    signature["parameters"] = int(student.count_params())
     log.info(
-        "distilling %s (%d parameters) into %s %s (%d parameters), alpha=%g T=%g, %s",
+        "distilling a %s teacher (%d parameters) into %s %s (%d parameters), alpha=%g T=%g",
         kind,
         teacher.count_params(),
         student_model_fn,
@@ -188,7 +179,6 @@ def distill(
         student.count_params(),
         alpha,
         temperature,
-        policy,
     )
     history, resumed = fit(
         student,
@@ -201,11 +191,40 @@ def distill(
     # and int8 calibration see the same kind of model as the teacher.
     final = students.build_student(student_model_fn, task, params, num_features)
     final.set_weights(student.get_weights())
-    out = _write_outputs(final, model_path, preprocessor_path, output_dir, task, params, locals())
+    given = {
+        "student_model_fn": student_model_fn,
+        "params": params,
+        "policy": policy,
+        "alpha": alpha,
+        "temperature": temperature,
+        "latency_runs": latency_runs,
+        "gate_mode": gate_mode,
+    }
+    out = _write_outputs(final, model_path, preprocessor_path, output_dir, task, params, given)
     quality = Quality(kind == "regression", max_accuracy_drop, max_rmse_increase_pct)
     return _compare(
-        teacher, final, model_path, out, (x_test, y_test), quality, history, resumed, locals()
+        teacher, final, model_path, out, (x_test, y_test), quality, history, resumed, given
     )
+
+
+def _signature(
+    model_path: str,
+    student_model_fn: str,
+    params: dict[str, Any],
+    alpha: float,
+    temperature: float,
+    policy: str,
+) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the teacher's weights and the settings."""
+    teacher_file = Path(model_path) / KERAS_FILE if Path(model_path).is_dir() else model_path
+    return {
+        "teacher_sha256": sha256_of(teacher_file),
+        "student": student_model_fn,
+        "params": params,
+        "alpha": alpha,
+        "temperature": temperature,
+        "policy": policy,
+    }
 
 
 def _write_outputs(
