@@ -61,7 +61,8 @@ def make_raw(rows: int, folder: Path, single: bool) -> None:
     writer = None
     for i, start in enumerate(range(0, rows, FILE_ROWS)):
         frame = make_chunk(min(FILE_ROWS, rows - start), seed=i)
-        frame.to_parquet(parts / f"part-{i:04d}.parquet", index=False)
+        # Row groups of 64k rows, as exports usually write: a reader decodes one at a time.
+        frame.to_parquet(parts / f"part-{i:04d}.parquet", index=False, row_group_size=65_536)
         if single:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             writer = writer or pq.ParquetWriter(folder / "all.parquet", table.schema)

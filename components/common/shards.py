@@ -80,7 +80,8 @@ def _file_batches(
     wanted = pa.schema([schema.field(c) for c in columns]) if columns else schema
     try:
         if format_of(file) == "parquet":
-            source = pq.ParquetFile(file)
+            # pre_buffer would read whole column chunks ahead: 4x the memory of one batch.
+            source = pq.ParquetFile(file, pre_buffer=False)
             batches = source.iter_batches(batch_size=batch_rows, columns=columns)
         else:
             options = pacsv.ConvertOptions(column_types=schema, include_columns=columns)
@@ -197,7 +198,7 @@ def _part_batches(
             seen += batch.num_rows
         return
     try:
-        source = pq.ParquetFile(part.file)
+        source = pq.ParquetFile(part.file, pre_buffer=False)
         meta = source.metadata
         first = 0
         for group in range(meta.num_row_groups):

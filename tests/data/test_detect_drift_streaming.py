@@ -52,7 +52,7 @@ def test_streaming_matches_in_memory(tmp_path, rows):
         if record.chi2_pvalue is not None:
             assert record.chi2_pvalue == pytest.approx(expected.chi2_pvalue, rel=1e-9)
     assert len(ref_sample) <= rows
-    assert list(ref_sample.columns) == ["smooth", "skewed", "steps", "city"]
+    assert list(ref_sample.columns) == ["smooth", "skewed", "steps", "city", "target"]
 
 
 def test_no_drift_on_the_same_distribution(tmp_path):

@@ -40,6 +40,8 @@ from kfp_mlops.components.data.detect_drift.checks import (
 log = logging.getLogger(__name__)
 
 KS_BINS = 16_384
+#: Rows per record batch read.
+BATCH_ROWS = 65_536
 SAMPLE_ROWS = 100_000
 
 
@@ -59,7 +61,7 @@ class _Side:
         self.rows = 0
 
     def frames(self, columns: list[str]) -> Iterator[pd.DataFrame]:
-        yield from shards.iter_frames(self.path, columns=columns, batch_rows=262_144)
+        yield from shards.iter_frames(self.path, columns=columns, batch_rows=BATCH_ROWS)
 
     def profile(self) -> None:
         for frame in self.frames(self.numeric + self.categorical):
@@ -75,8 +77,10 @@ class _Side:
                     lim[0], lim[1] = min(lim[0], finite.min()), max(lim[1], finite.max())
                 lim[2] += int(np.count_nonzero(values == -np.inf))
                 lim[3] += int(np.count_nonzero(values == np.inf))
-                if len(self.distinct[c]) <= self.bins:
-                    self.distinct[c].update(np.unique(values).tolist())
+                seen = self.distinct[c]
+                if len(seen) <= self.bins:  # past that the bins come from quantiles
+                    unique = np.unique(values)
+                    seen.update(unique[: self.bins + 1].tolist())
             for c in self.categorical:
                 for key, n in frame[c].value_counts(dropna=False).items():
                     self.counts[c][MISSING if _isna(key) else str(key)] += int(n)
@@ -137,7 +141,7 @@ class _Counts:
     def run(self, keep_values: bool) -> None:
         step = max(self.side.rows // SAMPLE_ROWS, 1)
         start = 0
-        for frame in shards.iter_frames(self.side.path, batch_rows=262_144):
+        for frame in shards.iter_frames(self.side.path, batch_rows=BATCH_ROWS):
             offset = (-start) % step
             self.sample.append(frame.iloc[offset::step])
             start += len(frame)

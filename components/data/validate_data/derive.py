@@ -99,7 +99,7 @@ def profiles_of(frame: pd.DataFrame, target_column: str) -> dict[str, ColumnProf
 
 
 def profile_dataset(
-    path: str, target_column: str, batch_rows: int = 262_144
+    path: str, target_column: str, batch_rows: int = 65_536
 ) -> tuple[dict[str, ColumnProfile], int]:
     """Profiles of a dataset (file or shards) built batch by batch, and its row count."""
     from kfp_mlops.components.common import shards

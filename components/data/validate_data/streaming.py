@@ -42,7 +42,7 @@ from kfp_mlops.components.data.validate_data.suites import (
 #: Datasets with more rows than this (or sharded ones) are validated batch by batch.
 STREAM_ABOVE_ROWS = 1_000_000
 #: Rows per GX batch: large enough that GX's per-batch overhead stays small.
-BATCH_ROWS = 250_000
+BATCH_ROWS = 131_072
 ROW_COUNT = ("expect_table_row_count_to_be_between", "expect_table_row_count_to_equal")
 #: Expectations that read the schema only: every batch gives the same answer.
 SCHEMA = (
