@@ -13,7 +13,13 @@ server (``python -m kfp_mlops.components.serving``) for each backend on loopback
   clients posting maximum-size requests (8 MiB / 10,000 rows) for ~10 s; prints single-row
   p50/p99 both ways (target p99 < 50 ms next to them) and checks every answer.
 
-``--quick`` sends 300 requests per backend instead of 2000 and runs the hostile case ~5 s.
+- ``peers``: our server (Keras and TFLite) next to ``mlflow models serve`` and BentoML 1.4
+  on the same Keras model (:mod:`benchmarks.serving_peers`), in the same run: cold start to
+  first answer, then the same one-row load; ratios against the target (>= 2x BentoML's
+  throughput at a lower p99). A peer that cannot run here prints ``skipped: <why>``.
+
+``--quick`` sends 300 requests per backend instead of 2000, runs the hostile case ~5 s and
+skips BentoML unless its env is already built.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ TARGET_P50_MS = 5.0
 TARGET_P99_MS = 20.0
 TARGET_COLD_START_S = 3.0
 TARGET_HOSTILE_P99_MS = 50.0
-CASES = ("throughput", "cold_start", "hostile")
+CASES = ("throughput", "cold_start", "hostile", "peers")
 CLIENTS = 4
 WARMUP = 50
 
@@ -335,6 +341,26 @@ def run_hostile(model_dir: Path, pre: Path, rows: list[dict], seconds: float, tm
     return not (loaded.single_wrong or loaded.big_wrong or alone.single_wrong)
 
 
+def run_peers(folders: dict[str, Path], pre: Path, rows: list[dict], n: int, tmp: Path, build):
+    """Ours (both backends) and the peers: cold start and one-row load, side by side."""
+    from benchmarks import serving_peers
+
+    results: dict[str, dict | str] = {}
+    for backend, model_dir in folders.items():
+        log = tmp / f"peers_{backend}.log"
+        t0 = time.perf_counter()
+        proc = start(model_dir, pre, backend, log)
+        try:
+            dead = lambda p=proc, lg=str(log): processes.exit_message(p.pid, lg) or ""  # noqa: E731
+            label = "ours keras" if backend == "keras" else "ours tflite int8"
+            results[label] = serving_peers.measure(proc.port, "ours", rows, n, t0, dead)
+        finally:
+            processes.stop(proc.pid)
+    results.update(serving_peers.run_peers(tmp, folders["keras"], pre, rows, n, build))
+    serving_peers.describe(results)
+    return all(isinstance(r, str) or r["errors"] == 0 for r in results.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="300 requests per backend")
@@ -365,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
             ok &= run_cold_start(folders, pre, rows, folder)
         if "hostile" in cases:
             ok &= run_hostile(tflite_dir, pre, rows, 5.0 if args.quick else 10.0, folder)
+        if "peers" in cases:
+            ok &= run_peers(folders, pre, rows, n, folder, build=not args.quick)
     print(
         f"(machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
         "client and server share them, so latency includes the clients' own CPU time)"
