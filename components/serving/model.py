@@ -149,13 +149,14 @@ class ClassifierModel(Model):
     def _build_explainer(self) -> None:
         """The ``:explain`` explainer, from the stored background sample.
 
-        Without one, predict still serves and ``:explain`` answers 501 with the reason.
+        Without one, predict still serves and ``:explain`` answers 501 with the reason (an
+        explainer that cannot be built must never take predict down with it).
         """
         try:
             self.explainer = explainer.ServingExplainer.from_model_dir(
                 self.model_dir, self.preprocessor, self.explained_outputs, self.explain_rows
             )
-        except explainer.BackgroundError as exc:
+        except Exception as exc:
             self.explain_error = str(exc)
             log.warning("model %s cannot explain: %s", self.name, exc)
 
