@@ -144,7 +144,9 @@ def release_through_staging(splits: dict, trained: dict, settings: ReleaseSettin
                 )
             )
             tasks["approval"] = approval
-            with dsl.If(approval.outputs["approved"] == True, name="approved"):  # noqa: E712
+            # The verdict is the task's Output (kfp.local does not resolve a named output in a
+            # nested condition); its reason output says why when it is False.
+            with dsl.If(approval.outputs["Output"] == True, name="approved"):  # noqa: E712
                 tasks.update(_production(splits, model, s, version))
         with dsl.Else(name="no-approval-required"):
             direct = _production(splits, model, s, version)

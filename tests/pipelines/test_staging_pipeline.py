@@ -143,9 +143,10 @@ def test_staging_integration_approval_production(staged_run, breast_cancer):
 
     deploys = {_environment(t.artifacts["report"]): t for t in _tasks(run, "deploy-model")}
     assert set(deploys) == {"staging", "production"} and len(_tasks(run, "deploy-model")) == 2
-    staging, production = deploys["staging"], deploys["production"]
-    assert staging.parameters["endpoint"] == _router(root, "serving/_staging")
-    assert production.parameters["endpoint"] == _router(root, "serving")
+    # OutputPath parameters are files in the task's folder (not in executor_output.json).
+    endpoint = {env: (run.run_dir / t.task / "endpoint").read_text() for env, t in deploys.items()}
+    assert endpoint["staging"] == _router(root, "serving/_staging")
+    assert endpoint["production"] == _router(root, "serving")
 
     (check,) = _tasks(run, "integration-test")
     assert check.parameters["Output"] is True
@@ -153,8 +154,9 @@ def test_staging_integration_approval_production(staged_run, breast_cancer):
     assert check.metrics["accuracy"] >= 0.9 and check.metrics["v1_v2_agreement"] == 1.0
     assert check.metrics["rows"] > 50
     (approval,) = _tasks(run, "wait-for-approval")
-    assert approval.parameters["approved"] is True
-    assert "approved by e2e-reviewer" in approval.parameters["reason"]
+    assert approval.parameters["Output"] is True
+    reason = (run.run_dir / approval.task / "reason").read_text()
+    assert f"{MODEL} v{version} approved by e2e-reviewer" == reason
     assert read_approval(uri, MODEL, version)[:2] == ("approved", "e2e-reviewer")
 
     assert len(_tasks(run, "promote-model")) == 1
@@ -165,6 +167,6 @@ def test_staging_integration_approval_production(staged_run, breast_cancer):
 
     # Both environments serve the model, each through its own router.
     rows = breast_cancer.drop(columns=["target"]).head(3).to_dict(orient="records")
-    for url in (staging.parameters["endpoint"], production.parameters["endpoint"]):
+    for url in endpoint.values():
         r = request(url, "POST", f"/v1/models/{MODEL}:predict", {"instances": rows}, timeout=30)
         assert r.status == 200 and len(r.body["predictions"]) == 3

@@ -4,8 +4,7 @@ The approving person is the real CLI (``kfp-mlops approve``, in this process and
 subprocess) or ``record_approval`` from a background thread while the gate polls.
 """
 
-from __future__ import annotations
-
+import json
 import subprocess
 import sys
 import threading
@@ -149,3 +148,39 @@ def test_the_cli_needs_a_registry(monkeypatch, capsys, tmp_path):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert main(["approve", "m", "1"]) == 2
     assert "--tracking-uri" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_component_stops_a_rejected_release_in_kfp_local(
+    kfp_local, mlflow_server, fresh_name, version
+):
+    # The shape training_pipeline uses: the verdict gates a branch nested in a condition.
+    from kfp import dsl
+
+    from kfp_mlops.components.registry.wait_for_approval.component import wait_for_approval
+
+    @dsl.component
+    def ship(version: str) -> str:
+        return version
+
+    record_approval(mlflow_server, fresh_name, version, approve=False, by="dave", reason="no")
+
+    @dsl.pipeline(name="approval-test")
+    def pipe(require: bool = True):
+        with dsl.If(require == True):  # noqa: E712
+            gate = wait_for_approval(
+                tracking_uri=mlflow_server, version=version, registered_model_name=fresh_name,
+                timeout_s=30.0, poll_interval_s=1.0,
+            )  # fmt: skip
+            with dsl.If(gate.outputs["Output"] == True):  # noqa: E712
+                ship(version=version)
+
+    pipe()
+    (task,) = kfp_local.glob("approval-test-*/wait-for-approval")
+    assert json.loads((task / "executor_output.json").read_text())["parameterValues"] == {
+        "Output": False
+    }
+    assert (task / "reason").read_text() == f"{fresh_name} v{version} rejected by dave: no"
+    assert not list(kfp_local.glob("approval-test-*/ship"))  # production never ran
+    (decision,) = kfp_local.glob("approval-test-*/wait-for-approval/decision")
+    assert "❌ rejected" in decision.read_text()
