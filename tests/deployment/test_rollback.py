@@ -3,27 +3,25 @@
 Each test ships two versions as training_pipeline does (register, deploy, promote), then
 rolls back: the previous version must serve again (local: real servers behind the router;
 cluster: the loopback Kubernetes API stand-in with real model servers behind its status
-URLs; gitops: real git repositories) and only then be champion. A previous version that
+URLs; gitops: test_rollback_gitops.py) and only then be champion. A previous version that
 fails its smoke test leaves the current one serving and the alias where it was.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import yaml
 
 from kfp_mlops.components.common import model_dir as bundle
 from kfp_mlops.components.common.errors import UserError
 from kfp_mlops.components.deployment.deploy_model import manifests as m
-from kfp_mlops.components.deployment.deploy_model import processes, strategies
+from kfp_mlops.components.deployment.deploy_model import processes
 from kfp_mlops.components.deployment.deploy_model.core import deploy
 from kfp_mlops.components.deployment.deploy_model.smoke import DeploymentError, request
-from kfp_mlops.components.deployment.deploy_model.targets import GitOpsTarget, Release, stop_local
+from kfp_mlops.components.deployment.deploy_model.targets import stop_local
 from kfp_mlops.components.deployment.deploy_model.targets.cluster import history_of
 from kfp_mlops.components.registry import common
 from kfp_mlops.components.registry.promote_model.core import promote
@@ -341,81 +339,3 @@ def test_cluster_failed_smoke_test_restores_the_current_spec(
     assert now["spec"] == current["spec"]
     assert now["metadata"]["annotations"] == current["metadata"]["annotations"]
     assert champion(mlflow, name) == versions[1]
-
-
-# gitops -----------------------------------------------------------------------------------
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(cwd), *args], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
-def test_gitops_rollback_is_a_pushed_revert_commit(mlflow, file_inputs, tmp_path, monkeypatch):
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "none"))
-    root, _ = file_inputs
-    remote, clone = tmp_path / "remote.git", tmp_path / "clone"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
-    subprocess.run(["git", "clone", "-q", str(remote), str(clone)], capture_output=True, check=True)
-    git(clone, "checkout", "-q", "-b", "main")
-    name = "rb-gitops"
-
-    def deployer(folder: Path):
-        version = bundle.version_of(folder, root / "preprocessor.json")
-        spec = m.ServingSpec(name, NS, version, f"pvc://models/{name}/{version}")
-        target = GitOpsTarget("", name, git_repo=str(clone))
-        outcome = strategies.run(
-            target,
-            Release(name, version, spec=spec),
-            "canary",
-            strategies.SmokeSpec(rows=[], classes=[], inputs=[]),
-        )
-        return SimpleNamespace(outcome=outcome)
-
-    for folder in ("v1", "v2"):
-        ship(mlflow, name, root / folder, root / "preprocessor.json", deployer)
-    v1 = bundle.version_of(root / "v1", root / "preprocessor.json")
-
-    result = rollback_and_redeploy(
-        mlflow, name, Settings(target="gitops", git_repo=str(clone), environment="production")
-    )
-
-    assert result.commit == git(remote, "rev-parse", "main~1")  # then the status commit
-    assert git(clone, "log", "-1", "--format=%s", result.commit).startswith(f"rollback {name} ")
-    isvc = yaml.safe_load((clone / name / "base" / "inferenceservice.yaml").read_text())
-    assert isvc["metadata"]["annotations"][m.ANNOTATION_VERSION] == v1 == result.serving_now
-    status = json.loads((clone / name / "status" / f"{v1}.json").read_text())
-    assert (status["status"], status["commit"]) == ("restored", result.commit)
-    assert champion(mlflow, name) == "1"
-
-
-def test_gitops_rollback_without_git_writes_the_previous_tree(mlflow, file_inputs, tmp_path):
-    root, frame = file_inputs
-    name = "rb-files"
-    out = tmp_path / "gitops"
-
-    def deployer(folder: Path):
-        return deploy(
-            str(folder),
-            str(root / "preprocessor.json"),
-            frame,
-            target="gitops",
-            gitops_dir=str(out),
-            model_name=name,
-            storage_uri="pvc://models/serving",
-        )
-
-    ship(mlflow, name, root / "v1", root / "preprocessor.json", deployer)
-    v1_base = (out / name / "base" / "inferenceservice.yaml").read_bytes()
-    ship(mlflow, name, root / "v2", root / "preprocessor.json", deployer)
-    assert (out / name / "base" / "inferenceservice.yaml").read_bytes() != v1_base
-
-    settings = Settings(target="gitops", gitops_dir=str(out), storage_uri="pvc://models/serving")
-    result = rollback_and_redeploy(mlflow, name, settings)
-
-    assert result.decision == "written"
-    assert (out / name / "base" / "inferenceservice.yaml").read_bytes() == v1_base
-    assert champion(mlflow, name) == "1"
