@@ -286,10 +286,15 @@ def _explain_images(
 
 
 def write_outputs(result: Explanation, json_path: str, background_path: str) -> None:
-    """The explanation JSON and (tabular) the background sample file for the model server."""
+    """The explanation JSON and the background sample file for the model server.
+
+    Images get an empty sample: the server's ``:explain`` is tabular.
+    """
     from kfp_mlops.components.serving.explainer import save_background
 
     Path(json_path).parent.mkdir(parents=True, exist_ok=True)
     Path(json_path).write_text(json.dumps(result.to_json(), indent=1), encoding="utf-8")
     if result.background is not None:
         save_background(background_path, result.background, result.feature_names)
+    else:  # images: an empty sample, so the declared output exists (KFP uploads it)
+        save_background(background_path, np.zeros((0, 0), np.float32), [])
