@@ -92,6 +92,7 @@ class LocalTarget(Target):
             self.name,
             self.folder / f"server-{version}-{int(time.time())}.log",
             backend=record.get("backend", "auto"),
+            version=str(version),
         )
         return {**record, **proc.to_json()}
 
