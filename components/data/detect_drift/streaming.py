@@ -143,7 +143,7 @@ class _Counts:
         start = 0
         for frame in shards.iter_frames(self.side.path, batch_rows=BATCH_ROWS):
             offset = (-start) % step
-            self.sample.append(frame.iloc[offset::step])
+            self.sample.append(frame.iloc[offset::step].copy())  # a view would pin the batch
             start += len(frame)
             for c in self.cuts:
                 values = _floats(frame, c)
