@@ -2,8 +2,8 @@
 
 Per dataset, in one run: a 256-128 MLP teacher is trained in-process, distill_model's core
 distills it into a 32-16 student (800 optimizer steps, 400 with ``--quick``), and both go
-through prune_model (50% sparsity, a quarter of those steps) and quantize_model (int8) with the components' cores.
-Compared side by side:
+through prune_model (50% sparsity, a quarter of those steps) and quantize_model (int8)
+with the components' cores. Compared side by side:
 
 * teacher / student (Keras): parameters, model.h5 bytes, test accuracy;
 * their float32 TFLite, and teacher+prune+int8 vs student+prune+int8 TFLite: bytes,
