@@ -160,8 +160,8 @@ def test_staging_integration_approval_production(staged_run, breast_cancer):
     assert read_approval(uri, MODEL, version)[:2] == ("approved", "e2e-reviewer")
 
     assert len(_tasks(run, "promote-model")) == 1
-    assert alias_version(uri, MODEL, "champion").version == version
-    assert alias_version(uri, MODEL, "staging").version == version
+    assert str(alias_version(uri, MODEL, "champion").version) == version
+    assert str(alias_version(uri, MODEL, "staging").version) == version
     outcome = json.loads(open(_tasks(run, "record-outcome")[0].artifacts["outcome"]).read())
     assert outcome["state"] == "SUCCEEDED"
 
