@@ -24,7 +24,7 @@ RECORD_FILE = OPTIMIZATION_FILE
 #: Record key: SHA-256 of the Keras file the directory's float32 ``model.tflite`` came from.
 FLOAT_TFLITE_SOURCE = "float_tflite_from_keras_sha256"
 #: Record keys describing steps, in pipeline order (carried from input to output).
-STEPS = ("pruning", "quantization")
+STEPS = ("distillation", "pruning", "quantization")
 
 
 def sha256_of(path: str | Path) -> str:

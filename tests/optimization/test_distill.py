@@ -11,7 +11,6 @@ import pytest
 from kfp_mlops.components.common.errors import ModelCodeError, ParameterError
 from kfp_mlops.components.optimization.common import OptimizationGateError
 from kfp_mlops.components.optimization.distill_model.core import distill
-from kfp_mlops.components.optimization.record import STEPS
 
 FAST = {"latency_runs": 5, "batch_size": 32}
 
@@ -214,11 +213,6 @@ def test_the_student_goes_through_prune_and_int8_quantize(distilled, splits, tmp
     assert quantized.metrics["accuracy"] > 0.9
 
 
-@pytest.mark.xfail(
-    "distillation" not in STEPS,
-    reason="record.STEPS must list 'distillation' for prune/quantize to carry its line",
-    strict=True,
-)
 def test_prune_carries_the_distillation_line(distilled, tmp_path):
     from kfp_mlops.components.optimization.record import write_record
 
