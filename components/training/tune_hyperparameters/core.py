@@ -21,9 +21,11 @@ import logging
 import warnings
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from kfp_mlops.components.common.artifacts import read_split
+from kfp_mlops.components.common import shards
+from kfp_mlops.components.common.artifacts import check_split, read_split, split_rows
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.task import TaskSpec
 from kfp_mlops.components.common.tf import import_tf
@@ -69,11 +71,36 @@ def _check_parameters(
         raise ParameterError("study_name is empty", "name the study, e.g. kfp-mlops-tune")
 
 
+#: Rows a trial trains on at most: a larger split is searched on an even sample of it (trials
+#: only rank hyper-parameters; the final training reads every row, streamed).
+TUNE_MAX_ROWS = 200_000
+
+
 def _frame(value: pd.DataFrame | str, name: str, regression: bool) -> pd.DataFrame:
-    """A split given as a DataFrame, or as the path of a Dataset artifact (Parquet)."""
+    """A split given as a DataFrame, or as the path of a Dataset artifact (file or shards).
+
+    A split over :data:`TUNE_MAX_ROWS` rows is read as every k-th row in one streaming pass,
+    so tuning's memory stays bounded whatever the data size.
+    """
     if isinstance(value, pd.DataFrame):
         return value
-    return read_split(str(value), name, regression)
+    path = str(value)
+    rows = split_rows(path, name)
+    if rows <= TUNE_MAX_ROWS:
+        return read_split(path, name, regression)
+    step = -(-rows // TUNE_MAX_ROWS)
+    parts, seen = [], 0
+    for batch in shards.iter_batches(path):
+        frame = batch.to_pandas()
+        keep = (np.arange(seen, seen + len(frame)) % step) == 0
+        parts.append(frame[keep])
+        seen += len(frame)
+    sample = pd.concat(parts, ignore_index=True)
+    check_split(sample, name, regression=regression)
+    log.info(
+        "tuning on every %d-th row of the %s set: %d of %d rows", step, name, len(sample), rows
+    )
+    return sample
 
 
 def _open_study(
