@@ -57,16 +57,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-access-log", action="store_true", help="do not log one line per request"
     )
+    parser.add_argument(
+        "--no-batch-process",
+        action="store_true",
+        help="answer large requests in a thread of the server's process instead of a worker "
+        "process with its own copy of the model (less memory; one-row requests then wait "
+        "for the GIL next to large ones)",
+    )
     return parser
 
 
 def _load_in_background(model: object) -> None:
     from kserve.errors import ModelNotReady
 
+    batch = getattr(model, "batch_process", None)
+    # The worker loads its copy beside ours, not on the first large request (which waits
+    # for it without holding up anyone else); readiness does not wait for it.
+    warming = batch.warm() if batch is not None else None
     try:
         model.load()  # type: ignore[attr-defined]
     except ModelNotReady:
-        pass  # already logged with the reason; readiness stays 503
+        return  # already logged with the reason; readiness stays 503
+    if warming is not None:
+        try:
+            if not warming.result():
+                raise RuntimeError("its model is not ready")
+        except Exception as exc:  # large requests then run in the server's batch thread
+            log.error("batch process failed to start (%s); large requests run in a thread", exc)
+            model.batch_process = None  # type: ignore[attr-defined]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("kserve.trace").setLevel(logging.WARNING)
     if args.no_access_log:
         logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    if not args.no_batch_process:
+        from kfp_mlops.components.serving.batch_process import BatchProcess
+
+        model.batch_process = BatchProcess(
+            args.model_name, args.model_dir, args.preprocessor, args.backend, limits
+        )
     server.register_model(model)
     server.install_middleware(model_server.app)
     # While the batch thread runs Python code, the event loop waits up to one switch interval

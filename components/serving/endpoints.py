@@ -43,6 +43,10 @@ def register_inference_endpoints(app: FastAPI, dataplane: DataPlane) -> None:
         model = _model(dataplane, model_name)
         body = await request.body()
         large = len(body) > model.limits.inline_bytes
+        if large and getattr(model, "batch_process", None):  # own process: see batch_process
+            headers = dict(request.headers)
+            content = await model.batch_process.answer("v1", body, headers, model_name)
+            return Response(content=content, media_type="application/json")
         pieces = model.limits.inline_bytes * 4  # see protocol._array_in_pieces
         payload = await model.offload(large, protocol.decode_v1, body, pieces)
         response, _ = await model(payload, headers=dict(request.headers))
@@ -54,6 +58,9 @@ def register_inference_endpoints(app: FastAPI, dataplane: DataPlane) -> None:
         body = await request.body()
         headers = dict(request.headers)
         large = len(body) > model.limits.inline_bytes
+        if large and getattr(model, "batch_process", None):
+            content = await model.batch_process.answer("v2", body, headers, model_name)
+            return Response(content=content, media_type="application/json")
         pieces = model.limits.inline_bytes * 4
         payload = await model.offload(large, protocol.decode_v2, body, headers, model_name, pieces)
         response, _ = await model(payload, headers=headers)
