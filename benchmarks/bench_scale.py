@@ -231,6 +231,9 @@ def main(flags: list[str] | None = None) -> int:
     flags = list(sys.argv[1:] if flags is None else flags)
     if flags and flags[0] == "--child":
         return _child(flags[1:])
+    if flags and flags[0] == "--make":
+        make_raw(int(flags[1]), Path(flags[2]), flags[3] == "1")
+        return 0
     sizes = [10_000, 100_000] if "--quick" in flags else list(SIZES)
     if "--full" in flags or os.environ.get("KFP_MLOPS_BENCH_FULL") == "1":
         sizes.append(FULL_SIZE)
@@ -245,7 +248,11 @@ def main(flags: list[str] | None = None) -> int:
     root = Path(os.environ.get("KFP_MLOPS_BENCH_DIR") or tempfile.mkdtemp(prefix="bench-scale-"))
     for rows in sizes:
         work = root / f"rows-{rows}"
-        make_raw(rows, work, single=before and rows <= BEFORE_MAX_ROWS)
+        # In a child too: a child's ru_maxrss starts at its parent's RSS when it forks, so
+        # the parent must stay small for the steps' peaks to be their own.
+        single = "1" if before and rows <= BEFORE_MAX_ROWS else "0"
+        make = [sys.executable, "-m", "benchmarks.bench_scale", "--make", str(rows), str(work)]
+        subprocess.run([*make, single], check=True)
         modes = ["after"] + (["before"] if before and rows <= BEFORE_MAX_ROWS else [])
         for step in steps:
             for mode in modes:
