@@ -275,6 +275,10 @@ def run_monitoring(
             pushgateway_url,
             pushgateway_job,
             column_missing=result.data_quality.missing_by_column if result.data_quality else None,
+            # The alert rules select on model and version (fetch_champion's metadata).
+            model=str((model_metadata or {}).get("registered_model_name") or "") or None,
+            version=str((model_metadata or {}).get("version") or "") or None,
+            baseline=baseline,
         )
     result.history = [*history, result.summary()][-MAX_HISTORY:]
     if report_path:
