@@ -100,6 +100,7 @@ def retraining_pipeline(
     namespace: str = "kubeflow-user",
     storage_uri: str = "",
     gitops_dir: str = "",
+    git_repo: str = "",
     serving_state_dir: str = "",
     canary_max_p95_ms: float = 100.0,
     pushgateway_url: str = "",
@@ -149,6 +150,8 @@ def retraining_pipeline(
         namespace: Kubernetes namespace of the InferenceService.
         storage_uri: Where the cluster reads models (gs://bucket/models).
         gitops_dir: Folder the gitops target writes manifests into.
+        git_repo: With deploy_target gitops: a local Git clone the manifests are committed
+            to (a status file per version; pushed when it has an origin remote).
         serving_state_dir: Folder of the local target's state.
         canary_max_p95_ms: Highest p95 latency (ms) of the new version at each canary step.
         pushgateway_url: Prometheus Pushgateway for the monitoring figures.

@@ -13,8 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from kfp import dsl
+
 from kfp_mlops.components.deployment.deploy_model.component import deploy_model
 from kfp_mlops.components.evaluation.evaluate_model.component import evaluate_model
+from kfp_mlops.components.evaluation.explain_model.component import explain_model
 from kfp_mlops.components.monitoring.monitor_model.component import monitor_model
 from kfp_mlops.components.optimization.prune_model.component import prune_model
 from kfp_mlops.components.optimization.quantize_model.component import quantize_model
@@ -88,6 +91,7 @@ class DeploySettings(_FromInputs):
     gitops_dir: str
     serving_state_dir: str
     canary_max_p95_ms: float
+    git_repo: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,8 @@ def train_optimize_evaluate(splits: dict, settings: TrainSettings) -> dict:
         settings: What to train and how.
 
     Returns:
-        The tasks by name: ``tune``, ``train``, ``prune``, ``quantize``, ``evaluate``.
+        The tasks by name: ``tune``, ``train``, ``prune``, ``quantize``, ``explain``,
+        ``evaluate``.
     """
     s = settings
     split = splits["split"]
@@ -157,6 +162,15 @@ def train_optimize_evaluate(splits: dict, settings: TrainSettings) -> dict:
         model=prune.outputs["pruned_model"], **data, mode=s.quantization_mode, **gate
     )
     resources(quantize, cpu="2", memory="4Gi")
+    # What drives the served model (SHAP per raw column), for the model card and :explain.
+    explain = explain_model(
+        model=quantize.outputs["quantized_model"],
+        train=split.outputs["train"],
+        test=split.outputs["test"],
+        preprocessor=split.outputs["preprocessor"],
+        seed=s.seed,
+    )
+    resources(explain, cpu="2", memory="4Gi")
     evaluate = with_credentials(
         evaluate_model(
             test=split.outputs["test"],
@@ -177,8 +191,36 @@ def train_optimize_evaluate(splits: dict, settings: TrainSettings) -> dict:
         "train": train,
         "prune": prune,
         "quantize": quantize,
+        "explain": explain,
         "evaluate": evaluate,
     }
+
+
+def register_task(
+    splits: dict, trained: dict, tracking_uri: Any, name: Any, experiment_name: Any
+) -> Any:
+    """The register_model task of a blessed model, shared by every release path.
+
+    Registers the quantized model with its evaluation, preprocessor, validation result,
+    explanation (model card section and the background :explain needs) and this run's id
+    (the exit task finds what the run shipped by it).
+    """
+    return with_credentials(
+        register_model(
+            model=trained["quantize"].outputs["quantized_model"],
+            evaluation=trained["evaluate"].outputs["evaluation_json"],
+            tracking_uri=tracking_uri,
+            registered_model_name=name,
+            blessed=trained["evaluate"].outputs["Output"],
+            preprocessor=splits["split"].outputs["preprocessor"],
+            data=splits["split"].outputs["train"],
+            validation_result=splits["validate"].outputs["validation_result"],
+            experiment_name=experiment_name,
+            explanation=trained["explain"].outputs["explanation"],
+            background=trained["explain"].outputs["background"],
+            pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        )
+    )
 
 
 def register_deploy_promote(splits: dict, trained: dict, settings: DeploySettings) -> dict:
@@ -198,17 +240,8 @@ def register_deploy_promote(splits: dict, trained: dict, settings: DeploySetting
     s = settings
     model = trained["quantize"].outputs["quantized_model"]
     registry = {"tracking_uri": s.tracking_uri, "registered_model_name": s.registered_model_name}
-    register = with_credentials(
-        register_model(
-            model=model,
-            evaluation=trained["evaluate"].outputs["evaluation_json"],
-            **registry,
-            blessed=trained["evaluate"].outputs["Output"],
-            preprocessor=splits["split"].outputs["preprocessor"],
-            data=splits["split"].outputs["train"],
-            validation_result=splits["validate"].outputs["validation_result"],
-            experiment_name=s.experiment_name,
-        )
+    register = register_task(
+        splits, trained, s.tracking_uri, s.registered_model_name, s.experiment_name
     )
     deploy = with_credentials(
         deploy_model(
@@ -223,6 +256,7 @@ def register_deploy_promote(splits: dict, trained: dict, settings: DeploySetting
             gitops_dir=s.gitops_dir,
             state_dir=s.serving_state_dir,
             max_p95_ms=s.canary_max_p95_ms,
+            git_repo=s.git_repo,
         )
     )
     deploy.after(register)

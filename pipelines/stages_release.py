@@ -17,10 +17,9 @@ from kfp import dsl
 from kfp_mlops.components.deployment.deploy_model.component import deploy_model
 from kfp_mlops.components.deployment.integration_test.component import integration_test
 from kfp_mlops.components.registry.promote_model.component import promote_model
-from kfp_mlops.components.registry.register_model.component import register_model
 from kfp_mlops.components.registry.wait_for_approval.component import wait_for_approval
 from kfp_mlops.pipelines.k8s import with_credentials
-from kfp_mlops.pipelines.stages import _FromInputs
+from kfp_mlops.pipelines.stages import _FromInputs, register_task
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,7 @@ class ReleaseSettings(_FromInputs):
     max_latency_p95_ms: float
     max_latency_p99_ms: float
     integration_protocol: str = "both"
+    git_repo: str = ""
 
 
 def _deploy(splits: dict, model, s: ReleaseSettings, environment: str, namespace, version):
@@ -67,6 +67,7 @@ def _deploy(splits: dict, model, s: ReleaseSettings, environment: str, namespace
             environment=environment,
             tracking_uri=s.tracking_uri,
             registered_version=version,
+            git_repo=s.git_repo,
         )
     )
 
@@ -104,18 +105,8 @@ def release_through_staging(splits: dict, trained: dict, settings: ReleaseSettin
     """
     s = settings
     model = trained["quantize"].outputs["quantized_model"]
-    register = with_credentials(
-        register_model(
-            model=model,
-            evaluation=trained["evaluate"].outputs["evaluation_json"],
-            tracking_uri=s.tracking_uri,
-            registered_model_name=s.registered_model_name,
-            blessed=trained["evaluate"].outputs["Output"],
-            preprocessor=splits["split"].outputs["preprocessor"],
-            data=splits["split"].outputs["train"],
-            validation_result=splits["validate"].outputs["validation_result"],
-            experiment_name=s.experiment_name,
-        )
+    register = register_task(
+        splits, trained, s.tracking_uri, s.registered_model_name, s.experiment_name
     )
     version = register.outputs["Output"]
     staging = _deploy(splits, model, s, "staging", s.staging_namespace, version)

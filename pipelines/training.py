@@ -1,10 +1,11 @@
 """``training_pipeline``: the main pipeline, from raw data to a promoted, serving model.
 
-validate -> split -> tune -> train (Horovod) -> prune -> quantize -> evaluate ->
-``dsl.If(blessed)`` -> register -> deploy -> promote, inside a ``dsl.ExitHandler`` whose exit
-task records the outcome whatever happens. Bad data stops the run at validation; an
-unblessed model is never registered or deployed; a deployment that fails its smoke test
-rolls back (the previous model keeps serving) and promote never runs.
+validate -> split -> tune -> train (Horovod) -> prune -> quantize -> explain + evaluate ->
+``dsl.If(blessed)`` -> audit -> register -> deploy -> promote, inside a ``dsl.ExitHandler``
+whose exit task records the outcome (and notifies) whatever happens. Bad data stops the run
+at validation; an unblessed model is never registered or deployed; with ``require_audit`` a
+non-compliant one neither; a deployment that fails its smoke test rolls back (the previous
+model keeps serving) and promote never runs.
 
 With ``staging=True`` the release goes through staging instead
 (:mod:`kfp_mlops.pipelines.stages_release`): staging deploy -> integration test on the live
@@ -16,6 +17,7 @@ from kfp import dsl
 
 from kfp_mlops.components.registry.record_outcome.component import record_outcome
 from kfp_mlops.pipelines.data_validation import load_current_and_reference, validated_splits
+from kfp_mlops.pipelines.k8s import with_credentials, with_notification_secret
 from kfp_mlops.pipelines.stages import (
     CLUSTER_TRACKING_URI,
     DeploySettings,
@@ -23,6 +25,7 @@ from kfp_mlops.pipelines.stages import (
     register_deploy_promote,
     train_optimize_evaluate,
 )
+from kfp_mlops.pipelines.stages_governance import AuditSettings, audit_before_release
 from kfp_mlops.pipelines.stages_release import ReleaseSettings, release_through_staging
 
 
@@ -75,6 +78,13 @@ def training_pipeline(
     require_approval: bool = False,
     approval_timeout_s: float = 3600.0,
     approval_poll_interval_s: float = 30.0,
+    task_type: str = "auto",
+    git_repo: str = "",
+    require_audit: bool = False,
+    declared_personal_columns: str = "",
+    risk_level: str = "limited",
+    retention_days: int = 365,
+    dataset_created_at: str = "",
 ) -> None:
     """From raw data to a promoted model; the demo (`make demo`) runs it locally.
 
@@ -130,17 +140,52 @@ def training_pipeline(
             before production; a rejection or timeout stops the release, with the reason.
         approval_timeout_s: Longest wait for the approval, in seconds.
         approval_poll_interval_s: Seconds between polls of the approval tag.
+        task_type: auto (inferred from the labels) | binary | multiclass | regression.
+        git_repo: With deploy_target gitops: a local Git clone the manifests are committed
+            to (a status file per version; pushed when it has an origin remote).
+        require_audit: Register only a model whose compliance audit (GDPR, CCPA, EU AI Act,
+            generic) passes; off: the audit report is written and the release goes on.
+        declared_personal_columns: Personal-data columns the model needs (a,b or a JSON
+            object column -> purpose); any other personal column fails the audit.
+        risk_level: EU AI Act tier: minimal, limited, high (needs an approval) or
+            unacceptable.
+        retention_days: How long the training data may be kept, for the audit.
+        dataset_created_at: When the data was collected (ISO 8601), for the retention check.
     """
     inputs = dict(locals())  # the parameters, by name: the stages take their settings here
-    outcome = record_outcome(tracking_uri=tracking_uri, experiment_name=experiment_name)
+    outcome = with_notification_secret(
+        with_credentials(
+            record_outcome(
+                tracking_uri=tracking_uri,
+                experiment_name=experiment_name,
+                registered_model_name=registered_model_name,
+                trigger="manual",
+                pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            )
+        )
+    )
     with dsl.ExitHandler(outcome, name="train-and-deploy"):
         current, reference = load_current_and_reference(source, reference_source, target_column)
         splits = validated_splits(
-            current, reference, target_column, drift_threshold, on_validation_failure, seed
+            current,
+            reference,
+            target_column,
+            drift_threshold,
+            on_validation_failure,
+            seed,
+            task_type=task_type,
         )
         trained = train_optimize_evaluate(splits, TrainSettings.from_inputs(inputs))
         with dsl.If(trained["evaluate"].outputs["Output"] == True, name="blessed"):  # noqa: E712
+            audit = audit_before_release(splits, trained, AuditSettings.from_inputs(inputs))
             with dsl.If(staging == False, name="single-environment"):  # noqa: E712
-                register_deploy_promote(splits, trained, DeploySettings.from_inputs(inputs))
+                single = register_deploy_promote(
+                    splits, trained, DeploySettings.from_inputs(inputs)
+                )
+                single["register"].after(audit)
             with dsl.Else(name="through-staging"):
-                release_through_staging(splits, trained, ReleaseSettings.from_inputs(inputs))
+                staged = release_through_staging(
+                    splits, trained, ReleaseSettings.from_inputs(inputs)
+                )
+                staged["register"].after(audit)

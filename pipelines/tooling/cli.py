@@ -99,7 +99,12 @@ def serving_endpoints(pipeline_root: str) -> list[str]:
     from pathlib import Path
 
     lines = []
-    for state_file in sorted(Path(pipeline_root, "serving").glob("*/state.json")):
+    serving = Path(pipeline_root, "serving")
+    # Production's deployments, then staging's (deploy_model keeps those under _staging/).
+    state_files = sorted(serving.glob("*/state.json")) + sorted(
+        serving.glob("_staging/*/state.json")
+    )
+    for state_file in state_files:
         state = json.loads(state_file.read_text(encoding="utf-8"))
         router, live = state.get("router"), state.get("live")
         if router and live:
@@ -118,11 +123,17 @@ def _cmd_stop_local(args: argparse.Namespace) -> int:
     from kfp_mlops.components.deployment.deploy_model.targets import stop_local
 
     serving = Path(args.pipeline_root) / "serving"
-    names = [p.name for p in serving.glob("*") if (p / "state.json").exists()]
-    for name in names:
-        stopped = stop_local(str(serving), name)
-        print(f"stopped {name}: {len(stopped)} processes")
-    if not names:
+    found = [
+        (folder, p.name)
+        for folder in (serving, serving / "_staging")
+        for p in folder.glob("*")
+        if (p / "state.json").exists()
+    ]
+    for folder, name in found:
+        stopped = stop_local(str(folder), name)
+        where = " (staging)" if folder.name == "_staging" else ""
+        print(f"stopped {name}{where}: {len(stopped)} processes")
+    if not found:
         print(f"no local deployment under {serving}")
     return 0
 

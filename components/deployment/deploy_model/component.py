@@ -28,6 +28,7 @@ def deploy_model(
     environment: str = "production",
     tracking_uri: str = "",
     registered_version: str = "",
+    git_repo: str = "",
 ) -> str:
     """Deploy a model with a canary, blue-green or rolling strategy; roll back on failed checks.
 
@@ -64,6 +65,9 @@ def deploy_model(
         registered_version: The registered version being deployed; a successful staging
             deployment points the MLflow alias staging at it (production's champion is set
             by promote_model).
+        git_repo: For target gitops: a local Git clone; each deployment is a commit there
+            (tree + a status file per version), pushed when the clone has an origin remote;
+            a rollback is a revert commit. Empty: files only.
 
     Returns:
         "<decision>:<live version>", decision being promoted, written, unchanged.
@@ -92,6 +96,7 @@ def deploy_model(
         environment=environment,
         tracking_uri=tracking_uri,
         registered_version=registered_version,
+        git_repo=git_repo,
     )
     write_outputs(result, manifests.path, report.path)
     outcome = result.outcome

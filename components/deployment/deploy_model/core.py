@@ -198,6 +198,8 @@ def deploy(
     poll_interval_s: float = 2.0,
     environment: str = "production",
     tracking_uri: str = "",
+    git_repo: str = "",
+    git_remote: str = "origin",
     registered_version: str = "",
 ) -> DeployResult:
     """Validate, render and roll out one model version; see the module docstring.
@@ -230,6 +232,10 @@ def deploy(
         tracking_uri: MLflow registry; with ``registered_version``, a successful staging
             deployment points the ``staging`` alias at that version.
         registered_version: The registered version being deployed (register_model's output).
+        git_repo: For ``gitops``: a local Git clone; the written tree and a status file per
+            version are committed there (and pushed when ``git_remote`` exists), so a
+            rollback is a revert commit. Empty: files only.
+        git_remote: Remote the gitops target pushes to, when the clone has it.
 
     Raises:
         ParameterError: On bad parameters or model files, before anything is deployed.
@@ -277,7 +283,16 @@ def deploy(
     if target == "local":
         tgt = LocalTarget(environment_dir(state_dir or str(DEFAULT_STATE_DIR), environment), name)
     elif target == "gitops":
-        tgt = GitOpsTarget(environment_dir(gitops_dir, environment), name, steps)
+        # "or git_repo": with only a clone given, staging and production still get their
+        # own folders in it.
+        tgt = GitOpsTarget(
+            environment_dir(gitops_dir or git_repo, environment),
+            name,
+            steps,
+            git_repo=git_repo,
+            environment=environment,
+            remote=git_remote,
+        )
     else:
         tgt = ClusterTarget(name, namespace, api_client, kubeconfig, poll_interval_s)
     smoke = strategies.SmokeSpec(
