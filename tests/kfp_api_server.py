@@ -817,11 +817,11 @@ class KfpApiServer:
         ]
         return models.V2beta1ListRecurringRunsResponse(recurring_runs=found, total_size=len(found))
 
-
     def _op_recurring_run_service_delete_recurring_run(self, call: Call) -> Any:
         if self.recurring_runs.pop(call.path_params["recurring_run_id"], None) is None:
             raise ApiError(HTTPStatus.NOT_FOUND, RPC_NOT_FOUND, "recurring run not found")
         return {}
+
 
 def _parse_multipart(content_type: str, raw: bytes) -> dict[str, bytes]:
     head = f"Content-Type: {content_type}\r\n\r\n".encode()
