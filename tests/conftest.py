@@ -20,8 +20,15 @@ ROOT = Path(__file__).resolve().parents[1]
 #: default reorder would put files with many short tests first), which would lengthen the run.
 LONGEST_FIRST = (
     "tests/pipelines/test_local_pipelines.py",
+    "tests/pipelines/test_sharded_pipeline.py",
     "tests/pipelines/test_regression_pipeline.py",
+    "tests/pipelines/test_staging_pipeline.py",
+    "tests/evaluation/test_explain_model.py",
+    "tests/pipelines/test_rollback_pipeline.py",
+    "tests/pipelines/test_fleet.py",
     "tests/training/test_train_model.py",
+    "tests/deployment/test_integration_test.py",
+    "tests/optimization/test_distill_local.py",
 )
 
 
