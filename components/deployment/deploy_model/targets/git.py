@@ -40,10 +40,12 @@ class GitRepo:
     """
 
     def __init__(self, path: str | Path) -> None:
-        if shutil.which("git") is None:
+        git = shutil.which("git")  # a full path: what runs is the git found here, once
+        if git is None:
             raise ParameterError(
                 "the git CLI is not installed", "install git in the pipeline image"
             )
+        self.git = git
         folder = Path(path)
         if not folder.is_dir():
             raise ParameterError(
@@ -51,7 +53,7 @@ class GitRepo:
                 "clone the GitOps repository first (git clone <url> <path>)",
             )
         top = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "--show-toplevel"],
+            [git, "-C", str(folder), "rev-parse", "--show-toplevel"],
             capture_output=True,
             text=True,
             check=False,
@@ -65,7 +67,7 @@ class GitRepo:
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run ``git <args>`` in the clone; raise :class:`GitError` on failure if ``check``."""
-        cmd = ["git", "-C", str(self.path), *args]
+        cmd = [self.git, "-C", str(self.path), *args]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if check and done.returncode != 0:
             detail = (done.stderr or done.stdout).strip().splitlines()
