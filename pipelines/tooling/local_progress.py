@@ -83,11 +83,16 @@ def task_error(log_text: str, tail: int = 20) -> str:
     own log line. A task that died without a traceback (killed, out of memory) gets the
     last ``tail`` lines of what it printed instead.
     """
-    lines = [line[4:] if line.startswith("    ") else line for line in log_text.splitlines()]
-    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent")]
+    raw = log_text.splitlines()
+    starts = [i for i, line in enumerate(raw) if line.lstrip().startswith("Traceback (most recent")]
     if not starts:
+        lines = [line[4:] if line.startswith("    ") else line for line in raw]
         printed = [line for line in lines if line.strip() and not _KFP_LOG_LINE.match(line)]
         return "\n".join(printed[-tail:])
+    # kfp.local indents a task's output by its nesting (4 spaces a level): cut the traceback
+    # line's own indent from what follows it, so frames stay indented and the error does not.
+    indent = " " * (len(raw[starts[-1]]) - len(raw[starts[-1]].lstrip()))
+    lines = [line[len(indent) :] if line.startswith(indent) else line for line in raw]
     error: list[str] = []
     for line in lines[starts[-1] + 1 :]:
         if _KFP_LOG_LINE.match(line):

@@ -452,6 +452,7 @@ PIPELINE_IMPORTS = {
     "great-expectations": "great_expectations",
     "optuna": "optuna",
     "psycopg": "psycopg",
+    "shap": "shap",  # explain_model
     "scikit-learn": "sklearn",
     "pandas": "pandas",
     "pyarrow": "pyarrow.parquet",

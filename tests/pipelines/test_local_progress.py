@@ -88,6 +88,11 @@ def test_task_error_is_the_last_exception_in_full():
         error
         == "DataValidationError: two columns are missing; add them\nor drop them from the suite"
     )
+    # Nested deeper (kfp.local indents by nesting level): the same error.
+    deeper = "\n".join(
+        line if line[:1].isdigit() else "        " + line for line in log.splitlines()
+    )
+    assert task_error(deeper) == error
     # Killed without a traceback: the end of what the task printed.
     assert task_error("06:41:02.123 - INFO - x\n    step 1\n    Killed\n") == "step 1\nKilled"
 
