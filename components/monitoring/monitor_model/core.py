@@ -60,7 +60,7 @@ from kfp_mlops.components.monitoring.monitor_model.checks import (
     measure_latency,
 )
 from kfp_mlops.components.monitoring.monitor_model.findings import Findings
-from kfp_mlops.components.monitoring.monitor_model.pushgateway import push_metrics
+from kfp_mlops.components.monitoring.monitor_model.pushgateway import push_result
 from kfp_mlops.components.monitoring.monitor_model.quality import (
     DataQuality,
     QualityLimits,
@@ -270,15 +270,8 @@ def run_monitoring(
     )
 
     if pushgateway_url:
-        result.pushed = push_metrics(
-            result.summary(),
-            pushgateway_url,
-            pushgateway_job,
-            column_missing=result.data_quality.missing_by_column if result.data_quality else None,
-            # The alert rules select on model and version (fetch_champion's metadata).
-            model=str((model_metadata or {}).get("registered_model_name") or "") or None,
-            version=str((model_metadata or {}).get("version") or "") or None,
-            baseline=baseline,
+        result.pushed = push_result(
+            result, pushgateway_url, pushgateway_job, model_metadata, baseline
         )
     result.history = [*history, result.summary()][-MAX_HISTORY:]
     if report_path:

@@ -130,3 +130,26 @@ class _Gauges:
         if name not in self.made:
             self.made[name] = Gauge(name, doc, list(labels), registry=self.registry)
         return self.made[name].labels(**labels) if labels else self.made[name]
+
+
+def push_result(
+    result: Any,
+    url: str,
+    job: str,
+    model_metadata: Mapping[str, Any] | None,
+    baseline: Mapping[str, float] | None,
+) -> bool:
+    """:func:`push_metrics` of a ``MonitorResult``, under the champion's model and version.
+
+    The alert rules select on model and version, which fetch_champion's metadata carries.
+    """
+    meta = model_metadata or {}
+    return push_metrics(
+        result.summary(),
+        url,
+        job,
+        column_missing=result.data_quality.missing_by_column if result.data_quality else None,
+        model=str(meta.get("registered_model_name") or "") or None,
+        version=str(meta.get("version") or "") or None,
+        baseline=baseline,
+    )
