@@ -16,9 +16,7 @@ builds it.
 
 import argparse
 import json
-import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.peer_env import peer_python
 from kfp_mlops.components.data.validate_data import core
 
 TARGET_RATIO = 3.0  # GX / pandas at SIZES[-1] rows
@@ -111,30 +110,13 @@ def pandas_checks(frame: pd.DataFrame, suite: dict) -> dict[tuple[str, str], int
 
 def pandera_python(build: bool) -> tuple[str | None, str]:
     """The pandera env's interpreter (built when ``build`` and missing), or None and why."""
-    env = Path(
-        os.environ.get("KFP_MLOPS_BENCH_PANDERA_ENV")
-        or Path.home() / ".cache" / "kfp-mlops" / "bench-pandera"
-    )
-    python = env / "bin" / "python"
-    probe = [str(python), "-c", "import pandera.pandas"]
-    if python.exists() and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
-        return str(python), ""
-    if not build:
-        return None, f"pandera env {env} not built (a run without --quick builds it)"
-    print(f"  building the pandera env in {env} (once) ...", flush=True)
     # The pipeline env's pandas and numpy: the pickled frame loads, and the comparison is
     # of the validators, not of pandas versions.
     pins = [PANDERA, f"pandas=={pd.__version__}", f"numpy=={np.__version__}"]
-    steps = [
-        [sys.executable, "-m", "venv", "--clear", str(env)],
-        [str(python), "-m", "pip", "install", "-q", *pins],
-    ]
-    for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, check=False, timeout=900)
-        if done.returncode:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            return None, f"pandera not installable ({last})"
-    return str(python), ""
+    return peer_python(
+        "pandera", "KFP_MLOPS_BENCH_PANDERA_ENV", "bench-pandera", "import pandera.pandas",
+        pins, build, timeout=900,
+    )  # fmt: skip
 
 
 def run_pandera(python: str, frame: pd.DataFrame, suite: dict) -> dict:

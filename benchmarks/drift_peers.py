@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.peer_env import peer_python
+
 EVIDENTLY = "evidently==0.7.23"
 TARGET_RATIO = 20.0
 
@@ -96,28 +98,11 @@ def drifted_columns(snapshot, columns):
 
 def evidently_python(build: bool) -> tuple[str | None, str]:
     """The Evidently env's interpreter (built when ``build`` and missing), or None and why."""
-    env = Path(
-        os.environ.get("KFP_MLOPS_BENCH_EVIDENTLY_ENV")
-        or Path.home() / ".cache" / "kfp-mlops" / "bench-evidently"
-    )
-    python = env / "bin" / "python"
-    probe = [str(python), "-c", "from evidently.presets import DataDriftPreset"]
-    if python.exists() and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
-        return str(python), ""
-    if not build:
-        return None, f"Evidently env {env} not built (a run without --quick builds it)"
-    print(f"  building the Evidently env in {env} (once) ...", flush=True)
     pins = [EVIDENTLY, f"pandas=={pd.__version__}", f"numpy=={np.__version__}"]
-    steps = [
-        [sys.executable, "-m", "venv", "--clear", str(env)],
-        [str(python), "-m", "pip", "install", "-q", *pins],
-    ]
-    for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, check=False, timeout=1800)
-        if done.returncode:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            return None, f"Evidently not installable ({last})"
-    return str(python), ""
+    probe = "from evidently.presets import DataDriftPreset"
+    return peer_python(
+        "Evidently", "KFP_MLOPS_BENCH_EVIDENTLY_ENV", "bench-evidently", probe, pins, build
+    )
 
 
 def _run(python: str, worker: str, ref_path: Path, cur_path: Path) -> dict:

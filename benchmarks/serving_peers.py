@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.peer_env import peer_python
 from kfp_mlops.components.deployment.deploy_model import processes
 
 BENTOML = "bentoml==1.4.40"
@@ -98,40 +99,29 @@ class Classifier:
 
 def bentoml_python(build: bool) -> tuple[str | None, str]:
     """The BentoML env's interpreter (built when ``build`` and missing), or None and why."""
-    env = Path(
-        os.environ.get("KFP_MLOPS_BENCH_BENTOML_ENV")
-        or Path.home() / ".cache" / "kfp-mlops" / "bench-bentoml"
-    )
-    python = env / "bin" / "python"
-    probe = [str(python), "-c", "import bentoml, tensorflow"]
-    if python.exists() and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
-        return str(python), ""
-    if not build:
-        return None, f"BentoML env {env} not built (a run without --quick builds it)"
-    print(f"  building the BentoML env in {env} (once) ...", flush=True)
-    steps = [
-        [sys.executable, "-m", "venv", "--clear", str(env)],
-        [str(python), "-m", "pip", "install", "-q", BENTOML],
-    ]
-    for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, check=False, timeout=1800)
-        if done.returncode:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            return None, f"BentoML not installable ({last})"
-    # TensorFlow and kfp_mlops from the pipeline env, after BentoML's own packages.
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    pipeline_site = sysconfig.get_paths()["purelib"]
-    (Path(site) / "zz_pipeline_env.pth").write_text(
-        f"import site; site.addsitedir({pipeline_site!r})\n"
-    )
-    if subprocess.run(probe, capture_output=True, check=False).returncode:
-        return None, "BentoML env cannot import TensorFlow from the pipeline env"
-    return str(python), ""
+    probe = "import bentoml, tensorflow"
+
+    def link_pipeline_env(python: Path) -> str:
+        # TensorFlow and kfp_mlops from the pipeline env, after BentoML's own packages.
+        site = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        pipeline_site = sysconfig.get_paths()["purelib"]
+        (Path(site) / "zz_pipeline_env.pth").write_text(
+            f"import site; site.addsitedir({pipeline_site!r})\n"
+        )
+        check = [str(python), "-c", probe]
+        if subprocess.run(check, capture_output=True, check=False).returncode:
+            return "BentoML env cannot import TensorFlow from the pipeline env"
+        return ""
+
+    return peer_python(
+        "BentoML", "KFP_MLOPS_BENCH_BENTOML_ENV", "bench-bentoml", probe, [BENTOML], build,
+        after=link_pipeline_env,
+    )  # fmt: skip
 
 
 def save_mlflow_model(folder: Path, keras_dir: Path, pre: Path) -> Path:
