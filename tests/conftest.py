@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 import sys
@@ -124,3 +125,17 @@ def gcs_emulator():
             os.environ.pop("STORAGE_EMULATOR_HOST", None)
         else:
             os.environ["STORAGE_EMULATOR_HOST"] = old
+
+
+@pytest.fixture(autouse=True)
+def _print_restored():
+    """Put back ``builtins.print`` after every test.
+
+    kfp.local's ``logging_utils.indented_print`` swaps ``builtins.print`` for a closure and
+    restores whatever it saw on entry; two of them interleaved (a pipeline run in a thread)
+    leave the closure behind, and a later test in the same worker then sees a print that is
+    not the builtin (SHAP in test_explain_register fell back to permutation importance).
+    """
+    original = builtins.print
+    yield
+    builtins.print = original
