@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from benchmarks.bench_serving import hostile_load, max_size_bodies
+from benchmarks.serving_hostile import hostile_load, max_size_bodies
 
 V1 = "/v1/models/clf:predict"
 
