@@ -112,6 +112,12 @@ def client(tracking_uri: str) -> Any:
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
+def experiment_id(mlflow_client: Any, name: str) -> str:
+    """The id of MLflow experiment ``name``, created when it does not exist yet."""
+    experiment = mlflow_client.get_experiment_by_name(name)
+    return experiment.experiment_id if experiment else mlflow_client.create_experiment(name)
+
+
 def _is_missing(exc: Exception) -> bool:
     return getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
 

@@ -204,17 +204,13 @@ def record(
 
 
 def _log_to_mlflow(outcome: Outcome, tracking_uri: str, experiment_name: str) -> str:
-    from kfp_mlops.components.registry.common import client
+    from kfp_mlops.components.registry.common import client, experiment_id
 
     mlflow_client = client(tracking_uri)
-    experiment = mlflow_client.get_experiment_by_name(experiment_name)
-    experiment_id = (
-        experiment.experiment_id if experiment else mlflow_client.create_experiment(experiment_name)
-    )
     start = times.parse(outcome.start_time)
     end = times.parse(outcome.end_time)
     run = mlflow_client.create_run(
-        experiment_id,
+        experiment_id(mlflow_client, experiment_name),
         start_time=times.to_ms(start or end),
         run_name=f"outcome-{outcome.pipeline_job}"[:250],
         tags={k: v for k, v in outcome.tags().items() if v != ""},

@@ -334,10 +334,7 @@ def register(
     from mlflow.exceptions import MlflowException
 
     client = common.client(tracking_uri)
-    experiment = client.get_experiment_by_name(experiment_name)
-    experiment_id = (
-        experiment.experiment_id if experiment else client.create_experiment(experiment_name)
-    )
+    experiment_id = common.experiment_id(client, experiment_name)
     run = client.create_run(experiment_id, tags={**tags, "mlflow.runName": f"register-{name}"})
     run_id = run.info.run_id
     try:

@@ -32,11 +32,9 @@ def _iso(seconds: float) -> str:
 
 def _log_run(tracking_uri: str, name: str, result: Result, experiment: str, ok: bool) -> str:
     client = common.client(tracking_uri)
-    found = client.get_experiment_by_name(experiment)
-    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
     reg = result.registry
     run = client.create_run(
-        experiment_id,
+        common.experiment_id(client, experiment),
         start_time=int(result.started_at * 1000),
         run_name=f"rollback-{name}-v{reg.demoted}-to-v{reg.version}"[:250],
         tags={

@@ -46,13 +46,10 @@ class Tracker:
     def __init__(self, tracking_uri: str, experiment_name: str, run_name: str) -> None:
         from mlflow.tracking import MlflowClient
 
+        from kfp_mlops.components.registry.common import experiment_id
+
         self.client = MlflowClient(tracking_uri=tracking_uri)
-        experiment = self.client.get_experiment_by_name(experiment_name)
-        self.experiment_id = (
-            experiment.experiment_id
-            if experiment
-            else self.client.create_experiment(experiment_name)
-        )
+        self.experiment_id = experiment_id(self.client, experiment_name)
         self.parent_id = self.client.create_run(self.experiment_id, run_name=run_name).info.run_id
 
     def log(
