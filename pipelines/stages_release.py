@@ -19,23 +19,17 @@ from kfp_mlops.components.deployment.integration_test.component import integrati
 from kfp_mlops.components.registry.promote_model.component import promote_model
 from kfp_mlops.components.registry.wait_for_approval.component import wait_for_approval
 from kfp_mlops.pipelines.k8s import with_credentials
-from kfp_mlops.pipelines.stages import _FromInputs, register_task
+from kfp_mlops.pipelines.stages import DeploySettings, register_task
 
 
-@dataclass(frozen=True)
-class ReleaseSettings(_FromInputs):
-    """Settings of :func:`release_through_staging` (see training_pipeline's Args)."""
+@dataclass(frozen=True, kw_only=True)
+class ReleaseSettings(DeploySettings):
+    """Settings of :func:`release_through_staging` (see training_pipeline's Args).
 
-    tracking_uri: str
-    experiment_name: str
-    registered_model_name: str
-    deploy_target: str
-    deploy_strategy: str
-    namespace: str
-    storage_uri: str
-    gitops_dir: str
-    serving_state_dir: str
-    canary_max_p95_ms: float
+    The deploy settings of :class:`~kfp_mlops.pipelines.stages.DeploySettings` and the
+    release's own.
+    """
+
     staging_namespace: str
     require_approval: bool
     approval_timeout_s: float
@@ -46,7 +40,6 @@ class ReleaseSettings(_FromInputs):
     max_latency_p95_ms: float
     max_latency_p99_ms: float
     integration_protocol: str = "both"
-    git_repo: str = ""
 
 
 def _deploy(splits: dict, model, s: ReleaseSettings, environment: str, namespace, version):
