@@ -83,9 +83,9 @@ def evaluate_model(
         Whether the model is blessed (all thresholds met and not worse than the champion).
     """
     import json
-    import math
     import os
 
+    from kfp_mlops.components.common.kfp_outputs import log_finite
     from kfp_mlops.components.evaluation.evaluate_model import core
 
     result = core.evaluate(
@@ -108,13 +108,9 @@ def evaluate_model(
         compare_metric=compare_metric,
         min_improvement=min_improvement,
     )
-    for key, value in result.scalars.items():
-        if math.isfinite(value):
-            metrics.log_metric(key, float(value))
+    log_finite(metrics, result.scalars)
     if result.champion:
-        for key, value in result.champion["metrics"].items():
-            if math.isfinite(value):
-                metrics.log_metric(f"champion_{key}", float(value))
+        log_finite(metrics, result.champion["metrics"], prefix="champion_")
     metrics.log_metric("blessed", 1.0 if result.blessed else 0.0)
 
     if not result.is_regression:

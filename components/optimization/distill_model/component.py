@@ -81,8 +81,7 @@ def distill_model(
     Returns:
         blessed: True when the student passed the accuracy (or RMSE) gate.
     """
-    import math
-
+    from kfp_mlops.components.common.kfp_outputs import publish_optimized
     from kfp_mlops.components.optimization.distill_model.core import distill
 
     result = distill(
@@ -110,8 +109,4 @@ def distill_model(
         latency_runs=latency_runs,
         seed=seed,
     )
-    for name, value in result.metrics.items():
-        if math.isfinite(value):  # KFP metrics must be JSON numbers
-            metrics.log_metric(name, float(value))
-    student_model.metadata.update(result.metadata)
-    return result.blessed
+    return publish_optimized(metrics, student_model, result)

@@ -60,8 +60,7 @@ def prune_model(
     Returns:
         blessed: True when the accuracy (or RMSE) gate passed and the step was applied.
     """
-    import math
-
+    from kfp_mlops.components.common.kfp_outputs import publish_optimized
     from kfp_mlops.components.optimization.prune_model.core import prune
 
     result = prune(
@@ -81,8 +80,4 @@ def prune_model(
         seed=seed,
         max_rmse_increase_pct=max_rmse_increase_pct,
     )
-    for name, value in result.metrics.items():
-        if math.isfinite(value):  # KFP metrics must be JSON numbers
-            metrics.log_metric(name, float(value))
-    pruned_model.metadata.update(result.metadata)
-    return result.blessed
+    return publish_optimized(metrics, pruned_model, result)

@@ -62,8 +62,7 @@ def quantize_model(
     Returns:
         blessed: True when the accuracy (or RMSE) gate passed and the step was applied.
     """
-    import math
-
+    from kfp_mlops.components.common.kfp_outputs import publish_optimized
     from kfp_mlops.components.optimization.quantize_model.core import quantize
 
     result = quantize(
@@ -85,8 +84,4 @@ def quantize_model(
         seed=seed,
         max_rmse_increase_pct=max_rmse_increase_pct,
     )
-    for name, value in result.metrics.items():
-        if math.isfinite(value):  # KFP metrics must be JSON numbers
-            metrics.log_metric(name, float(value))
-    quantized_model.metadata.update(result.metadata)
-    return result.blessed
+    return publish_optimized(metrics, quantized_model, result)
