@@ -131,10 +131,10 @@ def gcs_emulator():
 def _print_restored():
     """Put back ``builtins.print`` after every test.
 
-    kfp.local's ``logging_utils.indented_print`` swaps ``builtins.print`` for a closure and
-    restores whatever it saw on entry; two of them interleaved (a pipeline run in a thread)
-    leave the closure behind, and a later test in the same worker then sees a print that is
-    not the builtin (SHAP in test_explain_register fell back to permutation importance).
+    kfp.local swaps ``builtins.print`` for an indenting closure per task, and interleaved
+    ParallelFor tasks leave one behind (a later test's SHAP then fell back to permutation
+    importance). ``run_local`` guards against that itself (``local_runner.print_kept``, tested
+    in test_local_progress); this covers the tests that drive kfp.local directly.
     """
     original = builtins.print
     yield

@@ -10,10 +10,13 @@ task start and end, and each task's full output goes to ``<run>/logs/<task>.log`
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import logging
+import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,25 @@ from kfp_mlops.pipelines.tooling.local_progress import (
 
 log = logging.getLogger(__name__)
 
+#: The folder kfp.local gives one ParallelFor iteration.
+_ITERATION = re.compile(r".+-iteration-\d+")
+
+
+@contextlib.contextmanager
+def print_kept() -> Iterator[None]:
+    """Put ``builtins.print`` back as it was on entry, whatever ran inside.
+
+    kfp.local (2.17) indents a task's output by swapping ``builtins.print`` for a closure and
+    restoring what it saw on entry; ParallelFor iterations run in threads, so two interleaved
+    tasks restore each other's closure and the caller's process (a notebook) would be left
+    with an indented ``print`` after the run.
+    """
+    original = builtins.print
+    try:
+        yield
+    finally:
+        builtins.print = original
+
 
 @dataclass
 class TaskOutputs:
@@ -37,6 +59,8 @@ class TaskOutputs:
     artifacts: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: The task's ``executor_output.json`` (every output, metrics uncut).
+    output_file: Path | None = None
 
 
 class LocalRunError(RuntimeError):
@@ -92,8 +116,7 @@ class LocalRun:
                 lines.append(f"    metric    {name:<24} {shown}")
             if metrics:
                 more = f"{len(metrics) - max_metrics} more; " if len(metrics) > max_metrics else ""
-                where = self.run_dir / task.task / "executor_output.json"
-                lines.append(f"    metrics   ({more}all in {where})")
+                lines.append(f"    metrics   ({more}all in {task.output_file})")
         return "\n".join(lines)
 
 
@@ -129,11 +152,21 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 
 
 def collect(run_dir: Path) -> list[TaskOutputs]:
-    """Read every task's ``executor_output.json`` under ``run_dir``."""
+    """Read every task's ``executor_output.json`` under ``run_dir``.
+
+    A ParallelFor iteration's tasks sit in ``<run>/<loop>-iteration-<i>/<task>/`` and are
+    named ``<task> [<loop>-iteration-<i>]``, as the progress lines name them.
+    """
     tasks = []
-    for out_file in sorted(run_dir.glob("*/executor_output.json")):
+    for out_file in sorted(run_dir.rglob("executor_output.json")):
+        loops = out_file.parent.relative_to(run_dir).parts[:-1]
+        if not all(_ITERATION.fullmatch(part) for part in loops):
+            continue  # a file of that name inside an output artifact, not a task's
+        name = out_file.parent.name + "".join(f" [{part}]" for part in loops)
         data = json.loads(out_file.read_text())
-        task = TaskOutputs(task=out_file.parent.name, parameters=data.get("parameterValues", {}))
+        task = TaskOutputs(
+            task=name, parameters=data.get("parameterValues", {}), output_file=out_file
+        )
         for name, entry in data.get("artifacts", {}).items():
             for artifact in entry.get("artifacts", []):
                 uri = artifact.get("uri", "")
@@ -200,7 +233,7 @@ def run_local(
     progress = None if verbose else CompactProgress()
     start = time.monotonic()
     try:
-        with progress or contextlib.nullcontext():
+        with print_kept(), progress or contextlib.nullcontext():
             func(**params)
     except RuntimeError as exc:
         failed = progress.failed() if progress else None

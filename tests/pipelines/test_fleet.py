@@ -193,6 +193,8 @@ def test_fleet_monitoring_runs_two_models_locally(tmp_path, monkeypatch, champio
     items = monitoring_items(parse_config({"models": models}))
     run = run_local("fleet_monitoring_pipeline", {"models": items}, pipeline_root=str(root))
     report = next(t for t in run.tasks if t.task.startswith("fleet-report"))
+    monitors = [t for t in run.tasks if t.task.startswith("monitor-model [for-loop-1-iteration-")]
+    assert len(monitors) == 2  # each model's tasks are in the run's summary too
     assert report.parameters["Output"] == ["shifted"]
     text = Path(report.artifacts["report"]).read_text()
     assert "| steady | ok | False |" in text and "| shifted |" in text

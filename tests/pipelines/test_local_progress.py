@@ -5,6 +5,7 @@ data validation pipeline through the CLI, as a user runs it. (No ``from __future
 annotations`` here: kfp reads the components' annotations as types.)
 """
 
+import builtins
 import re
 
 import pytest
@@ -17,7 +18,7 @@ from kfp_mlops.pipelines.tooling.local_progress import (
     shown_path,
     task_error,
 )
-from kfp_mlops.pipelines.tooling.local_runner import LocalRunError, run_local
+from kfp_mlops.pipelines.tooling.local_runner import LocalRunError, print_kept, run_local
 
 PROBLEM = "column 'age' has 12 non-numeric values (first: 'abc' at row 10)"
 FIX = "clean the column\nor declare it categorical in the suite"
@@ -55,6 +56,13 @@ def tiny_fail(text: str = "hello") -> None:
     """A task that succeeds, then one that fails."""
     first = shout(text=text)
     refuse(text=first.output, problem=PROBLEM, fix=FIX)
+
+
+@dsl.pipeline(name="tiny-fan-out")
+def tiny_fan_out(texts: list = ["a", "b", "c", "d", "e", "f", "g", "h"]) -> None:  # noqa: B006
+    """ParallelFor iterations, which kfp.local runs in threads at once."""
+    with dsl.ParallelFor(texts, parallelism=4) as text:
+        shout(text=text)
 
 
 def _lines(text: str) -> list[str]:
@@ -157,6 +165,39 @@ def test_cli_verbose_streams_everything_and_default_is_compact(tmp_path, capsys,
     assert "full output of shout: hello" in verbose and "Got executor_input" in verbose
     assert "shout: started" not in verbose
     assert len(verbose.splitlines()) > 3 * len(compact.splitlines())
+
+
+def test_interleaved_kfp_indented_prints_leak_and_print_kept_puts_print_back():
+    from kfp.local.logging_utils import indented_print
+
+    def interleaved() -> None:  # two ParallelFor tasks: A enters, B enters, A ends, B ends
+        a, b = indented_print(), indented_print()
+        a.__enter__()
+        b.__enter__()
+        a.__exit__(None, None, None)
+        b.__exit__(None, None, None)
+
+    original = builtins.print
+    try:
+        interleaved()
+        assert builtins.print is not original  # the leak print_kept exists for
+    finally:
+        builtins.print = original
+    with print_kept():
+        interleaved()
+    assert builtins.print is original
+
+
+@pytest.mark.slow  # a kfp.local run (seconds: tiny components)
+def test_run_local_of_a_parallel_for_leaves_print_as_it_was(tmp_path, monkeypatch):
+    monkeypatch.setitem(catalog.PIPELINES, "tiny_fan_out", f"{__name__}:tiny_fan_out")
+    original = builtins.print
+    for verbose in (False, True):
+        run = run_local("tiny_fan_out", pipeline_root=str(tmp_path / str(verbose)), verbose=verbose)
+        names = sorted(t.task for t in run.tasks)
+        assert names == [f"shout [for-loop-1-iteration-{i}]" for i in range(8)]
+        assert sorted(t.parameters["Output"] for t in run.tasks) == list("ABCDEFGH")
+        assert builtins.print is original
 
 
 @pytest.mark.slow  # a kfp.local run (seconds: tiny components)
