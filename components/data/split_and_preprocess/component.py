@@ -59,6 +59,7 @@ def split_and_preprocess(
     Returns:
         The number of classes (0 for regression).
     """
+    from kfp_mlops.components.common.kfp_outputs import log_finite
     from kfp_mlops.components.data.split_and_preprocess.core import split_to
 
     summary, proc, rows = split_to(
@@ -89,6 +90,5 @@ def split_and_preprocess(
     preprocessor.metadata.update(
         {"format": "json", "classes": proc.classes, "task_type": task.task_type}
     )
-    for key, value in summary.items():
-        metrics.log_metric(key, value)
+    log_finite(metrics, summary)
     return summary["num_classes"]

@@ -55,6 +55,7 @@ def integration_test(
     """
     import logging
 
+    from kfp_mlops.components.common.kfp_outputs import log_finite
     from kfp_mlops.components.deployment.integration_test.core import (
         Thresholds,
         run_integration_test,
@@ -80,8 +81,7 @@ def integration_test(
         latency_requests=latency_requests,
         ready_timeout_s=ready_timeout_s,
     )
-    for name, value in metrics_of(result).items():
-        metrics.log_metric(name, value)
+    log_finite(metrics, metrics_of(result))
     write_report(result, report.path)
     report.metadata.update({"passed": result.passed, "url": result.url})
     return result.passed

@@ -52,6 +52,7 @@ def explain_model(
     Returns:
         The most important feature (tabular) or the method (images).
     """
+    from kfp_mlops.components.common.kfp_outputs import log_finite
     from kfp_mlops.components.evaluation.explain_model import core
     from kfp_mlops.components.evaluation.explain_model import report as render
 
@@ -70,6 +71,5 @@ def explain_model(
     render.write_html(result, report.path)
     with open(model_card_section.path, "w", encoding="utf-8") as f:
         f.write(render.markdown_section(result))
-    for key, value in result.metrics().items():
-        metrics.log_metric(key, value)
+    log_finite(metrics, result.metrics())
     return result.columns[0] if result.columns else result.method

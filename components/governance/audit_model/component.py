@@ -88,6 +88,7 @@ def audit_model(
     import os
     from collections import namedtuple
 
+    from kfp_mlops.components.common.kfp_outputs import log_finite
     from kfp_mlops.components.governance.audit_model import core
 
     def path(artifact):
@@ -118,8 +119,7 @@ def audit_model(
         on_failure=on_failure,
     )
     values = result.metrics()
-    for name, value in values.items():
-        metrics.log_metric(name, value)
+    log_finite(metrics, values)
     for artifact, text in (
         (metrics, json.dumps(values, indent=1)),
         (report, result.to_markdown()),

@@ -25,6 +25,7 @@ def fleet_report(
     Returns:
         The names of the models monitoring asked to retrain.
     """
+    from kfp_mlops.components.common.kfp_outputs import log_finite
     from kfp_mlops.components.monitoring.fleet_report.core import (
         markdown,
         read_results,
@@ -36,6 +37,5 @@ def fleet_report(
     rows = read_results([m["registered_model_name"] for m in models], [r.path for r in results])
     with open(report.path, "w", encoding="utf-8") as f:
         f.write(markdown(rows))
-    for key, value in fleet_metrics(rows).items():
-        metrics.log_metric(key, value)
+    log_finite(metrics, fleet_metrics(rows))
     return [r.name for r in rows if r.retrain]

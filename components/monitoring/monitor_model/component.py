@@ -104,6 +104,7 @@ def monitor_model(
     Returns:
         True when retraining should run (use in dsl.If); the reasons are in the metadata.
     """
+    from kfp_mlops.components.common.kfp_outputs import log_finite
     from kfp_mlops.components.monitoring.monitor_model.core import run_monitoring
 
     result = run_monitoring(
@@ -138,8 +139,7 @@ def monitor_model(
         volume_tolerance=volume_tolerance,
         max_model_age_days=max_model_age_days,
     )
-    for name, value in result.numeric_metrics().items():
-        metrics.log_metric(name, value)
+    log_finite(metrics, result.numeric_metrics())
     metrics.metadata["reasons"] = list(result.reasons)
     decision = {
         "retrain": result.retrain,

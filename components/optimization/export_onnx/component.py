@@ -37,6 +37,7 @@ def export_onnx(
     Returns:
         blessed: True when the accuracy gate passed.
     """
+    from kfp_mlops.components.common.kfp_outputs import log_finite
     from kfp_mlops.components.optimization.export_onnx.core import export
 
     result = export(
@@ -49,7 +50,6 @@ def export_onnx(
         gate_mode=gate_mode,
         latency_runs=latency_runs,
     )
-    for name, value in result.metrics.items():
-        metrics.log_metric(name, float(value))
+    log_finite(metrics, result.metrics)
     onnx_model.metadata.update(result.metadata)
     return result.blessed

@@ -37,6 +37,7 @@ def delivery_metrics(
     Returns:
         One line with the four figures.
     """
+    from kfp_mlops.components.common.kfp_outputs import log_finite
     from kfp_mlops.components.registry.delivery_metrics.report import duration
     from kfp_mlops.components.registry.delivery_metrics.runner import measure
 
@@ -49,8 +50,7 @@ def delivery_metrics(
         report_path=report.path,
         pushgateway_url=pushgateway_url,
     )
-    for key, value in result.figures().items():
-        metrics.log_metric(key, value)
+    log_finite(metrics, result.figures())
     cfr = result.change_failure_rate
     return (
         f"{result.deployments} deployments ({result.deployment_frequency_per_day:.3f}/day), "

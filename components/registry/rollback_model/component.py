@@ -60,6 +60,7 @@ def rollback_model(
     import logging
     from pathlib import Path
 
+    from kfp_mlops.components.common.kfp_outputs import log_finite
     from kfp_mlops.components.deployment.deploy_model.core import DEFAULT_STATE_DIR
     from kfp_mlops.components.registry.rollback_model.redeploy import (
         Settings,
@@ -84,8 +85,7 @@ def rollback_model(
     result = rollback_and_redeploy(
         tracking_uri, registered_model_name, settings, experiment_name=experiment_name
     )
-    for key, value in result.metrics().items():
-        metrics.log_metric(key, value)
+    log_finite(metrics, result.metrics())
     Path(report.path).parent.mkdir(parents=True, exist_ok=True)
     Path(report.path).write_text(report_markdown(result, registered_model_name), encoding="utf-8")
     report.metadata.update({"serving": result.serving_now, "target": target})

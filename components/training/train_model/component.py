@@ -87,6 +87,7 @@ def train_model(
     """
     import os
 
+    from kfp_mlops.components.common.kfp_outputs import log_finite
     from kfp_mlops.components.training.train_model.core import train as run_training
 
     os.makedirs(model.path, exist_ok=True)
@@ -119,6 +120,5 @@ def train_model(
         task_path=preprocessor.path if preprocessor is not None else None,
         robust_loss=robust_loss,
     )
-    for key, value in result.summary_metrics().items():
-        metrics.log_metric(key, value)
+    log_finite(metrics, result.summary_metrics())
     model.metadata.update(result.model_metadata())

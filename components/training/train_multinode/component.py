@@ -94,6 +94,7 @@ def train_model_multinode(
     """
     import os
 
+    from kfp_mlops.components.common.kfp_outputs import log_finite
     from kfp_mlops.components.training.train_multinode.core import train_multinode
 
     os.makedirs(model.path, exist_ok=True)
@@ -136,7 +137,5 @@ def train_model_multinode(
         seed=seed,
         num_classes=int(train.metadata.get("num_classes", 0) or 0),
     )
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "epochs_run", "workers"):
-        metrics.log_metric(key, float(result.metrics[key]))
-    metrics.log_metric("samples_per_second", float(result.metrics["samples_per_second"]))
+    log_finite(metrics, result.summary_metrics())
     model.metadata.update(result.model_metadata())
