@@ -13,8 +13,14 @@ from typing import Any
 
 from kfp_mlops.components.common.errors import ParameterError
 
-#: Quality metrics compared with the baseline, in report order.
-METRICS = ("accuracy", "precision", "recall", "f1")
+#: Quality metrics of a classifier compared with the baseline (higher is better), in order.
+CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1")
+#: A regressor's error metrics compared with the baseline (lower is better), in order.
+REGRESSION_METRICS = ("rmse", "mae")
+#: Every metric a baseline may hold, in report order.
+METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
+#: The metrics where a larger value is worse.
+LOWER_IS_BETTER = frozenset(REGRESSION_METRICS)
 #: Findings ``retrain_on`` may list. ``drift`` means feature or prediction drift;
 #: ``data_quality`` any of missing_values, duplicates, stale_data and volume.
 TRIGGERS = (
@@ -41,7 +47,8 @@ MAX_HISTORY = 1000
 def parse_baseline(source: str | Mapping[str, Any] | None, origin: str = "baseline_json") -> dict:
     """Read the champion's baseline metrics from JSON text or a mapping.
 
-    Keys ``accuracy``, ``precision``, ``recall`` and ``f1`` are used (``test_<name>`` and
+    Keys ``accuracy``, ``precision``, ``recall`` and ``f1`` (a classifier's, fractions) and
+    ``rmse`` and ``mae`` (a regressor's, in the target's units) are used (``test_<name>`` and
     ``val_<name>`` are accepted when the plain one is absent); other keys are ignored.
 
     Args:
@@ -52,8 +59,9 @@ def parse_baseline(source: str | Mapping[str, Any] | None, origin: str = "baseli
         Metric name -> baseline value (empty when there is no baseline).
 
     Raises:
-        ParameterError: On malformed JSON, a non-object, values that are not numbers in
-            (0, 1], or an object with none of the metrics.
+        ParameterError: On malformed JSON, a non-object, a classification metric that is
+            not a number in (0, 1], an error metric that is not a positive number, or an
+            object with none of the metrics.
     """
     if source is None or (isinstance(source, str) and not source.strip()):
         return {}
@@ -80,11 +88,15 @@ def parse_baseline(source: str | Mapping[str, Any] | None, origin: str = "baseli
         if key is None:
             continue
         value = data[key]
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not 0.0 < value <= 1.0  # also rejects NaN
-        ):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if name in LOWER_IS_BETTER:
+            if not number or not 0.0 < value < float("inf"):  # also rejects NaN
+                raise ParameterError(
+                    f"{origin} has {key}={value!r}, not a positive number",
+                    f"give {name} in the target's units, e.g. 52.3 (0 would make every "
+                    "window look worse)",
+                )
+        elif not number or not 0.0 < value <= 1.0:  # also rejects NaN
             raise ParameterError(
                 f"{origin} has {key}={value!r}, not a number in (0, 1]",
                 "give metrics as fractions, e.g. 0.97 rather than 97 or '0.97'",

@@ -19,7 +19,7 @@ from pandas.api import types as ptypes
 from kfp_mlops.components.common.errors import DataValidationError
 from kfp_mlops.components.common.metrics import latency_percentiles
 from kfp_mlops.components.data.split_and_preprocess.core import Preprocessor
-from kfp_mlops.components.monitoring.monitor_model.baselines import METRICS
+from kfp_mlops.components.monitoring.monitor_model.baselines import LOWER_IS_BETTER, METRICS
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +53,33 @@ def compare_with_baseline(
 ) -> list[MetricCheck]:
     """Level of each metric that has a baseline.
 
-    Level 2 (critical) below ``critical_ratio x baseline``, 1 (warning) below
-    ``warning_ratio x baseline``, else 0.
+    A score (accuracy, F1, ...) is at level 2 (critical) below ``critical_ratio x baseline``
+    and 1 (warning) below ``warning_ratio x baseline``. An error (RMSE, MAE) mirrors that: 2
+    above ``(2 - critical_ratio) x baseline`` and 1 above ``(2 - warning_ratio) x baseline``,
+    so the runbook's 0.95 / 0.90 mean 5% / 10% worse either way. Else 0.
     """
     checks = []
     for name in METRICS:
         if name not in values or name not in baseline:
             continue
         value, base = float(values[name]), float(baseline[name])
-        ratio = value / base
-        level = 2 if value < critical_ratio * base else 1 if value < warning_ratio * base else 0
-        checks.append(MetricCheck(name, value, base, ratio, level))
+        if name in LOWER_IS_BETTER:
+            critical, warning = (
+                value > (2 - critical_ratio) * base,
+                value > (2 - warning_ratio) * base,
+            )
+        else:
+            critical, warning = value < critical_ratio * base, value < warning_ratio * base
+        level = 2 if critical else 1 if warning else 0
+        checks.append(MetricCheck(name, value, base, value / base, level))
     return checks
+
+
+def limit_text(check: MetricCheck, ratio: float) -> str:
+    """The bound a check crossed, as its finding says it (``below 95%``, ``above 105%``)."""
+    if check.name in LOWER_IS_BETTER:
+        return f"above {2 - ratio:.0%}"
+    return f"below {ratio:.0%}"
 
 
 def latency_from_log(frame: pd.DataFrame, column: str = LATENCY_COLUMN) -> dict[str, Any] | None:
@@ -121,11 +136,13 @@ def check_labels(
     """Encoded labels of the labelled recent rows, checked against the reference's.
 
     Returns:
-        ``(row_mask, codes)``, or ``None`` when the window has no labels.
+        ``(row_mask, codes)``, or ``None`` when the window has no labels. A regression
+        model's "codes" are the targets in their own units (float64).
 
     Raises:
         DataValidationError: If the labels have another type than the reference's (e.g.
-            ints vs class names) or values that are not classes of the model.
+            ints vs class names), values that are not classes of the model, or (regression)
+            targets that are not finite numbers.
     """
     target = preprocessor.target_column
     if target not in current.columns:
@@ -134,6 +151,8 @@ def check_labels(
     if not mask.any():
         return None
     labels = current.loc[mask, target]
+    if not preprocessor.task_spec.is_classification:
+        return mask, _regression_targets(labels, target)
     kind = _value_kind(labels)
     classes = list(preprocessor.classes)
     if target in reference.columns:
@@ -156,6 +175,24 @@ def check_labels(
             "on data that contains them (monitoring does not retrain on unknown labels)",
         )
     return mask, preprocessor.encode_labels(text)
+
+
+def _regression_targets(labels: pd.Series, target: str) -> np.ndarray:
+    """A regression window's targets as float64, refused unless every one is a finite number."""
+    if not ptypes.is_numeric_dtype(labels) or ptypes.is_bool_dtype(labels):
+        raise DataValidationError(
+            f"the regression target '{target}' of the recent window is {labels.dtype} "
+            f"(e.g. {labels.head(3).tolist()}), not numeric",
+            "log the target as a number in the units the model was trained on",
+        )
+    values = labels.to_numpy(dtype="float64")
+    if not np.isfinite(values).all():
+        raise DataValidationError(
+            f"the regression target '{target}' has {int((~np.isfinite(values)).sum())} "
+            "infinite values in the recent window",
+            "fix the labelling that produced them (missing targets may be left empty)",
+        )
+    return values
 
 
 def features(preprocessor: Preprocessor, frame: pd.DataFrame, name: str) -> np.ndarray:

@@ -41,7 +41,9 @@ def monitor_model(
     """Monitor the deployed model on a recent window; decide whether to retrain.
 
     Computes accuracy, precision, recall and F1 on the labelled recent rows against the
-    champion's baseline (warning below 95 %, critical below 90 % of it), latency p50/p95/p99,
+    champion's baseline (warning below 95 %, critical below 90 % of it), or for a regression
+    model RMSE, MAE and R2 in the target's units (warning above 105 %, critical above 110 %
+    of the baseline RMSE or MAE), latency p50/p95/p99,
     feature drift (PSI per feature) and prediction drift (PSI of the model's scores on the
     reference vs the recent window), data quality (missing values, duplicates, freshness,
     volume) and the champion's age. The model is run as served: model.tflite when the
@@ -58,7 +60,8 @@ def monitor_model(
             as the server serves it, else model.h5). Its metadata created_at or
             creation_timestamp dates it when model_created_at is empty.
         preprocessor: The preprocessor JSON of the champion's training run.
-        metrics: accuracy, precision, recall, f1 (when labelled), drifted_features,
+        metrics: accuracy, precision, recall, f1 (regression: rmse, mae, r2) when
+            labelled, drifted_features,
             share_drifted, max_psi, prediction_psi, latency_p50_ms/p95/p99, level (0 ok,
             1 warning, 2 critical), retrain (0/1), rows, labelled_rows, missing_ratio,
             max_column_missing_ratio, incomplete_rows, duplicate_rows, duplicate_ratio,
@@ -70,8 +73,9 @@ def monitor_model(
             keep it at history_uri.
         baseline: Optional baseline artifact instead of baseline_json: a JSON file, a Model
             directory with metrics.json, or a Metrics artifact (values in its metadata).
-        baseline_json: The champion's metrics as JSON, e.g. {"accuracy": 0.97, "f1": 0.96};
-            test_/val_ prefixed keys are accepted. Empty: quality is not compared.
+        baseline_json: The champion's metrics as JSON, e.g. {"accuracy": 0.97, "f1": 0.96}
+            or a regressor's {"rmse": 52.1, "mae": 41.3}; test_/val_ prefixed keys are
+            accepted. Empty: quality is not compared.
         retrain_on: Comma-separated findings that trigger retraining: drift (feature or
             prediction), feature_drift, prediction_drift, critical, warning, data_quality
             (missing_values, duplicates, stale_data or volume; each may be named alone),

@@ -6,7 +6,8 @@ column where labels have arrived) with the reference data the model was trained 
 - **Quality** (labelled rows only): accuracy, precision, recall and F1 (binary for two
   classes, macro otherwise) against the champion's baseline. Per the runbook a metric is at
   level *warning* below ``0.95 x baseline`` and *critical* below ``0.90 x baseline``; the
-  run's level is the worst metric's.
+  run's level is the worst metric's. A regression model's RMSE and MAE (in the target's
+  units; R2 is reported) are *warning* above ``1.05 x`` and *critical* above ``1.10 x``.
 - **Latency**: p50/p95/p99 in milliseconds, from the log's ``latency_ms`` column when there
   is one, otherwise measured here with single-row predictions (a bounded number of them).
 - **Drift**: feature drift with :func:`~kfp_mlops.components.data.detect_drift.core.feature_drift`
@@ -75,6 +76,7 @@ from kfp_mlops.components.monitoring.monitor_model.scoring import Scores, score
 from kfp_mlops.components.monitoring.monitor_model.served import (
     ServedModel,
     as_served,
+    check_fits,
     load_served,
 )
 
@@ -150,7 +152,7 @@ def monitor(
     created = model_created_at if isinstance(model_created_at, datetime) else None
     created = created or model_created(model_created_at)
     served = as_served(model)
-    num_classes = _check_model(served, preprocessor)
+    num_classes = check_fits(served, preprocessor)
     target = preprocessor.target_column
     _check_raw(reference, current, target)
 
@@ -312,20 +314,6 @@ def _check_parameters(
         )
 
 
-def _check_model(served: ServedModel, preprocessor: Preprocessor) -> int:
-    """The model's class count, after checking it fits the preprocessor."""
-    num_classes = served.num_classes
-    width = served.model.input_width
-    if num_classes != preprocessor.num_classes or width != preprocessor.num_features:
-        raise ParameterError(
-            f"the model takes {width} features and predicts {num_classes} classes but the "
-            f"preprocessor gives {preprocessor.num_features} features and "
-            f"{preprocessor.num_classes} classes",
-            "pass the model and the preprocessor of the same training run",
-        )
-    return num_classes
-
-
 def _check_raw(reference: pd.DataFrame, current: pd.DataFrame, target: str) -> None:
     for name, frame in (("reference", reference), ("recent window", current)):
         # Raw input is what load_dataset writes; processed splits have a 'label' column
@@ -368,6 +356,7 @@ def _result(
         class_share=scores.class_share,
         model={"kind": served.kind, "file": served.file},
         data_quality=quality,
+        regression=not scores.classes,  # a regressor's scores have no classes
     )
     log.info(
         "monitoring: retrain=%s level=%s reasons=%s alerts=%s",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kfp_mlops.components.data.detect_drift.core import DriftResult, FeatureDrift
-from kfp_mlops.components.monitoring.monitor_model.checks import MetricCheck
+from kfp_mlops.components.monitoring.monitor_model.checks import MetricCheck, limit_text
 from kfp_mlops.components.monitoring.monitor_model.quality import DataQuality, QualityLimits
 
 
@@ -59,7 +59,7 @@ class Findings:
                 triggered_by = ("critical", "warning") if c.level == 2 else ("warning",)
                 self.add(
                     f"{c.name} {c.value:.4f} is {c.ratio:.1%} of the baseline {c.baseline:.4f} "
-                    f"({c.level_name}: below {limit:.0%})",
+                    f"({c.level_name}: {limit_text(c, limit)})",
                     *triggered_by,
                 )
 

@@ -13,6 +13,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from kfp_mlops.components.monitoring.monitor_model.baselines import METRICS
+
 log = logging.getLogger(__name__)
 
 #: Prometheus gauges pushed: (summary key, gauge name, help).
@@ -21,6 +23,8 @@ GAUGES = (
     ("precision", "model_monitor_precision", "Precision (macro for multiclass)"),
     ("recall", "model_monitor_recall", "Recall (macro for multiclass)"),
     ("f1", "model_monitor_f1", "F1 score (macro for multiclass)"),
+    ("rmse", "model_monitor_rmse", "RMSE on the labelled recent window (regression)"),
+    ("mae", "model_monitor_mae", "MAE on the labelled recent window (regression)"),
     ("drifted_features", "model_monitor_drifted_features", "Features with PSI above threshold"),
     ("max_psi", "model_monitor_max_feature_psi", "Largest feature PSI"),
     ("prediction_psi", "model_monitor_prediction_psi", "PSI of the model's scores"),
@@ -44,7 +48,7 @@ COLUMN_MISSING_GAUGE = "model_monitor_column_missing_ratio"
 LATENCY_GAUGE = "model_monitor_latency_ms"
 #: The champion's baseline metric ``m`` as ``model_monitor_baseline_<m>`` (e.g. accuracy).
 BASELINE_GAUGE = "model_monitor_baseline_{}"
-BASELINE_METRICS = ("accuracy", "precision", "recall", "f1")
+BASELINE_METRICS = METRICS
 #: Summary key -> gauge name, for the alert rules.
 GAUGE_NAMES = {key: name for key, name, _ in GAUGES}
 _QUANTILES = (("0.5", "latency_p50_ms"), ("0.95", "latency_p95_ms"), ("0.99", "latency_p99_ms"))

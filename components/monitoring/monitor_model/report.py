@@ -14,7 +14,6 @@ import numpy as np
 
 from kfp_mlops.components.common import report
 from kfp_mlops.components.data.detect_drift.core import DriftResult, FeatureDrift
-from kfp_mlops.components.monitoring.monitor_model.baselines import METRICS
 from kfp_mlops.components.monitoring.monitor_model.checks import MetricCheck
 from kfp_mlops.components.monitoring.monitor_model.quality import DataQuality
 from kfp_mlops.components.monitoring.monitor_model.result import MonitorResult
@@ -81,7 +80,7 @@ def _quality(r: MonitorResult, warning_ratio: float, critical_ratio: float) -> s
         body.append("<p>No labelled rows in the recent window: quality not checked.</p>")
         return "".join(body)
     rows = []
-    for name in METRICS:
+    for name in r.metric_names:
         check = next((c for c in r.checks if c.name == name), None)
         rows.append(
             [
@@ -288,11 +287,12 @@ def _plot_trend(runs: Sequence[Mapping[str, Any]]) -> Any:
             [float(r[key]) if isinstance(r.get(key), int | float) else np.nan for r in runs]
         )
 
-    for key in ("accuracy", "f1", "precision", "recall"):
+    errors = any(isinstance(r.get("rmse"), int | float) for r in runs)  # a regressor's runs
+    for key in ("rmse", "mae") if errors else ("accuracy", "f1", "precision", "recall"):
         values = series(key)
         if np.isfinite(values).any():
             top.plot(x, values, marker="o", markersize=3, label=key)
-    top.set_ylabel("quality", fontsize=8)
+    top.set_ylabel("error (target units)" if errors else "quality", fontsize=8)
     top.legend(fontsize=7)
     bottom.plot(x, series("prediction_psi"), marker="o", markersize=3, label="prediction PSI")
     bottom.plot(x, series("max_psi"), marker="o", markersize=3, label="max feature PSI")

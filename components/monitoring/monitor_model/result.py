@@ -10,9 +10,12 @@ from typing import Any
 import numpy as np
 
 from kfp_mlops.components.data.detect_drift.core import DriftResult, FeatureDrift
-from kfp_mlops.components.monitoring.monitor_model.baselines import METRICS
+from kfp_mlops.components.monitoring.monitor_model.baselines import CLASSIFICATION_METRICS
 from kfp_mlops.components.monitoring.monitor_model.checks import LEVELS, MetricCheck
 from kfp_mlops.components.monitoring.monitor_model.quality import DataQuality
+
+#: A regression run's quality figures: the compared errors, then R2 (reported only).
+REGRESSION_SUMMARY = ("rmse", "mae", "r2")
 
 
 @dataclass
@@ -36,12 +39,19 @@ class MonitorResult:
     classes: list[str] = field(default_factory=list)
     class_share: dict[str, list[float]] = field(default_factory=dict)
     pushed: bool | None = None
+    #: A regression model's run (metrics are errors in the target's units; no classes).
+    regression: bool = False
     #: The model monitored: ``kind`` (keras / tflite) and ``file``.
     model: dict[str, str] = field(default_factory=dict)
     #: Missing values, duplicates, freshness, volume and the model's age.
     data_quality: DataQuality | None = None
     #: Earlier runs' summaries plus this one's (set by :func:`~.core.run_monitoring`).
     history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The quality metrics this run reports, in order (its task's)."""
+        return REGRESSION_SUMMARY if self.regression else CLASSIFICATION_METRICS
 
     @property
     def level_name(self) -> str:
@@ -55,7 +65,7 @@ class MonitorResult:
             "timestamp": self.timestamp,
             "rows": self.rows,
             "labelled_rows": self.labelled_rows,
-            **{m: self.metrics.get(m) for m in METRICS},
+            **{m: self.metrics.get(m) for m in self.metric_names},
             "drifted_features": len(self.drift.drifted_features),
             "share_drifted": self.drift.share_drifted,
             "max_psi": self.drift.max_psi,

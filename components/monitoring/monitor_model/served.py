@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 
 from kfp_mlops.components.common import inference
+from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.metrics import to_proba
 from kfp_mlops.components.common.model_dir import check_model_file, resolve_backend
+from kfp_mlops.components.data.split_and_preprocess.core import Preprocessor
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +84,31 @@ def predict_raw(served: ServedModel, features: np.ndarray) -> np.ndarray:
 def probabilities(served: ServedModel, features: np.ndarray, num_classes: int) -> np.ndarray:
     """Class probabilities ``(n, num_classes)`` (:func:`~.common.metrics.to_proba`)."""
     return to_proba(predict_raw(served, features), num_classes)
+
+
+def check_fits(served: ServedModel, preprocessor: Preprocessor) -> int:
+    """The model's class count (0 for regression), after checking it fits the preprocessor.
+
+    Raises:
+        ParameterError: If its input width or outputs are not the preprocessor's.
+    """
+    width = served.model.input_width
+    if not preprocessor.task_spec.is_classification:
+        outputs = served.model.output_width
+        if outputs != 1 or width != preprocessor.num_features:
+            raise ParameterError(
+                f"the model takes {width} features and has {outputs} outputs but the "
+                f"preprocessor is a regression one of {preprocessor.num_features} features "
+                "(one output)",
+                "pass the model and the preprocessor of the same training run",
+            )
+        return 0
+    num_classes = served.num_classes
+    if num_classes != preprocessor.num_classes or width != preprocessor.num_features:
+        raise ParameterError(
+            f"the model takes {width} features and predicts {num_classes} classes but the "
+            f"preprocessor gives {preprocessor.num_features} features and "
+            f"{preprocessor.num_classes} classes",
+            "pass the model and the preprocessor of the same training run",
+        )
+    return num_classes
