@@ -23,6 +23,8 @@ ALERTS = [
     "ModelNotReady",
     "ModelAccuracyWarning",
     "ModelAccuracyCritical",
+    "ModelRmseWarning",
+    "ModelRmseCritical",
     "ModelPrecisionLow",
     "ModelRecallLow",
     "ModelDriftWarning",
@@ -51,6 +53,9 @@ def test_defaults_are_the_runbooks():
     warn, crit = rules["ModelAccuracyWarning"]["expr"], rules["ModelAccuracyCritical"]["expr"]
     assert warn.endswith("< 0.95) >= 0.9") and crit.endswith("< 0.9")
     assert "model_monitor_baseline_accuracy{" in crit
+    rmse = 'model_monitor_rmse{model="churn"} / model_monitor_baseline_rmse{model="churn"}'
+    assert rules["ModelRmseWarning"]["expr"] == f"({rmse} > 1.05) <= 1.1"
+    assert rules["ModelRmseCritical"]["expr"] == f"{rmse} > 1.1"
     assert rules["ModelPrecisionLow"]["expr"] == 'model_monitor_precision{model="churn"} < 0.9'
     assert rules["ModelRecallLow"]["expr"] == 'model_monitor_recall{model="churn"} < 0.85'
     drift = 'model_monitor_max_feature_psi{model="churn"}'

@@ -67,6 +67,16 @@ def monitoring(accuracy=0.96, baseline=0.97, precision=0.95, recall=0.93, psi=0.
     ]
 
 
+def regressor(rmse: float, baseline: float = 50.0, psi: float = 0.01, age: float = 2.0):
+    """A regression model's pushed gauges: RMSE and its baseline, no accuracy."""
+    return [
+        steady("model_monitor_rmse", PUSHED, rmse),
+        steady("model_monitor_baseline_rmse", PUSHED, baseline),
+        steady("model_monitor_max_feature_psi", PUSHED, psi),
+        steady("model_monitor_model_age_days", PUSHED, age),
+    ]
+
+
 HEALTHY_LATENCY = {0.002: 100}
 
 
@@ -105,6 +115,17 @@ CASES = [
         "accuracy 0.833 x baseline",
         serving(HEALTHY_LATENCY) + monitoring(accuracy=0.8, baseline=0.96),
         {"ModelAccuracyCritical": 0.8 / 0.96},
+    ),
+    Case("regressor at its baseline", serving(HEALTHY_LATENCY) + regressor(rmse=51.0)),
+    Case(
+        "rmse 1.07 x baseline",
+        serving(HEALTHY_LATENCY) + regressor(rmse=53.5),
+        {"ModelRmseWarning": 53.5 / 50},
+    ),
+    Case(
+        "rmse 1.2 x baseline",
+        serving(HEALTHY_LATENCY) + regressor(rmse=60.0),
+        {"ModelRmseCritical": 60.0 / 50},
     ),
     Case(
         "precision and recall",

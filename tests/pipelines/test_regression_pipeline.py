@@ -1,6 +1,7 @@
 """A user's own model on a regression task through the whole training_pipeline (kfp.local):
 validate -> split -> tune (the module's search_space) -> train (2 Horovod workers) -> prune
--> int8 -> evaluate (RMSE gate) -> register -> deploy (real servers on loopback) -> promote."""
+-> int8 -> evaluate (RMSE gate) -> register -> deploy (real servers on loopback) -> promote,
+then monitoring_pipeline on the promoted regressor (RMSE/MAE against the registry's baseline)."""
 
 import json
 import urllib.request
@@ -68,5 +69,20 @@ def test_user_model_regression_runs_the_whole_training_pipeline(tmp_path):
             answer = json.loads(response.read())
         assert len(answer["predictions"]) == 3
         assert all(20 < p < 360 for p in answer["predictions"])
+
+        # The monitoring pipeline judges the promoted regressor on RMSE/MAE, with the baseline
+        # the registry holds (evaluation's figures, in the target's units).
+        monitored = run_local(
+            "monitoring_pipeline",
+            {"current_source": "builtin:diabetes", "registered_model_name": MODEL},
+            pipeline_root=str(tmp_path),
+        )
+        monitor = _task(monitored, "monitor-model")
+        assert "accuracy" not in monitor.metrics
+        rmse = evaluation.metrics["rmse"]
+        assert 0.5 * rmse < monitor.metrics["rmse"] < 1.5 * rmse and "mae" in monitor.metrics
+        result = json.loads(Path(monitor.artifacts["result_json"]).read_text())
+        assert [c["metric"] for c in result["checks"]] == ["rmse", "mae"]
+        assert result["checks"][0]["baseline"] == pytest.approx(rmse, rel=1e-4)
     finally:
         stop_local(str(tmp_path / "serving"), MODEL)

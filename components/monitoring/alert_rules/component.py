@@ -53,8 +53,10 @@ def alert_rules(
         latency_p95_ms: p95 prediction latency above which to warn (ms).
         latency_p99_ms: p99 prediction latency above which to page (ms, critical).
         error_rate: Share of failed predictions above which to page (0.01 = 1 %).
-        accuracy_warning_ratio: Warn when accuracy falls below this share of the baseline.
-        accuracy_critical_ratio: Page when accuracy falls below this share of the baseline.
+        accuracy_warning_ratio: Warn when accuracy falls below this share of the baseline
+            (a regressor's RMSE: above 2 minus it, 0.95 -> 1.05 x).
+        accuracy_critical_ratio: Page when accuracy falls below this share of the baseline
+            (a regressor's RMSE: above 2 minus it, 0.90 -> 1.10 x).
         min_precision: Warn when precision falls below this.
         min_recall: Warn when recall falls below this.
         drift_warning: Drift score from which to warn (up to drift_critical).

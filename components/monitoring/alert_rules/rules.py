@@ -176,6 +176,7 @@ def monitoring_alerts(t: Thresholds, o: RuleOptions) -> list[Alert]:
             "the champion's baseline.",
             _ACTIONS["quality"],
         ),
+        *_error_alerts(t, o),
         _floor("Precision", _gauge("precision", o), t.min_precision),
         _floor("Recall", _gauge("recall", o), t.min_recall),
         Alert(
@@ -203,6 +204,36 @@ def monitoring_alerts(t: Thresholds, o: RuleOptions) -> list[Alert]:
             f"(limit {_num(t.max_model_age_days)})",
             f"The champion was trained more than {_num(t.max_model_age_days)} days ago.",
             _ACTIONS["age"],
+        ),
+    ]
+
+
+def _error_alerts(t: Thresholds, o: RuleOptions) -> list[Alert]:
+    """A regressor's RMSE above its baseline, mirroring the accuracy ratios (as monitoring).
+
+    A classifier pushes no ``model_monitor_rmse``, so these never fire for one.
+    """
+    ratio = f"{_gauge('rmse', o)} / {BASELINE_GAUGE.format('rmse')}{selector(o)}"
+    warn = round(2 - t.accuracy_warning_ratio, 9)  # 0.95 -> 1.05: 5 % worse either way
+    crit = round(2 - t.accuracy_critical_ratio, 9)
+    of_baseline = '{{ $value | printf "%.3f" }} x its baseline'
+    what = "The monitoring job's RMSE on labelled recent rows (a regression model) is above"
+    return [
+        Alert(
+            "ModelRmseWarning",
+            f"({ratio} > {_num(warn)}) <= {_num(crit)}",
+            WARNING,
+            f"{_WHO}: RMSE is {of_baseline} (warning above {_num(warn)} x)",
+            f"{what} {_num(warn)} x the champion's baseline.",
+            _ACTIONS["quality"],
+        ),
+        Alert(
+            "ModelRmseCritical",
+            f"{ratio} > {_num(crit)}",
+            CRITICAL,
+            f"{_WHO}: RMSE is {of_baseline} (critical above {_num(crit)} x)",
+            f"{what} {_num(crit)} x the champion's baseline.",
+            _ACTIONS["quality"],
         ),
     ]
 
