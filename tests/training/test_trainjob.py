@@ -317,6 +317,50 @@ def test_failed_trainjob_fails_the_step_with_its_message_and_writes_no_model(
     assert config["train_path"] == train_uri and config["output_dir"].startswith("gs://")
 
 
+def test_a_local_model_file_is_checked_then_uploaded_for_the_nodes(
+    gcs_emulator, bc_splits, tmp_path
+):
+    """The nodes cannot see the launching pod's files: the job's config names a gs:// copy."""
+    from kfp_mlops.components.training.train_model.core import train
+    from kfp_mlops.components.training.train_multinode.run import stage_model_fn
+
+    example = ROOT / "examples" / "user_model" / "wide_and_deep.py"
+    api = FakeTrainerApi()
+    api.on_create = lambda obj: api.set_condition(
+        "team-a", obj["metadata"]["name"], "Failed", "Stopped", "stopped by the test"
+    )
+    train_uri, val_uri = _splits_to_gcs(gcs_emulator, bc_splits, "user-model")
+    with FakeTrainerServer(api) as server:
+        cluster = ClusterRun(
+            spec=gpu_spec(name="user-model-run", gpus_per_node=0, procs_per_node=1, num_nodes=2),
+            work_uri=f"gs://{BUCKET}/user-model/work",
+            train_uri=train_uri,
+            validation_uri=val_uri,
+            api_client=server.api_client(),
+            gcs_client=gcs_emulator,
+            poll_interval_s=0.05,
+        )
+        with pytest.raises(TrainingError, match="stopped by the test"):
+            train(
+                *bc_splits,
+                str(tmp_path / "model"),
+                num_workers=2,
+                epochs=2,
+                model_fn=str(example),
+                cluster=cluster,
+            )
+    bucket = gcs_emulator.bucket(BUCKET)
+    config = json.loads(bucket.blob("user-model/work/config.json").download_as_bytes())
+    assert config["model_fn"] == f"gs://{BUCKET}/user-model/work/model_fn/wide_and_deep.py"
+    staged = bucket.blob("user-model/work/model_fn/wide_and_deep.py").download_as_bytes()
+    assert staged == example.read_bytes()
+    # Names the nodes resolve themselves are passed on as they are; a missing file is named.
+    for name in ("builtin:resnet_mlp", "my_models.tabular:build_model", "gs://b/m.py"):
+        assert stage_model_fn(name, "gs://b/work") == name
+    with pytest.raises(ParameterError, match="does not exist in this pod"):
+        stage_model_fn(str(tmp_path / "absent.py"), "gs://b/work")
+
+
 def test_local_paths_are_refused_before_anything_is_created(bc_splits, tmp_path):
     from kfp_mlops.components.training.train_model.core import train
 

@@ -3,10 +3,12 @@
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
 
-from kfp_mlops.components.common.versions import PIPELINE_IMAGE
+from kfp_mlops.components.common.versions import TRAINER_IMAGE
 
 
-@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+# The trainer image: it has the trainer env, in which a user's model_fn is built and checked
+# before the TrainJob is created (the pipeline image has no TensorFlow 2.15 + Horovod).
+@dsl.component(base_image=TRAINER_IMAGE, install_kfp_package=False)
 def train_model_multinode(
     train: Input[Dataset],
     validation: Input[Dataset],
@@ -15,6 +17,8 @@ def train_model_multinode(
     curves: Output[HTML],
     manifests: Output[Artifact],
     best_params: Input[Artifact] = None,
+    preprocessor: Input[Model] = None,
+    model_fn: str = "builtin:mlp",
     num_nodes: int = 2,
     procs_per_node: int = 1,
     gpus_per_node: int = 1,
@@ -42,6 +46,7 @@ def train_model_multinode(
     tracking_uri: str = "",
     experiment_name: str = "kfp-mlops",
     seed: int = 42,
+    robust_loss: bool = False,
 ):
     """Train across several nodes as a Kubeflow Trainer TrainJob (Horovod on an MPI runtime).
 
@@ -57,11 +62,16 @@ def train_model_multinode(
         train: Training set (Parquet) on gs://.
         validation: Validation set on gs://.
         model: Output: the same files as train_model's model (model.h5, history.json, ...).
-        metrics: Final loss, accuracy, val_loss, val_accuracy, epochs_run, workers,
-            samples_per_second.
+        metrics: Final loss and val_loss, the task's metrics (accuracy, or rmse and mae) on
+            train and validation, epochs_run, workers, samples_per_second.
         curves: HTML report of loss, accuracy and learning rate per epoch.
         manifests: The TrainingRuntime and TrainJob applied, as YAML (for audit or GitOps).
         best_params: Optional tuning result JSON (see train_model).
+        preprocessor: The preprocessor of split_and_preprocess: its task spec says binary,
+            multiclass or regression (without it: classification, classes from the labels).
+        model_fn: As train_model's: builtin:<name>, package.module:function in the trainer
+            image, or a .py file (a local file is uploaded next to the job for the nodes;
+            gs:// is read by each node). Checked in this step before the TrainJob exists.
         num_nodes: Pods that train; the world size is num_nodes * procs_per_node.
         procs_per_node: Horovod processes per node: one per GPU.
         gpus_per_node: GPUs each node requests (0 = CPU nodes).
@@ -91,6 +101,7 @@ def train_model_multinode(
         tracking_uri: MLflow tracking server URI; empty disables MLflow logging.
         experiment_name: MLflow experiment name.
         seed: Seed of weight initialisation and shuffling.
+        robust_loss: Regression only: Huber loss instead of mean squared error.
     """
     import os
 
@@ -136,6 +147,9 @@ def train_model_multinode(
         experiment_name=experiment_name,
         seed=seed,
         num_classes=int(train.metadata.get("num_classes", 0) or 0),
+        model_fn=model_fn,
+        task_path=preprocessor.path if preprocessor is not None else None,
+        robust_loss=robust_loss,
     )
     log_finite(metrics, result.summary_metrics())
     model.metadata.update(result.model_metadata())

@@ -57,6 +57,31 @@ class ClusterRun:
     crd_dir: str = ""
 
 
+def stage_model_fn(model_fn: str, work_uri: str, gcs_client: Any = None) -> str:
+    """Where the TrainJob's pods find the user's model file: a local ``.py`` is uploaded.
+
+    The file exists only in this (the launching) pod; the workers copy a ``gs://`` model
+    file for themselves (:mod:`..model_fn`). Built-ins, ``package.module:function`` names and
+    ``gs://`` files are returned as they are.
+
+    Raises:
+        ParameterError: If the local file does not exist.
+    """
+    from kfp_mlops.components.common import io
+
+    if not model_fn.endswith(".py") or model_fn.startswith("gs://"):
+        return model_fn
+    path = Path(model_fn)
+    if not path.is_file():
+        raise ParameterError(
+            f"model_fn file '{model_fn}' does not exist in this pod",
+            "pass a path inside the launching pod, or a gs:// URI",
+        )
+    uri = f"{work_uri.rstrip('/')}/model_fn/{path.name}"
+    io.write_bytes(uri, path.read_bytes(), client=gcs_client)
+    return uri
+
+
 def run_on_cluster(config: WorkerConfig, cluster: ClusterRun) -> LaunchResult:
     """Train on the cluster: config to ``work_uri``, runtime + TrainJob, wait, fetch outputs.
 
@@ -92,6 +117,7 @@ def run_on_cluster(config: WorkerConfig, cluster: ClusterRun) -> LaunchResult:
     if not config.checkpoint_dir.startswith("gs://"):
         config.checkpoint_dir = f"{work_uri}/checkpoints"
     spec.config_uri = f"{work_uri}/config.json"
+    config.model_fn = stage_model_fn(config.model_fn, work_uri, cluster.gcs_client)
     docs = manifests(spec, cluster.crd_dir or None)
     if cluster.manifests_path:
         Path(cluster.manifests_path).parent.mkdir(parents=True, exist_ok=True)
