@@ -74,7 +74,11 @@ def test_user_model_regression_runs_the_whole_training_pipeline(tmp_path):
         # the registry holds (evaluation's figures, in the target's units).
         monitored = run_local(
             "monitoring_pipeline",
-            {"current_source": "builtin:diabetes", "registered_model_name": MODEL},
+            {
+                "current_source": "builtin:diabetes",
+                "reference_source": "builtin:diabetes",
+                "registered_model_name": MODEL,
+            },
             pipeline_root=str(tmp_path),
         )
         monitor = _task(monitored, "monitor-model")
