@@ -35,6 +35,7 @@ def train_model(
     experiment_name: str = "kfp-mlops",
     seed: int = 42,
     robust_loss: bool = False,
+    class_weight: str = "",
 ):
     """Train a built-in or your own Keras model with Horovod data parallelism (Gloo / NCCL).
 
@@ -84,6 +85,9 @@ def train_model(
         experiment_name: MLflow experiment name.
         seed: Seed of weight initialisation and shuffling.
         robust_loss: Regression only: Huber loss instead of mean squared error.
+        class_weight: Classification only: "" (rows weigh the same), "balanced" (n_rows /
+            (n_classes * rows of the class), counted from the training split) or a JSON
+            object of class -> weight, e.g. {"malignant": 3.0}; unnamed classes weigh 1.
     """
     import os
 
@@ -119,6 +123,7 @@ def train_model(
         model_fn=model_fn,
         task_path=preprocessor.path if preprocessor is not None else None,
         robust_loss=robust_loss,
+        class_weight=class_weight,
     )
     log_finite(metrics, result.summary_metrics())
     model.metadata.update(result.model_metadata())

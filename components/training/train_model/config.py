@@ -77,6 +77,7 @@ class WorkerConfig(HyperParams):
         model_params: Extra keys for the user's ``build_model`` (beyond the hyper-parameters).
         task: The task spec as JSON (empty: classification with ``num_classes`` classes).
         robust_loss: Regression: Huber loss instead of mean squared error.
+        class_weight: Loss weight by class code (``"0"``, ``"1"``, ...); empty: unweighted.
         streaming: Read the splits in batches per rank (:mod:`.worker_stream`) instead of
             whole into memory; the launcher sets it for shard directories and large files.
         train_rows: Rows of the training split, from its metadata (the step count's base).
@@ -104,6 +105,7 @@ class WorkerConfig(HyperParams):
     model_params: dict[str, Any] = field(default_factory=dict)
     task: dict[str, Any] = field(default_factory=dict)
     robust_loss: bool = False
+    class_weight: dict[str, float] = field(default_factory=dict)
     streaming: bool = False
     train_rows: int = 0
     shuffle_buffer_rows: int = 65536

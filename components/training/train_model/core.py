@@ -21,7 +21,7 @@ from kfp_mlops.components.common.model_dir import MODEL_CONFIG_FILE
 from kfp_mlops.components.common.task import TaskSpec
 from kfp_mlops.components.training.hparams import TUNABLE, HyperParams
 from kfp_mlops.components.training.model import ModelConfig
-from kfp_mlops.components.training.train_model import launcher, preflight
+from kfp_mlops.components.training.train_model import class_weights, launcher, preflight
 from kfp_mlops.components.training.train_model.config import (
     MODEL_FILE,
     SAVED_MODEL_DIR,
@@ -174,6 +174,7 @@ def train(
     model_fn: str = "builtin:mlp",
     task_path: str | None = None,
     robust_loss: bool = False,
+    class_weight: str = "",
 ) -> TrainResult:
     """Train the model on ``num_workers`` Horovod processes and write it to ``model_dir``.
 
@@ -218,6 +219,8 @@ def train(
         task_path: The preprocessor (or task) JSON of split_and_preprocess; its task spec
             says binary / multiclass / regression (None: classification from the labels).
         robust_loss: Regression: Huber loss instead of mean squared error.
+        class_weight: "", "balanced" or a JSON object of class -> weight
+            (:mod:`.class_weights`); classification only.
 
     Raises:
         ParameterError: On an invalid parameter.
@@ -282,6 +285,7 @@ def train(
     config.streaming = data.streaming
     config.train_rows = data.train_rows
     task = config.task_spec()
+    config.class_weight = class_weights.resolve(class_weight, task, config.train_path)
     preflight.check_tracking_server(tracking_uri)
     python = python or launcher.trainer_python()
     preflight.check_model_fn(config, python)
@@ -313,6 +317,7 @@ def train(
         "feature_names": data.feature_names,
         "label_column": LABEL,
         "model_fn": config.model_fn,
+        "class_weight": config.class_weight,
         "task": task.to_json(),
         "model_config": model_config.to_dict(),
         "precision_policy": result.metrics.get("precision_policy"),

@@ -257,6 +257,8 @@ def train(cfg: WorkerConfig) -> dict[str, Any]:
             steps_per_epoch=data.steps_per_epoch,
             validation_data=val_ds,
             callbacks=fit_callbacks,
+            # Per-row loss weights; Keras wants int keys for every class 0..k-1.
+            class_weight={int(c): w for c, w in cfg.class_weight.items()} or None,
             verbose=0,
         )
     fit_seconds = time.perf_counter() - start

@@ -47,6 +47,7 @@ def train_model_multinode(
     experiment_name: str = "kfp-mlops",
     seed: int = 42,
     robust_loss: bool = False,
+    class_weight: str = "",
 ):
     """Train across several nodes as a Kubeflow Trainer TrainJob (Horovod on an MPI runtime).
 
@@ -102,6 +103,9 @@ def train_model_multinode(
         experiment_name: MLflow experiment name.
         seed: Seed of weight initialisation and shuffling.
         robust_loss: Regression only: Huber loss instead of mean squared error.
+        class_weight: Classification only: "" (rows weigh the same), "balanced" (n_rows /
+            (n_classes * rows of the class), counted from the training split) or a JSON
+            object of class -> weight, e.g. {"malignant": 3.0}; unnamed classes weigh 1.
     """
     import os
 
@@ -150,6 +154,7 @@ def train_model_multinode(
         model_fn=model_fn,
         task_path=preprocessor.path if preprocessor is not None else None,
         robust_loss=robust_loss,
+        class_weight=class_weight,
     )
     log_finite(metrics, result.summary_metrics())
     model.metadata.update(result.model_metadata())
