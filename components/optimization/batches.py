@@ -99,6 +99,71 @@ def open_split(path: str, split: str, model: Any) -> StreamedSplit:
     return StreamedSplit(info, names, regression, split)
 
 
+def fit_inputs(path: str, split: str, model: Any, batch_size: int, seed: int) -> dict[str, Any]:
+    """Keyword arguments of Keras' ``fit`` for a training split, and its row count.
+
+    A small single-file split is held in memory as before (``x``, ``y``, ``batch_size``:
+    Keras shuffles it every epoch). A shard directory or a large file is streamed
+    (:func:`streamed_batches`, repeated, with ``steps_per_epoch``), so fine-tuning (pruning,
+    quantization-aware training) holds one chunk of it at a time. ``rows`` is popped by the
+    caller for the pruning schedule.
+
+    Raises:
+        SplitError: If the split is missing, unreadable or breaks the contract.
+        ParameterError: If its feature count is not the model's input width.
+    """
+    from kfp_mlops.components.optimization.common import load_split
+
+    streamed = open_split(path, split, model)
+    if not streamed.info.streaming:
+        x, y = load_split(path, split, model)
+        return {"x": x, "y": y, "batch_size": batch_size, "rows": len(x)}
+    return {
+        "x": streamed_batches(streamed, batch_size, seed=seed),
+        "steps_per_epoch": max(1, -(-streamed.rows // batch_size)),
+        "rows": streamed.rows,
+    }
+
+
+def validation_data(path: str, model: Any, batch_size: int) -> Any:
+    """``validation_data`` for Keras' ``fit``: arrays, or one streamed pass per evaluation."""
+    from kfp_mlops.components.optimization.common import load_split
+
+    streamed = open_split(path, "validation", model)
+    if not streamed.info.streaming:
+        return load_split(path, "validation", model)
+    return streamed_batches(streamed, batch_size, seed=None)
+
+
+def streamed_batches(split: StreamedSplit, batch_size: int, seed: int | None) -> Any:
+    """A ``tf.data`` pipeline of ``batch_size`` batches read chunk by chunk from ``split``.
+
+    With a ``seed`` it repeats without end and shuffles the rows within each chunk anew on
+    every pass (chunks keep their order: a shard-level shuffle would need the whole split);
+    without one it is a single pass in order (validation).
+    """
+    from kfp_mlops.components.common.tf import import_tf
+
+    tf = import_tf()
+
+    def passes() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        rng = np.random.default_rng(seed)
+        while True:
+            for x, y in split.chunks():
+                order = rng.permutation(len(x)) if seed is not None else slice(None)
+                yield x[order], y[order]
+            if seed is None:
+                return
+
+    labels = tf.float32 if split.regression else tf.int64
+    signature = (
+        tf.TensorSpec([None, len(split.features)], tf.float32),
+        tf.TensorSpec([None], labels),
+    )
+    ds = tf.data.Dataset.from_generator(passes, output_signature=signature)
+    return ds.unbatch().batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
 def calibration_sample(train: StreamedSplit, rows: int, seed: int = 0) -> np.ndarray:
     """The rows :func:`.tflite.calibration_rows` draws, read by streaming the split.
 

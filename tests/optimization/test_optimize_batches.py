@@ -86,3 +86,54 @@ def test_int8_on_sharded_splits_scores_as_on_files(trained_model, splits, tmp_pa
     x_test, y_test = load_split(splits.test, "test", model)
     runtime = TFLiteModel((tmp_path / "s" / "model.tflite").read_bytes())
     assert sharded.metrics["accuracy"] == accuracy(runtime.predict(x_test), y_test)
+
+
+def test_streamed_batches_cover_each_row_once_per_pass_and_reshuffle(
+    trained_model, splits, tmp_path
+):
+    from kfp_mlops.components.optimization.batches import (
+        fit_inputs,
+        streamed_batches,
+        validation_data,
+    )
+
+    model = load_model(trained_model)
+    sharded = shard(splits.train, tmp_path / "train")
+    x_all, y_all = load_split(splits.train, "train", model)
+    streamed = open_split(sharded, "train", model)
+    rows = streamed.rows
+    passes = streamed_batches(streamed, batch_size=32, seed=3).unbatch().batch(rows).take(2)
+    (x1, y1), (x2, _) = [(x.numpy(), y.numpy()) for x, y in passes]
+    assert y1.dtype == np.int64 and len(x1) == len(x2) == rows == len(x_all)
+    key = lambda x: np.sort(x[:, 0])  # noqa: E731 - the first feature orders the rows
+    assert np.array_equal(key(x1), key(x_all)) and np.array_equal(key(x2), key(x_all))
+    assert not np.array_equal(x1, x2)  # each pass is shuffled anew
+    assert sorted(y1.tolist()) == sorted(y_all.tolist())
+    # One file of this size stays in memory; a shard directory is streamed.
+    in_memory = fit_inputs(splits.train, "train", model, 32, 0)
+    assert in_memory["batch_size"] == 32 and in_memory["rows"] == rows
+    streamed_fit = fit_inputs(sharded, "train", model, 32, 0)
+    assert streamed_fit["steps_per_epoch"] == -(-rows // 32) and "y" not in streamed_fit
+    val = validation_data(shard(splits.validation, tmp_path / "val"), model, 32)
+    assert sum(len(y) for _, y in val) == len(load_split(splits.validation, "v", model)[1])
+
+
+@pytest.mark.slow
+def test_prune_and_qat_fine_tune_on_sharded_splits(trained_model, splits, tmp_path):
+    """The fine-tuning steps stream a sharded training split instead of loading it."""
+    from kfp_mlops.components.optimization.prune_model.core import prune
+
+    sharded = [shard(p, tmp_path / n) for p, n in ((splits.train, "t"), (splits.validation, "v"))]
+    common = {"latency_runs": 5, "gate_mode": "mark"}
+    pruned = prune(
+        trained_model, *sharded, splits.test, str(tmp_path / "p"), final_sparsity=0.5, epochs=2,
+        **common,
+    )  # fmt: skip
+    assert abs(pruned.metrics["sparsity"] - 0.5) <= 0.02
+    assert pruned.metrics["accuracy"] >= pruned.metrics["baseline_accuracy"] - 0.05
+    qat = quantize(
+        trained_model, *sharded, splits.test, str(tmp_path / "q"), mode="int8", io_type="int8",
+        qat_epochs=1, **common,
+    )  # fmt: skip
+    assert qat.metadata["qat_epochs"] == 1
+    assert qat.metrics["accuracy"] >= qat.metrics["baseline_accuracy"] - 0.05

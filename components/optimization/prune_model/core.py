@@ -27,7 +27,7 @@ from kfp_mlops.components.common.artifacts import KERAS_FILE
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.inference import TFLiteModel
 from kfp_mlops.components.common.model_dir import TFLITE_FILE
-from kfp_mlops.components.optimization.batches import open_split
+from kfp_mlops.components.optimization.batches import fit_inputs, open_split, validation_data
 from kfp_mlops.components.optimization.common import (
     OptimizationGateError,
     OptimizationResult,
@@ -35,7 +35,6 @@ from kfp_mlops.components.optimization.common import (
     gzipped_size,
     keras_outputs,
     load_model,
-    load_split,
     tflite_latency_ms,
     unless_unsupported,
     validate_gate,
@@ -177,8 +176,10 @@ def prune(
     validate_gate(max_accuracy_drop, gate_mode, max_rmse_increase_pct)
     model = load_model(model_path)
     check_prunable(model)
-    x_train, y_train = load_split(train_path, "train", model)
-    x_val, y_val = load_split(validation_path, "validation", model)
+    # Held in memory when small, else streamed chunk by chunk (:func:`..batches.fit_inputs`).
+    train = fit_inputs(train_path, "train", model, batch_size, seed)
+    rows = train.pop("rows")
+    validation = validation_data(validation_path, model, batch_size)
     # The test split is read in batches (bounded memory); only outputs and labels stay.
     test = open_split(test_path, "test", model)
     quality = Quality(test.regression, max_accuracy_drop, max_rmse_increase_pct)
@@ -187,18 +188,17 @@ def prune(
     # Converted now: the pruning wrappers reuse (and so change) the input model's layers.
     base_tflite = tflite_convert(model)
 
-    schedule = schedule_for(len(x_train), batch_size, epochs)
+    schedule = schedule_for(rows, batch_size, epochs)
     log.info("pruning schedule: %s", schedule)
     pruned, history = fine_tune_pruned(
         model,
-        (x_train, y_train),
-        (x_val, y_val),
+        train,
+        validation,
         schedule,
         quality,
         initial_sparsity=initial_sparsity,
         final_sparsity=final_sparsity,
         epochs=epochs,
-        batch_size=batch_size,
         learning_rate=learning_rate,
         seed=seed,
     )
@@ -272,21 +272,22 @@ def prune(
 
 def fine_tune_pruned(
     model: Any,
-    train: tuple[Any, Any],
-    validation: tuple[Any, Any],
+    train: dict[str, Any],
+    validation: Any,
     schedule: Schedule,
     quality: Quality,
     *,
     initial_sparsity: float,
     final_sparsity: float,
     epochs: int,
-    batch_size: int,
     learning_rate: float,
     seed: int,
 ) -> tuple[Any, Any]:
     """Wrap every Dense layer for pruning, fine-tune, strip; returns (model, Keras history).
 
-    Custom layers that implement ``get_prunable_weights`` are wrapped too.
+    ``train`` is Keras ``fit`` keyword arguments (:func:`..batches.fit_inputs`: arrays with
+    ``batch_size``, or a streamed dataset with ``steps_per_epoch``); ``validation`` its
+    ``validation_data``. Custom layers that implement ``get_prunable_weights`` are wrapped too.
     """
     import tensorflow_model_optimization as tfmot
 
@@ -314,10 +315,8 @@ def fine_tune_pruned(
     loss, metrics, _ = quality.fit_settings(model)
     wrapped.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
     history = wrapped.fit(
-        train[0],
-        train[1],
+        **train,
         epochs=epochs,
-        batch_size=batch_size,
         validation_data=validation,
         callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
         verbose=0,

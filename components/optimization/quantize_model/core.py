@@ -25,7 +25,12 @@ from kfp_mlops.components.common.artifacts import KERAS_FILE, keras_file
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.inference import TFLiteModel
 from kfp_mlops.components.common.model_dir import TFLITE_FILE
-from kfp_mlops.components.optimization.batches import calibration_sample, open_split
+from kfp_mlops.components.optimization.batches import (
+    calibration_sample,
+    fit_inputs,
+    open_split,
+    validation_data,
+)
 from kfp_mlops.components.optimization.common import (
     OptimizationResult,
     UnsupportedModelError,
@@ -33,7 +38,6 @@ from kfp_mlops.components.optimization.common import (
     gzipped_size,
     keras_outputs,
     load_model,
-    load_split,
     tflite_latency_ms,
     unless_unsupported,
     validate_gate,
@@ -85,16 +89,17 @@ def validate_params(mode: str, io_type: str, rows: int, qat_epochs: int) -> None
 
 def quantization_aware(
     model: Any,
-    x_train: Any,
-    y_train: Any,
-    validation: tuple[Any, Any],
+    train: dict[str, Any],
+    validation: Any,
     quality: Quality,
     epochs: int,
-    batch_size: int,
     learning_rate: float,
     seed: int,
 ) -> Any:
     """Fine-tune ``model`` with fake-quant nodes (tfmot) so int8 loses less accuracy.
+
+    ``train`` is Keras ``fit`` keyword arguments (:func:`..batches.fit_inputs`) and
+    ``validation`` its ``validation_data``.
 
     Raises:
         UnsupportedModelError: If tfmot cannot wrap a layer (its message names it).
@@ -115,14 +120,7 @@ def quantization_aware(
     tf.keras.utils.set_random_seed(seed)
     loss, metrics, _ = quality.fit_settings(model)
     qat.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
-    qat.fit(
-        x_train,
-        y_train,
-        epochs=epochs,
-        batch_size=batch_size,
-        validation_data=validation,
-        verbose=0,
-    )
+    qat.fit(**train, epochs=epochs, validation_data=validation, verbose=0)
     return qat
 
 
@@ -209,19 +207,12 @@ def quantize(
 
     to_convert = model
     if qat_epochs:
-        # Quantization-aware training fits on the training split held in memory.
-        x_train, y_train = load_split(train_path, "train", model)
-        validation = load_split(validation_path, "validation", model)
+        # Held in memory when small, else streamed chunk by chunk (:func:`..batches.fit_inputs`).
+        train = fit_inputs(train_path, "train", model, batch_size, seed)
+        train.pop("rows")
+        validation = validation_data(validation_path, model, batch_size)
         to_convert = quantization_aware(
-            model,
-            x_train,
-            y_train,
-            validation,
-            quality,
-            qat_epochs,
-            batch_size,
-            learning_rate,
-            seed,
+            model, train, validation, quality, qat_epochs, learning_rate, seed
         )
     content = tflite_convert(
         to_convert,
