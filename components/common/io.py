@@ -123,6 +123,28 @@ def write_bytes(uri: str, data: bytes, client: Any = None) -> None:
     path.write_bytes(data)
 
 
+def holds(uri: str, data: bytes, client: Any = None) -> bool:
+    """Whether ``uri`` already stores exactly ``data`` (``gs://``: by the object's MD5).
+
+    Lets an upload of content-addressed files (a model version) skip what is there already.
+    """
+    import base64
+    import hashlib
+
+    if uri.startswith("gs://"):
+        bucket_name, name = split_gs_uri(uri)
+        client = client or gcs_client()
+        blob = client.bucket(bucket_name).get_blob(name)
+        if blob is None or blob.size != len(data) or not blob.md5_hash:
+            return False
+        return (
+            blob.md5_hash
+            == base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+        )
+    path = Path(uri)
+    return path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data
+
+
 def download_tree(uri: str, local_dir: str | Path, client: Any = None) -> list[str]:
     """Copy every object under the ``gs://`` prefix ``uri`` into ``local_dir``.
 

@@ -112,6 +112,40 @@ def test_upload_to_gcs(inputs, tmp_path, gcs_emulator):
     assert blob.download_as_bytes() == (inputs[0] / "v1" / "model.h5").read_bytes()
 
 
+def test_a_version_already_stored_is_not_uploaded_again(
+    inputs, tmp_path, gcs_emulator, monkeypatch
+):
+    """Staging then production, a redeploy, a rollback: the same version's bytes stay put."""
+    from kfp_mlops.components.common import io
+    from kfp_mlops.components.deployment.deploy_model.core import upload_model
+
+    root = inputs[0]
+    uri = "gs://kfp-mlops-test/reuse/m/v1"
+    uploads = []
+    real = io.write_bytes
+    monkeypatch.setattr(
+        io, "write_bytes", lambda u, d, client=None: (uploads.append(u), real(u, d, client=client))
+    )
+    first = upload_model(
+        str(root / "v1"), str(root / "preprocessor.json"), uri, client=gcs_emulator
+    )
+    assert sorted(uploads) == sorted(first) == [f"{uri}/model.h5", f"{uri}/preprocessor.json"]
+    uploads.clear()
+    assert (
+        upload_model(str(root / "v1"), str(root / "preprocessor.json"), uri, client=gcs_emulator)
+        == first
+    )
+    assert uploads == []  # every object already held the same bytes
+    # A file whose stored bytes differ (a damaged or partial upload) is written again.
+    gcs_emulator.bucket("kfp-mlops-test").blob("reuse/m/v1/model.h5").upload_from_string(b"partial")
+    upload_model(str(root / "v1"), str(root / "preprocessor.json"), uri, client=gcs_emulator)
+    assert uploads == [f"{uri}/model.h5"]
+    stored = gcs_emulator.bucket("kfp-mlops-test").blob("reuse/m/v1/model.h5").download_as_bytes()
+    assert stored == (root / "v1" / "model.h5").read_bytes()
+    assert io.holds(f"{uri}/model.h5", stored, client=gcs_emulator)
+    assert not io.holds(f"{uri}/absent", b"x", client=gcs_emulator)
+
+
 @pytest.mark.parametrize(
     ("kw", "error", "match"),
     [

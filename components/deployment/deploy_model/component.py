@@ -52,7 +52,8 @@ def deploy_model(
         model_name: Service name; made a valid Kubernetes name (lowercase, <= 39 chars).
         namespace: Kubernetes namespace of the InferenceService.
         storage_uri: Where the cluster reads models (gs://bucket/models); files are uploaded
-            to <storage_uri>/<name>/<version>/. Needed for gitops and cluster.
+            to <storage_uri>/<name>/<version>/ (a file already stored there with the same
+            bytes is not uploaded again). Needed for gitops and cluster.
         traffic_steps: Canary traffic percentages, ending at 100.
         max_error_rate: Highest error rate per canary step (0.01 = 1 %).
         max_p95_ms: Highest p95 latency (ms) per canary step.

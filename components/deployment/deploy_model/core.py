@@ -106,8 +106,12 @@ def sample_rows(frame: pd.DataFrame, preprocessor: dict[str, Any], n: int = 8) -
 def upload_model(
     model_dir: str, preprocessor: str, uri: str, runtime: str = "custom", client: Any = None
 ) -> list[str]:
-    """Copy the files a server needs to ``uri`` (``gs://...``); returns the object URIs."""
-    from kfp_mlops.components.common.io import write_bytes
+    """Copy the files a server needs to ``uri`` (``gs://...``); returns the object URIs.
+
+    ``uri`` names a content-addressed version, so an object that already holds the same
+    bytes (a redeploy, staging then production, a rollback) is not uploaded again.
+    """
+    from kfp_mlops.components.common.io import holds, write_bytes
 
     root = Path(model_dir)
     files: dict[str, Path] = {bundle.PREPROCESSOR_FILE: Path(preprocessor)}
@@ -121,12 +125,22 @@ def upload_model(
             for path in sorted((root / "saved_model").rglob("*")):
                 if path.is_file():
                     files[path.relative_to(root).as_posix()] = path
-    written = []
+    written, kept = [], 0
     for rel, path in sorted(files.items()):
         target = f"{uri.rstrip('/')}/{rel}"
-        write_bytes(target, path.read_bytes(), client=client)
+        data = path.read_bytes()
+        if holds(target, data, client=client):
+            kept += 1
+        else:
+            write_bytes(target, data, client=client)
         written.append(target)
-    log.info("uploaded %d files to %s", len(written), uri)
+    log.info(
+        "%d files at %s (%d uploaded, %d already there)",
+        len(written),
+        uri,
+        len(written) - kept,
+        kept,
+    )
     return written
 
 
