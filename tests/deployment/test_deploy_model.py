@@ -5,12 +5,8 @@ import json
 import pytest
 import yaml
 
-from kfp_mlops.components.deployment.deploy_model.core import (
-    deploy,
-    report_markdown,
-    sample_rows,
-    write_outputs,
-)
+from kfp_mlops.components.deployment.deploy_model.core import deploy, sample_rows
+from kfp_mlops.components.deployment.deploy_model.report import report_markdown, write_outputs
 from kfp_mlops.components.deployment.deploy_model.targets import stop_local
 
 

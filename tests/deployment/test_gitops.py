@@ -9,7 +9,8 @@ import yaml
 
 from kfp_mlops.components.common.errors import DataValidationError, ParameterError
 from kfp_mlops.components.deployment.deploy_model import validation
-from kfp_mlops.components.deployment.deploy_model.core import deploy, report_markdown
+from kfp_mlops.components.deployment.deploy_model.core import deploy
+from kfp_mlops.components.deployment.deploy_model.report import report_markdown
 
 
 @pytest.fixture
@@ -117,7 +118,7 @@ def test_a_version_already_stored_is_not_uploaded_again(
 ):
     """Staging then production, a redeploy, a rollback: the same version's bytes stay put."""
     from kfp_mlops.components.common import io
-    from kfp_mlops.components.deployment.deploy_model.core import upload_model
+    from kfp_mlops.components.deployment.deploy_model.storage import upload_model
 
     root = inputs[0]
     uri = "gs://kfp-mlops-test/reuse/m/v1"

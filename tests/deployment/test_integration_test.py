@@ -87,7 +87,7 @@ def test_staging_and_production_servers_coexist(live, models):
 
 
 def _report(result) -> str:
-    from kfp_mlops.components.deployment.deploy_model.core import report_markdown as deploy_md
+    from kfp_mlops.components.deployment.deploy_model.report import report_markdown as deploy_md
 
     return deploy_md(result)
 

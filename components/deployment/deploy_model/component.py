@@ -76,7 +76,8 @@ def deploy_model(
     import logging
 
     from kfp_mlops.components.common.io import load_dataset_artifact
-    from kfp_mlops.components.deployment.deploy_model.core import deploy, write_outputs
+    from kfp_mlops.components.deployment.deploy_model.core import deploy
+    from kfp_mlops.components.deployment.deploy_model.report import write_outputs
 
     logging.basicConfig(level=logging.INFO)
     result = deploy(

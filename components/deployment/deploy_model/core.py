@@ -20,7 +20,7 @@ import pandas as pd
 from kfp_mlops.components.common import model_dir as bundle
 from kfp_mlops.components.common.errors import DataValidationError, ParameterError
 from kfp_mlops.components.deployment.deploy_model import manifests as m
-from kfp_mlops.components.deployment.deploy_model import strategies, validation
+from kfp_mlops.components.deployment.deploy_model import storage, strategies, validation
 from kfp_mlops.components.deployment.deploy_model.targets import (
     ClusterTarget,
     GitOpsTarget,
@@ -101,47 +101,6 @@ def sample_rows(frame: pd.DataFrame, preprocessor: dict[str, Any], n: int = 8) -
             "smoke_data has no row without missing values", "pass rows with every feature set"
         )
     return json.loads(rows.to_json(orient="records"))
-
-
-def upload_model(
-    model_dir: str, preprocessor: str, uri: str, runtime: str = "custom", client: Any = None
-) -> list[str]:
-    """Copy the files a server needs to ``uri`` (``gs://...``); returns the object URIs.
-
-    ``uri`` names a content-addressed version, so an object that already holds the same
-    bytes (a redeploy, staging then production, a rollback) is not uploaded again.
-    """
-    from kfp_mlops.components.common.io import holds, write_bytes
-
-    root = Path(model_dir)
-    files: dict[str, Path] = {bundle.PREPROCESSOR_FILE: Path(preprocessor)}
-    if root.is_file():
-        files[root.name] = root
-    else:
-        for name in (bundle.KERAS_FILE, bundle.TFLITE_FILE):
-            if (root / name).is_file():
-                files[name] = root / name
-        if runtime == "tensorflow":
-            for path in sorted((root / "saved_model").rglob("*")):
-                if path.is_file():
-                    files[path.relative_to(root).as_posix()] = path
-    written, kept = [], 0
-    for rel, path in sorted(files.items()):
-        target = f"{uri.rstrip('/')}/{rel}"
-        data = path.read_bytes()
-        if holds(target, data, client=client):
-            kept += 1
-        else:
-            write_bytes(target, data, client=client)
-        written.append(target)
-    log.info(
-        "%d files at %s (%d uploaded, %d already there)",
-        len(written),
-        uri,
-        len(written) - kept,
-        kept,
-    )
-    return written
 
 
 def _check_params(
@@ -290,7 +249,7 @@ def deploy(
         )
         docs = render_manifests(spec, strategy)
         if model_uri.startswith("gs://") and target != "local":
-            upload_model(model_dir, preprocessor, model_uri, runtime, gcs_client)
+            storage.upload_model(model_dir, preprocessor, model_uri, runtime, gcs_client)
 
     release = Release(name, version, str(model_dir), str(preprocessor), backend, spec)
     tgt: Target
@@ -353,56 +312,3 @@ def _service_url(tgt: Target) -> str:
     except Exception as exc:  # a missing URL must not fail a deployment that succeeded
         log.warning("could not read the service URL: %s", exc)
         return ""
-
-
-def report_markdown(result: DeployResult) -> str:
-    """The deployment report shown in the KFP UI."""
-    o = result.outcome
-    icon = {"promoted": "✅", "written": "📝", "rolled_back": "❌"}.get(o.decision, "")
-    lines = [
-        f"# Deployment of `{o.name}`: {icon} {o.decision}",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| target | {o.target} |",
-        f"| environment | {result.environment} |",
-        f"| strategy | {o.strategy} |",
-        f"| new version | `{o.version}` |",
-        f"| previous version | `{o.previous or '-'}` |",
-        f"| live now | `{o.live or '-'}` |",
-        f"| reason | {o.reason} |",
-    ]
-    if result.storage_uri:
-        lines.append(f"| model URI | `{result.storage_uri}` |")
-    if result.url:
-        lines.append(f"| service URL | {result.url} |")
-    if result.alias:
-        lines.append(f"| MLflow alias | `{result.alias}` |")
-    if o.smoke is not None:
-        lines += ["", f"## Smoke test ({o.smoke.url})", "", "| check | result | detail |"]
-        lines.append("|---|---|---|")
-        for c in o.smoke.checks:
-            lines.append(f"| {c.name} | {'pass' if c.ok else '**FAIL**'} | {c.detail} |")
-    if o.steps:
-        lines += ["", "## Traffic steps", "", "| traffic | requests | errors | p95 ms | decision |"]
-        lines.append("|---|---|---|---|---|")
-        for s in o.steps:
-            verdict = "continue" if s.proceed else "**roll back**"
-            lines.append(
-                f"| {s.percent}% | {s.requests} | {s.errors} | {s.p95_ms:.1f} | "
-                f"{verdict}: {s.reason} |"
-            )
-    return "\n".join(lines) + "\n"
-
-
-def write_outputs(result: DeployResult, manifests_path: str, report_path: str) -> None:
-    """Write the manifests YAML and the Markdown report."""
-    Path(manifests_path).parent.mkdir(parents=True, exist_ok=True)
-    text = (
-        m.to_yaml(*result.manifests)
-        if result.manifests
-        else "# no Kubernetes manifests: set storage_uri to render them\n"
-    )
-    Path(manifests_path).write_text(text, encoding="utf-8")
-    Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(report_path).write_text(report_markdown(result), encoding="utf-8")

@@ -220,7 +220,7 @@ def _rendered(s: Settings, name: str, version: str, files: Path) -> Release:
         )
     uri = f"{s.storage_uri.rstrip('/')}/{name}/{version}"
     if uri.startswith("gs://"):
-        from kfp_mlops.components.deployment.deploy_model.core import upload_model
+        from kfp_mlops.components.deployment.deploy_model.storage import upload_model
 
         upload_model(str(files), str(files / bundle.PREPROCESSOR_FILE), uri)
     spec = m.ServingSpec(
