@@ -99,14 +99,15 @@ def open_split(path: str, split: str, model: Any) -> StreamedSplit:
     return StreamedSplit(info, names, regression, split)
 
 
-def fit_inputs(path: str, split: str, model: Any, batch_size: int, seed: int) -> dict[str, Any]:
+def fit_inputs(
+    path: str, split: str, model: Any, batch_size: int, seed: int
+) -> tuple[dict[str, Any], int]:
     """Keyword arguments of Keras' ``fit`` for a training split, and its row count.
 
     A small single-file split is held in memory as before (``x``, ``y``, ``batch_size``:
     Keras shuffles it every epoch). A shard directory or a large file is streamed
     (:func:`streamed_batches`, repeated, with ``steps_per_epoch``), so fine-tuning (pruning,
-    quantization-aware training) holds one chunk of it at a time. ``rows`` is popped by the
-    caller for the pruning schedule.
+    quantization-aware training) holds one chunk of it at a time.
 
     Raises:
         SplitError: If the split is missing, unreadable or breaks the contract.
@@ -117,12 +118,10 @@ def fit_inputs(path: str, split: str, model: Any, batch_size: int, seed: int) ->
     streamed = open_split(path, split, model)
     if not streamed.info.streaming:
         x, y = load_split(path, split, model)
-        return {"x": x, "y": y, "batch_size": batch_size, "rows": len(x)}
-    return {
-        "x": streamed_batches(streamed, batch_size, seed=seed),
-        "steps_per_epoch": max(1, -(-streamed.rows // batch_size)),
-        "rows": streamed.rows,
-    }
+        return {"x": x, "y": y, "batch_size": batch_size}, len(x)
+    steps = max(1, -(-streamed.rows // batch_size))
+    batches = streamed_batches(streamed, batch_size, seed=seed)
+    return {"x": batches, "steps_per_epoch": steps}, streamed.rows
 
 
 def validation_data(path: str, model: Any, batch_size: int) -> Any:

@@ -110,10 +110,11 @@ def test_streamed_batches_cover_each_row_once_per_pass_and_reshuffle(
     assert not np.array_equal(x1, x2)  # each pass is shuffled anew
     assert sorted(y1.tolist()) == sorted(y_all.tolist())
     # One file of this size stays in memory; a shard directory is streamed.
-    in_memory = fit_inputs(splits.train, "train", model, 32, 0)
-    assert in_memory["batch_size"] == 32 and in_memory["rows"] == rows
-    streamed_fit = fit_inputs(sharded, "train", model, 32, 0)
+    in_memory, in_memory_rows = fit_inputs(splits.train, "train", model, 32, 0)
+    assert in_memory["batch_size"] == 32 and in_memory_rows == rows
+    streamed_fit, streamed_rows = fit_inputs(sharded, "train", model, 32, 0)
     assert streamed_fit["steps_per_epoch"] == -(-rows // 32) and "y" not in streamed_fit
+    assert streamed_rows == rows
     val = validation_data(shard(splits.validation, tmp_path / "val"), model, 32)
     assert sum(len(y) for _, y in val) == len(load_split(splits.validation, "v", model)[1])
 

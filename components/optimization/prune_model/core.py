@@ -177,8 +177,7 @@ def prune(
     model = load_model(model_path)
     check_prunable(model)
     # Held in memory when small, else streamed chunk by chunk (:func:`..batches.fit_inputs`).
-    train = fit_inputs(train_path, "train", model, batch_size, seed)
-    rows = train.pop("rows")
+    train, rows = fit_inputs(train_path, "train", model, batch_size, seed)
     validation = validation_data(validation_path, model, batch_size)
     # The test split is read in batches (bounded memory); only outputs and labels stay.
     test = open_split(test_path, "test", model)

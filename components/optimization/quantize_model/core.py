@@ -208,8 +208,7 @@ def quantize(
     to_convert = model
     if qat_epochs:
         # Held in memory when small, else streamed chunk by chunk (:func:`..batches.fit_inputs`).
-        train = fit_inputs(train_path, "train", model, batch_size, seed)
-        train.pop("rows")
+        train, _ = fit_inputs(train_path, "train", model, batch_size, seed)
         validation = validation_data(validation_path, model, batch_size)
         to_convert = quantization_aware(
             model, train, validation, quality, qat_epochs, learning_rate, seed
