@@ -283,6 +283,20 @@ def _splits_to_gcs(gcs, bc_splits, prefix: str) -> tuple[str, str]:
     return uris[0], uris[1]
 
 
+def _cpu_cluster(server, gcs, uris: tuple[str, str], prefix: str, **extra) -> ClusterRun:
+    """Two CPU nodes on the stand-in Trainer API, working under ``gs://<bucket>/<prefix>/work``."""
+    return ClusterRun(
+        spec=gpu_spec(name=f"{prefix}-run", gpus_per_node=0, procs_per_node=1, num_nodes=2),
+        work_uri=f"gs://{BUCKET}/{prefix}/work",
+        train_uri=uris[0],
+        validation_uri=uris[1],
+        api_client=server.api_client(),
+        gcs_client=gcs,
+        poll_interval_s=0.05,
+        **extra,
+    )
+
+
 def test_failed_trainjob_fails_the_step_with_its_message_and_writes_no_model(
     gcs_emulator, bc_splits, tmp_path
 ):
@@ -295,15 +309,12 @@ def test_failed_trainjob_fails_the_step_with_its_message_and_writes_no_model(
     train_uri, val_uri = _splits_to_gcs(gcs_emulator, bc_splits, "failing")
     model_dir = tmp_path / "model"
     with FakeTrainerServer(api) as server:
-        cluster = ClusterRun(
-            spec=gpu_spec(name="failing-run", gpus_per_node=0, procs_per_node=1, num_nodes=2),
-            work_uri=f"gs://{BUCKET}/failing/work",
-            train_uri=train_uri,
-            validation_uri=val_uri,
+        cluster = _cpu_cluster(
+            server,
+            gcs_emulator,
+            (train_uri, val_uri),
+            "failing",
             manifests_path=str(tmp_path / "trainjob.yaml"),
-            api_client=server.api_client(),
-            gcs_client=gcs_emulator,
-            poll_interval_s=0.05,
         )
         with pytest.raises(TrainingError, match="OOMKilled.*kubectl logs"):
             train(*bc_splits, str(model_dir), num_workers=2, epochs=2, cluster=cluster)
@@ -331,15 +342,7 @@ def test_a_local_model_file_is_checked_then_uploaded_for_the_nodes(
     )
     train_uri, val_uri = _splits_to_gcs(gcs_emulator, bc_splits, "user-model")
     with FakeTrainerServer(api) as server:
-        cluster = ClusterRun(
-            spec=gpu_spec(name="user-model-run", gpus_per_node=0, procs_per_node=1, num_nodes=2),
-            work_uri=f"gs://{BUCKET}/user-model/work",
-            train_uri=train_uri,
-            validation_uri=val_uri,
-            api_client=server.api_client(),
-            gcs_client=gcs_emulator,
-            poll_interval_s=0.05,
-        )
+        cluster = _cpu_cluster(server, gcs_emulator, (train_uri, val_uri), "user-model")
         with pytest.raises(TrainingError, match="stopped by the test"):
             train(
                 *bc_splits,
