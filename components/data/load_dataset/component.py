@@ -21,11 +21,14 @@ def load_dataset(
         dataset: The loaded table: one Parquet file, or a directory of Parquet shards with
             a _dataset.json manifest; metadata holds rows, columns, classes, shards, schema.
         source: builtin:breast_cancer | builtin:digits | builtin:iris | builtin:wine |
-            builtin:diabetes (regression) (bundled, no network), a path inside the pod, a
+            builtin:diabetes (regression) | builtin:digits_images (8x8 PNGs) (bundled, no
+            network), an image folder (<root>/<class>/<file>.png|.jpg, local or a gs://
+            prefix: a table of file, image bytes and class), a path inside the pod, a
             glob (data/*.parquet), a directory, gs://bucket/object.csv|.parquet, or a
             gs:// prefix (gs://bucket/dir/) or glob holding many files (credentials from a
             Kubernetes Secret or Workload Identity).
-        file_format: auto (from the file suffix), csv or parquet.
+        file_format: auto (from the file suffix, or images for a folder of class
+            subfolders), csv, parquet or images.
         target_column: The label column; it must exist and have no missing values.
         output: auto (shards for many files or one file over 256 MB, streamed without
             holding the table), file or shards.

@@ -2,7 +2,9 @@
 
 Built-in sources ship with scikit-learn (no network): ``builtin:breast_cancer`` (binary),
 ``builtin:digits`` (10 classes), ``builtin:iris`` and ``builtin:wine`` (3 classes), and
-``builtin:diabetes`` (regression: disease progression after one year).
+``builtin:diabetes`` (regression: disease progression after one year), and
+``builtin:digits_images`` (the digits as 8x8 PNGs). A folder of class subfolders holding PNG
+or JPEG files (local or ``gs://``) loads as a raw image Dataset (:mod:`.images`).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def load_builtin(name: str, target_column: str = "target") -> pd.DataFrame:
     if name not in BUILTINS:
         raise ParameterError(
             f"unknown built-in dataset '{name}'",
-            f"use one of {', '.join(BUILTIN_PREFIX + b for b in BUILTINS)}",
+            f"use one of {', '.join(BUILTIN_PREFIX + b for b in (*BUILTINS, 'digits_images'))}",
         )
     bunch = getattr(datasets, f"load_{name}")(as_frame=True)
     frame = bunch.frame.rename(columns=snake_case)
@@ -73,8 +75,10 @@ def load(
     """Load ``source`` and check that it has the target column.
 
     Args:
-        source: ``builtin:<name>``, a local path or a ``gs://bucket/object`` URI (CSV or Parquet).
-        file_format: ``auto`` (from the suffix), ``csv`` or ``parquet``.
+        source: ``builtin:<name>``, a local path or a ``gs://bucket/object`` URI (CSV or
+            Parquet), or an image folder (``<root>/<class>/<file>.png``, local or ``gs://``).
+        file_format: ``auto`` (from the suffix; a folder of class subfolders of images is
+            ``images``), ``csv``, ``parquet`` or ``images``.
         target_column: Column holding the label; it must exist and have no missing values.
         client: A google-cloud-storage client (tests pass one for the emulator).
 
@@ -84,8 +88,16 @@ def load(
     """
     if not source:
         raise ParameterError("source is empty", "give builtin:breast_cancer, a path or a gs:// URI")
-    if source.startswith(BUILTIN_PREFIX):
+    from kfp_mlops.components.data.load_dataset import images
+
+    if source == BUILTIN_PREFIX + "digits_images":
+        frame = images.digits_images(target_column)
+    elif source.startswith(BUILTIN_PREFIX):
         frame = load_builtin(source[len(BUILTIN_PREFIX) :], target_column)
+    elif file_format == "images" or (
+        file_format == "auto" and images.is_image_folder(source, client)
+    ):
+        frame = images.read_folder(source, target_column, client)
     else:
         frame = read_table(source, file_format=file_format, client=client)
     if target_column not in frame.columns:
@@ -143,7 +155,14 @@ def load_to(
 
     if not source:
         raise ParameterError("source is empty", "give builtin:breast_cancer, a path or a gs:// URI")
-    if streaming.wants_shards(source, output):
+    from kfp_mlops.components.data.load_dataset.images import is_image_folder
+
+    folder = file_format == "images" or (
+        file_format == "auto"
+        and not source.startswith(BUILTIN_PREFIX)
+        and is_image_folder(source, client)
+    )
+    if not folder and streaming.wants_shards(source, output):
         return streaming.load_streaming(
             source,
             out_path,

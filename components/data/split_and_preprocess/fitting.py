@@ -122,6 +122,10 @@ def fit_frame(
     standardize_target: bool = False,
 ) -> Any:
     """:meth:`Preprocessor.fit` on an in-memory training frame (``cls`` is the class)."""
+    from kfp_mlops.components.common.images import is_image_frame
+
+    if is_image_frame(frame):
+        return fit_images(cls, frame, target_column, task_type, standardize_target)
     features = frame.drop(columns=[target_column])
     numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
     categorical = [c for c in features.columns if c not in numeric]
@@ -183,6 +187,40 @@ def finish(
         + [f"{c}{INDICATOR_SUFFIX}" for c in proc.indicator_columns]
     )
     spec = task_spec_for(kind, proc.target_column, proc, target, standardize_target, moments)
+    proc.task = spec.to_json()
+    proc._spec = spec
+    return proc
+
+
+def fit_images(
+    cls: Any, frame: pd.DataFrame, target_column: str, task_type: str, standardize: bool
+) -> Any:
+    """Fit on a raw image Dataset: the image shape (the most common one) and the task.
+
+    Pixels are scaled by 1/255 (no statistics to learn); a file of another shape fails the
+    transform naming it (validation reports such files first).
+    """
+    from dataclasses import replace
+
+    from kfp_mlops.components.common import images
+
+    names = frame.get(images.FILE_COLUMN, pd.Series(range(len(frame)))).astype(str).tolist()
+    sample = [
+        images.inspect(data, name)
+        for data, name in zip(frame[images.IMAGE_COLUMN][:256], names[:256], strict=False)
+    ]
+    shape = images.majority_shape(sample)
+    kind = infer_task_type(frame[target_column]) if task_type == "auto" else task_type
+    classes = (
+        []
+        if kind == "regression"
+        else sorted(frame[target_column].astype(str).unique().tolist(), key=natural_key)
+    )
+    proc = start(cls, target_column, classes, [], [], False)
+    proc.image_column = images.IMAGE_COLUMN
+    proc.feature_names = images.pixel_names(shape)
+    spec = task_spec_for(kind, target_column, proc, frame[target_column], standardize)
+    spec = replace(spec, feature_kind="image", image_shape=shape)
     proc.task = spec.to_json()
     proc._spec = spec
     return proc

@@ -11,6 +11,10 @@ Missing values: with ``impute`` on, numeric gaps take the training median and ca
 gaps the most frequent training category, the same way at training, serving and monitoring;
 ``indicator_columns`` add a ``<column>__missing`` feature that is 1 where a value was filled.
 A category never seen in training encodes as all zeros (the implicit "unknown" slot).
+
+Images: a preprocessor fit on a raw image Dataset (:mod:`~kfp_mlops.components.common.images`)
+has an ``image_column``; it decodes that column into the flat pixel vector scaled to [0, 1]
+and its task spec holds ``image_shape``.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class Preprocessor:
         fill_numeric: Training median of each numeric column.
         fill_categorical: Most frequent training category of each categorical column.
         indicator_columns: Raw columns that get a ``<column>__missing`` feature.
+        image_column: Images: the column of encoded image bytes (empty for tables).
     """
 
     target_column: str
@@ -64,6 +69,7 @@ class Preprocessor:
     fill_numeric: list[float] = field(default_factory=list)
     fill_categorical: list[str] = field(default_factory=list)
     indicator_columns: list[str] = field(default_factory=list)
+    image_column: str = ""
 
     def __post_init__(self) -> None:
         # Files written before the task spec existed were classification: derive it.
@@ -80,7 +86,9 @@ class Preprocessor:
 
     @property
     def raw_columns(self) -> list[str]:
-        """Raw feature columns the preprocessor reads, numeric first."""
+        """Raw feature columns the preprocessor reads, numeric first (images: the bytes)."""
+        if self.image_column:
+            return [self.image_column]
         return self.numeric_columns + self.categorical_columns
 
     @property
@@ -152,6 +160,8 @@ class Preprocessor:
                 f"columns {missing} expected by the preprocessor are missing",
                 "send every feature column the model was trained on",
             )
+        if self.image_column:
+            return self._image_features(frame)
         filled = self._filled(frame)
         parts = []
         if self.numeric_columns:
@@ -167,6 +177,22 @@ class Preprocessor:
         if self.indicator_columns:
             parts.append(frame[self.indicator_columns].isna().to_numpy(dtype="float64"))
         return np.hstack(parts).astype("float32") if parts else np.zeros((len(frame), 0), "float32")
+
+    def _image_features(self, frame: pd.DataFrame) -> np.ndarray:
+        from kfp_mlops.components.common import images
+
+        names = frame[images.FILE_COLUMN] if images.FILE_COLUMN in frame.columns else None
+        return images.pixels(frame[self.image_column], self._spec.image_shape, names)
+
+    def encode_images(self, instances: list[Any]) -> np.ndarray:
+        """Images in a request -> features (the server's path; see ``images.request_pixels``).
+
+        Raises:
+            DataValidationError: Naming the instance that does not decode or fit the shape.
+        """
+        from kfp_mlops.components.common import images
+
+        return images.request_pixels(instances, self._spec.image_shape)
 
     def encode(self, numeric: Any, categorical: Any) -> np.ndarray:
         """Raw values as plain arrays -> features, without pandas (the model server's path).
@@ -254,6 +280,11 @@ class Preprocessor:
                 f"{self.num_features} columns",
                 "pass features transformed by the same preprocessor",
             )
+        if self.image_column:
+            from kfp_mlops.components.common.images import features_to_png
+
+            encoded = features_to_png(features, self._spec.image_shape)
+            return pd.DataFrame({self.image_column: encoded})
         width = len(self.numeric_columns)
         raw = features[:, :width] * np.asarray(self.scale) + np.asarray(self.mean)
         out = pd.DataFrame(raw, columns=self.numeric_columns)
@@ -286,7 +317,11 @@ class Preprocessor:
                 f"{source.classes}",
                 "the models are not comparable: register under a new registered_model_name",
             )
-        if source.to_json() == self.to_json():
+        if source.to_json() == self.to_json() or (
+            self.image_column
+            and source.image_column
+            and source.task_spec.image_shape == self.task_spec.image_shape
+        ):  # images: the same shape is the same encoding (pixels / 255)
             return np.asarray(features, dtype=np.float32)
         missing = [c for c in self.raw_columns if c not in source.raw_columns]
         if missing:
