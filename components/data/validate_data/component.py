@@ -18,8 +18,15 @@ def validate_data(
     target_column: str = "target",
     margin: float = 0.1,
     on_failure: str = "fail",
+    min_class_fraction: float = 0.0,
 ) -> bool:
     """Validate a dataset with Great Expectations; every failure is explained with its fix.
+
+    A raw image Dataset (file, image bytes, target) is validated on one row of facts per
+    file: every file decodes, has the reference's height/width/channels and a known class,
+    classes are balanced; the report and the failure name the corrupt or odd files. A suite
+    for images names the facts columns: file, decodes, height, width, channels, mean,
+    error, the target and class_share.
 
     Args:
         dataset: The table to validate (Parquet Dataset artifact: one file or shards).
@@ -39,6 +46,8 @@ def validate_data(
         target_column: The label column (reference only: it gets a value-set check).
         margin: Slack for derived ranges and non-null rates, as a fraction (reference only).
         on_failure: fail (the task fails, naming each problem) or warn (only report).
+        min_class_fraction: Image datasets only: the least share of the files each class
+            must hold; 0 derives it as half the reference's smallest class share.
 
     Returns:
         Whether every expectation passed.
@@ -54,6 +63,7 @@ def validate_data(
         suite_json=suite_json,
         target_column=target_column,
         margin=margin,
+        min_class_fraction=min_class_fraction,
     )
     result.write_html(report.path)
     with open(validation_result.path, "w", encoding="utf-8") as f:

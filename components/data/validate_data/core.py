@@ -111,9 +111,17 @@ class ValidationResult:
 def validate(frame: pd.DataFrame, suite: dict[str, Any]) -> ValidationResult:
     """Run ``suite`` on ``frame`` with Great Expectations and explain the failures.
 
+    A raw image frame is validated on its per-file facts table (:mod:`.images`).
+
     Raises:
         ParameterError: If the suite is malformed, or shares no column with ``frame``.
     """
+    from kfp_mlops.components.common.images import is_image_frame
+
+    if is_image_frame(frame):  # raw images: the suite runs on their per-file facts
+        from kfp_mlops.components.data.validate_data import images
+
+        return images.validate_images(frame, suite)
     checked = check_suite(suite)
     gx_suite(checked)  # every expectation's kwargs checked before any data is touched
     check_shared_columns(checked, list(frame.columns))
@@ -126,6 +134,7 @@ def build_result(
     raw: dict[str, Any],
     frame_for: Callable[[str, dict[str, Any]], pd.DataFrame],
     rows_validated: int,
+    explain: Callable[..., list[dict[str, Any]]] = explanations.explain,
 ) -> ValidationResult:
     """The :class:`ValidationResult` of a GX result; failures explained on ``frame_for``.
 
@@ -135,6 +144,8 @@ def build_result(
         frame_for: The frame a failed expectation is explained on (the whole frame, or
             only the columns it reads when streaming).
         rows_validated: For the log line.
+        explain: Words a failure (:func:`.explanations.explain`'s signature); image
+            facts tables name their files (:func:`.image_explanations.explain`).
     """
     failed: list[dict[str, Any]] = []
     rows = []
@@ -154,7 +165,7 @@ def build_result(
             }
         )
         if not res["success"]:
-            failed += explanations.explain(type_, kwargs, gx_result, frame_for(type_, kwargs))
+            failed += explain(type_, kwargs, gx_result, frame_for(type_, kwargs))
     # GX reorders results; report failures in suite order (table checks first).
     rank = {
         (e["type"], e["kwargs"].get("column", "")): i for i, e in enumerate(checked["expectations"])
@@ -184,6 +195,7 @@ def validate_dataset(
     suite_json: str = "",
     target_column: str = "target",
     margin: float = 0.1,
+    min_class_fraction: float = 0.0,
 ) -> ValidationResult:
     """The component's entry point: read the tables, pick the suite, validate.
 
@@ -194,17 +206,30 @@ def validate_dataset(
         suite_json: A suite as a JSON string; wins over the reference.
         target_column: The label column of derived suites.
         margin: Slack of derived suites (see :func:`derive_suite`).
+        min_class_fraction: Image datasets only: the least share of the files each class
+            must hold; 0 derives it (half the reference's smallest class share).
 
     With no suite and no reference the suite is derived from the data itself
     (:func:`derive_suite_from_data`), which logs a warning saying so. A sharded or large
     (over 1M rows) dataset or reference is validated batch by batch
-    (:mod:`.streaming`): the same suite, counts and report, bounded memory.
+    (:mod:`.streaming`): the same suite, counts and report, bounded memory. A raw image
+    Dataset (or reference) is validated on its per-file facts table (:mod:`.images`).
 
     Raises:
         ParameterError: If the suite is invalid or shares no column with the data.
     """
-    from kfp_mlops.components.data.validate_data import streaming
+    from kfp_mlops.components.data.validate_data import images, streaming
 
+    if images.is_image_dataset(dataset_path) or images.is_image_dataset(reference_path):
+        return images.validate_image_dataset(
+            dataset_path,
+            reference_path,
+            suite_path,
+            suite_json,
+            target_column,
+            margin,
+            min_class_fraction,
+        )
     if streaming.wants_streaming(dataset_path, reference_path):
         return streaming.validate_dataset_streaming(
             dataset_path, reference_path, suite_path, suite_json, target_column, margin
