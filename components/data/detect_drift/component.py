@@ -19,6 +19,10 @@ def detect_drift(
 ) -> bool:
     """Detect data drift between a reference dataset and a current window (PSI, KS, chi-square).
 
+    Image datasets (raw image Datasets from an image folder) are compared on per-image
+    channel statistics (mean, std, 5/50/95th intensity percentiles) and the first 8 principal
+    components of the pixels (PCA fitted on the reference), with the same PSI/KS tests.
+
     Args:
         reference: Reference table as Parquet (usually the training data): one file or
             shards. Sharded or large (over 1M rows) inputs are compared in streaming passes

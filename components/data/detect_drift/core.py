@@ -12,6 +12,9 @@ with at most ``bins`` distinct reference values gets one bin per value. Categori
 category seen in either window. Missing values get their own bin, so a spike of NaNs is
 drift too. Everything is vectorised (sort + ``searchsorted``) so a million-row window takes
 seconds.
+
+Raw image Datasets (a binary ``image`` column) are compared on per-image channel statistics
+and a PCA embedding of the pixels fitted on the reference; see :mod:`.images`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from kfp_mlops.components.common.errors import DataValidationError
+from kfp_mlops.components.common.images import is_image_frame
 from kfp_mlops.components.data.detect_drift.binning import (
     CATEGORICAL,
     NUMERIC,
@@ -52,6 +56,8 @@ log = logging.getLogger(__name__)
 #: Above this many rows in either sample the KS p-value uses the asymptotic distribution
 #: (the exact one is O(n*m)).
 KS_EXACT_MAX = 10_000
+#: Principal components of the pixels compared for raw image Datasets (see :mod:`.images`).
+IMAGE_COMPONENTS = 8
 
 
 @dataclass(frozen=True)
@@ -118,9 +124,18 @@ class DriftResult:
         current: pd.DataFrame,
         max_plots: int = 20,
     ) -> None:
-        """Write the self-contained HTML report (see :func:`report.write_html`)."""
+        """Write the self-contained HTML report (see :func:`report.write_html`).
+
+        Raw image frames are turned into the feature tables the result compared.
+        """
         from kfp_mlops.components.data.detect_drift import report
 
+        if is_image_frame(reference) or is_image_frame(current):
+            from kfp_mlops.components.data.detect_drift import images
+
+            k = sum(f.feature.startswith(images.PCA_PREFIX) for f in self.features)
+            tables = images.image_features(reference, current, components=k)
+            reference, current = tables.reference, tables.current
         report.write_html(self, path, reference, current, max_plots)
 
 
@@ -224,8 +239,12 @@ def feature_drift(
     epsilon: float = 1e-4,
     exclude: Sequence[str] = ("target",),
     categorical: Sequence[str] | None = None,
+    image_components: int = IMAGE_COMPONENTS,
 ) -> DriftResult:
     """Compare every reference feature's distribution with the current window's.
+
+    Raw image Datasets (see :mod:`.images`) are compared on per-image channel statistics
+    and ``image_components`` principal components of the pixels, fitted on the reference.
 
     Args:
         reference: The reference table (e.g. the training data).
@@ -235,6 +254,8 @@ def feature_drift(
         epsilon: Proportion used for empty bins (> 0).
         exclude: Columns not compared (the label); absent ones are ignored.
         categorical: Columns to treat as categories even if numeric (e.g. integer codes).
+        image_components: For raw image Datasets: principal components of the pixels
+            compared (``exclude`` and ``categorical`` do not apply to images).
 
     Returns:
         The per-feature records, ``drift_detected`` and ``share_drifted``.
@@ -243,8 +264,15 @@ def feature_drift(
         ParameterError: If ``threshold`` <= 0, ``bins`` < 2 or ``epsilon`` <= 0.
         DataValidationError: If a window is empty, the current window lacks reference
             columns, or a column is numeric in one window and text in the other.
+        ImageDecodeError: For images, naming files that do not decode or whose shape is
+            not the reference's majority shape.
     """
     _check_params(threshold, bins, epsilon)
+    if is_image_frame(reference) or is_image_frame(current):
+        from kfp_mlops.components.data.detect_drift.images import image_drift
+
+        opts = {"bins": bins, "epsilon": epsilon, "components": image_components}
+        return image_drift(reference, current, threshold, **opts)[0]
     check_not_empty(len(reference), len(current))
     kinds, skipped = _comparable_columns(reference, current, exclude, categorical)
     records = [

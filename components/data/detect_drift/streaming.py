@@ -15,6 +15,9 @@
 The verdicts (PSI above the threshold) are those of :func:`.core.feature_drift` on the
 same data. Memory: one batch, the per-column histograms, and a systematic sample of at most
 :data:`SAMPLE_ROWS` rows per side for the report's plots.
+
+Raw image Datasets (a binary ``image`` column) go to :func:`.images.image_drift` instead,
+which decodes them a chunk at a time into small feature tables, whatever their size.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import pandas as pd
 
 from kfp_mlops.components.common import shards
 from kfp_mlops.components.data import sketches
-from kfp_mlops.components.data.detect_drift import core
+from kfp_mlops.components.data.detect_drift import core, images
 from kfp_mlops.components.data.detect_drift.binning import MISSING, NUMERIC, psi_from_counts
 from kfp_mlops.components.data.detect_drift.checks import (
     check_not_empty,
@@ -223,17 +226,24 @@ def feature_drift_streaming(
     epsilon: float = 1e-4,
     exclude: Sequence[str] = ("target",),
     categorical: Sequence[str] | None = None,
+    image_components: int = images.DEFAULT_COMPONENTS,
 ) -> tuple[core.DriftResult, pd.DataFrame, pd.DataFrame]:
     """:func:`.core.feature_drift` on two datasets (files or shards), batch by batch.
 
+    Raw image Datasets are compared on their image features (:func:`.images.image_drift`).
+
     Returns:
         The result, and a systematic sample of each side (every column, at most about
-        :data:`SAMPLE_ROWS` rows) for the report's plots and for prediction drift.
+        :data:`SAMPLE_ROWS` rows) for the report's plots and for prediction drift; for
+        images, the two image feature tables instead.
 
     Raises:
         As :func:`.core.feature_drift`.
     """
     check_params(threshold, bins, epsilon)
+    if images.is_image_dataset(reference) or images.is_image_dataset(current):
+        opts = {"bins": bins, "epsilon": epsilon, "components": image_components}
+        return images.image_drift(reference, current, threshold, **opts)
     ref_rows, cur_rows = shards.read_manifest(reference).rows, shards.read_manifest(current).rows
     check_not_empty(ref_rows, cur_rows)
     kinds, skipped = _kinds(reference, current, exclude, categorical)
@@ -273,11 +283,16 @@ def drift_between(
 ) -> tuple[core.DriftResult, pd.DataFrame, pd.DataFrame]:
     """The component's entry point: in memory for small single files, else streaming.
 
+    Raw image Datasets (any size) are decoded a chunk at a time into feature tables
+    (:func:`.images.image_drift`); the frames returned are then those tables.
+
     Returns:
         The result and the frames the report plots (whole tables or samples).
     """
     from kfp_mlops.components.common.io import load_dataset_artifact
 
+    if images.is_image_dataset(reference) or images.is_image_dataset(current):
+        return images.image_drift(reference, current, threshold, **images.drift_options(options))
     if wants_streaming((reference, current), stream_above_rows):
         return feature_drift_streaming(reference, current, threshold, **options)
     ref, cur = load_dataset_artifact(reference), load_dataset_artifact(current)
