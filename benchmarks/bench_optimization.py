@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     from kfp_mlops.components.data.split_and_preprocess.core import split_and_preprocess
     from kfp_mlops.components.optimization.common import (
         accuracy,
-        dense_sparsity,
         gzipped_size,
         keras_outputs,
+        kernel_sparsity,
         p50_latency_ms,
     )
     from kfp_mlops.components.optimization.prune_model.core import prune
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         quantize(str(root / "model"), *splits_args, str(root / "int8"), **common)
         quantize(str(root / "pruned"), *splits_args, str(root / "pruned_int8"), **common)
-        sparsity = dense_sparsity(load_keras(str(root / "pruned")))[0]
+        sparsity = kernel_sparsity(load_keras(str(root / "pruned")))[0]
 
         variants = ["float32", "pruned", "int8", "pruned_int8"]
         runtimes = {v: TFLiteModel((root / v / TFLITE_FILE).read_bytes()) for v in variants}

@@ -175,13 +175,23 @@ def _float_labels(path: str) -> bool:
         return False
 
 
-def dense_sparsity(model: Any) -> tuple[float, dict[str, float]]:
-    """Share of exactly-zero weights over all Dense kernels, and per Dense layer."""
-    tf = _tf()
+def is_pruned_kind(layer: Any) -> bool:
+    """Layers whose ``kernel`` prune_model prunes: Dense and convolutions (1D/2D/3D, transposed).
+
+    tfmot's PruneRegistry prunes the kernels of these; other built-in layers (batch norm,
+    pooling, reshapes) are left as they are.
+    """
+    layers = _tf().keras.layers
+    kinds = (layers.Dense, layers.Conv1D, layers.Conv2D, layers.Conv3D)
+    return isinstance(layer, kinds)
+
+
+def kernel_sparsity(model: Any) -> tuple[float, dict[str, float]]:
+    """Share of exactly-zero weights over all pruned kernels (Dense and conv), and per layer."""
     zeros = total = 0
     per_layer: dict[str, float] = {}
     for layer in _flat_layers(model):
-        if isinstance(layer, tf.keras.layers.Dense):
+        if is_pruned_kind(layer):
             kernel = np.asarray(layer.kernel.numpy())
             layer_zeros = int(np.count_nonzero(kernel == 0))
             per_layer[layer.name] = layer_zeros / kernel.size

@@ -98,11 +98,16 @@ def cnn(task: TaskSpec, params: dict[str, Any]) -> Any:
             "use builtin:mlp or builtin:resnet_mlp for tables",
         )
     config = _config(params)
-    inputs = keras.Input(shape=tuple(task.image_shape), name="image", dtype="float32")
-    x = inputs
+    # The chain moves images as flat pixel vectors (components.common.images); the first
+    # layer gives them their shape back, so every later step feeds (n, h * w * c).
+    width = int(task.image_shape[0] * task.image_shape[1] * task.image_shape[2])
+    inputs = keras.Input(shape=(width,), name="pixels", dtype="float32")
+    x = keras.layers.Reshape(tuple(task.image_shape), name="image")(inputs)
     for i, filters in enumerate(config.hidden_units):
         x = keras.layers.Conv2D(int(filters), 3, padding="same", name=f"conv_{i}")(x)
-        x = keras.layers.BatchNormalization(name=f"bn_{i}")(x)
+        # Momentum 0.9, not 0.99: small image sets give a few hundred steps, too few for
+        # 0.99's moving statistics to settle (validation then scores at chance).
+        x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn_{i}")(x)
         x = keras.layers.Activation(config.activation, name=f"act_{i}")(x)
         if min(x.shape[1], x.shape[2]) >= 4:
             x = keras.layers.MaxPooling2D(2, name=f"pool_{i}")(x)

@@ -197,7 +197,7 @@ def build(model_fn: ModelFn, task: TaskSpec, params: dict[str, Any], num_feature
             "return an uncompiled tf.keras.Model (tf_keras in the pipeline env)",
         )
     _check_shapes(model, model_fn, task, num_features)
-    return _float32_output(tf, model, model_fn)
+    return _float32_output(tf, _flat_input(tf, model, task), model_fn)
 
 
 def _check_shapes(model: Any, model_fn: ModelFn, task: TaskSpec, num_features: int) -> None:
@@ -216,14 +216,16 @@ def _check_shapes(model: Any, model_fn: ModelFn, task: TaskSpec, num_features: i
             "outputs",
             "the library feeds one feature tensor and reads one output",
         )
-    expected_in = list(task.image_shape) if task.feature_kind == "image" else [num_features]
+    expected_in = [num_features]
     got_in = [int(d) if d is not None else None for d in inputs[0].shape[1:]]
+    if task.feature_kind == "image" and got_in == list(task.image_shape):
+        expected_in = got_in  # an image-shaped input: _flat_input puts a Reshape before it
     if got_in != expected_in:
         raise ModelCodeError(
             f"{model_fn.where} returned a model whose input shape is {got_in}, but the data "
             f"has {expected_in}",
             "build the input from the task: tf.keras.Input(shape=(len(task.feature_names),)) "
-            "or task.image_shape",
+            "(images: that flat pixel vector, or tf.keras.Input(shape=task.image_shape))",
         )
     width = int(outputs[0].shape[-1]) if outputs[0].shape[-1] is not None else -1
     if len(outputs[0].shape) != 2 or width != task.output_width:
@@ -237,6 +239,21 @@ def _check_shapes(model: Any, model_fn: ModelFn, task: TaskSpec, num_features: i
             f"but a {task.task_type} task needs (batch, {task.output_width})",
             f"end the model with {unit} (task.output_width)",
         )
+
+
+def _flat_input(tf: Any, model: Any, task: TaskSpec) -> Any:
+    """An image model taking ``image_shape``, behind a Reshape from the flat pixel vector.
+
+    Every step after the split feeds ``(n, h * w * c)`` (one contract for tables and
+    images); a user's CNN built on ``Input(shape=task.image_shape)`` is wrapped so it fits.
+    """
+    if task.feature_kind != "image" or len(model.inputs[0].shape) == 2:
+        return model
+    height, width_, channels = task.image_shape
+    width = int(height * width_ * channels)
+    flat = tf.keras.Input(shape=(width,), name="pixels", dtype="float32")
+    image = tf.keras.layers.Reshape(tuple(task.image_shape), name="image")(flat)
+    return tf.keras.Model(flat, model(image), name=model.name)
 
 
 def _float32_output(tf: Any, model: Any, model_fn: ModelFn) -> Any:

@@ -69,7 +69,7 @@ def test_prune_reaches_target_sparsity_and_shrinks_the_gzipped_model(
     trained_model, splits, tmp_path
 ):
     from kfp_mlops.components.common.artifacts import load_keras
-    from kfp_mlops.components.optimization.common import dense_sparsity
+    from kfp_mlops.components.optimization.common import kernel_sparsity
 
     out = tmp_path / "pruned"
     result = prune(
@@ -90,7 +90,7 @@ def test_prune_reaches_target_sparsity_and_shrinks_the_gzipped_model(
     # The written model is a plain (stripped) Keras model with the zeros in it.
     reloaded = load_keras(str(out))
     assert not any("prune" in layer.__class__.__name__.lower() for layer in reloaded.layers)
-    assert dense_sparsity(reloaded)[0] == pytest.approx(m["sparsity"])
+    assert kernel_sparsity(reloaded)[0] == pytest.approx(m["sparsity"])
     assert (out / "model.tflite").exists()
     assert m["tflite_gzipped_size_bytes"] < 0.8 * m["baseline_tflite_gzipped_size_bytes"]
     assert m["gzipped_size_ratio"] > 1.25

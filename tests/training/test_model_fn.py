@@ -36,7 +36,9 @@ def test_builtin_cnn_fits_images_and_refuses_tables():
         "multiclass", "digit", [str(i) for i in range(10)], "image", image_shape=[8, 8, 1]
     )
     model = mf.build(mf.resolve("builtin:cnn"), images, {"hidden_units": [4, 8]}, 64)
-    assert list(model.inputs[0].shape[1:]) == [8, 8, 1] and model.outputs[0].shape[-1] == 10
+    # The flat pixel vector every step moves, reshaped to the image by the first layer.
+    assert list(model.inputs[0].shape[1:]) == [64] and model.outputs[0].shape[-1] == 10
+    assert list(model.get_layer("image").output.shape[1:]) == [8, 8, 1]
     with pytest.raises(ModelCodeError, match="builtin:cnn needs an image task"):
         mf.build(mf.resolve("builtin:cnn"), BINARY, PARAMS, 5)
 

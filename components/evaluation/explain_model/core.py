@@ -267,10 +267,21 @@ def _explain_images(
             f"integrated gradients need the Keras model: {exc.args[0]}",
             "pass the model output of train_model (model.h5), not a TFLite-only directory",
         ) from exc
-    model = load_keras(model_dir)
+    loaded = load_keras(model_dir)
     shape = tuple(task.image_shape)
     images = rows.reshape(-1, *shape)
-    raw = model.predict(images, verbose=0)
+    # The library's image models take the flat pixel vector (components.common.images);
+    # attributions are per pixel of the image, so the path is reshaped on the way in.
+    flat = len(loaded.inputs[0].shape) == 2
+    in_shape = (-1, int(np.prod(shape))) if flat else (-1, *shape)
+
+    def model(batch: Any, training: bool = False) -> Any:
+        import tensorflow as tf
+
+        return loaded(tf.reshape(batch, in_shape), training=training)
+
+    raw = loaded.predict(images.reshape(in_shape), verbose=0)
+
     if task.task_type == "multiclass":
         index = raw.argmax(axis=1)
     else:  # the positive class: the sigmoid unit, or the second of two softmax units

@@ -88,8 +88,8 @@ def load_arrays(path: str, name: str, task: TaskSpec, teacher: Any) -> tuple[np.
         if not missing:
             names = list(task.feature_names)
     x = frame[names].to_numpy(dtype="float32")
-    if task.feature_kind == "image":
-        x = x.reshape(-1, *task.image_shape)
+    if task.feature_kind == "image" and len(teacher.inputs[0].shape) == 4:
+        x = x.reshape(-1, *task.image_shape)  # a teacher built before inputs were flat
     wanted = [int(d) for d in teacher.inputs[0].shape[1:]]
     if list(x.shape[1:]) != wanted:
         raise ParameterError(

@@ -25,7 +25,7 @@ def prune_model(
     seed: int = 42,
     max_rmse_increase_pct: float = 2.0,
 ) -> bool:
-    """Magnitude-prune the Dense kernels (tfmot PolynomialDecay), fine-tune and strip.
+    """Magnitude-prune the Dense and conv kernels (tfmot PolynomialDecay), fine-tune and strip.
 
     Args:
         model: Trained Keras model (directory with model.h5) from train_model.

@@ -1,6 +1,7 @@
 """Magnitude pruning of a trained Keras model with tensorflow-model-optimization.
 
-Every Dense layer is wrapped with ``prune_low_magnitude`` under a ``PolynomialDecay``
+Every Dense and convolution layer (nested models included) is wrapped with
+``prune_low_magnitude`` under a ``PolynomialDecay``
 schedule from ``initial_sparsity`` to ``final_sparsity``; the model is fine-tuned with the
 ``UpdatePruningStep`` callback and the wrappers are stripped, so the output ``model.h5`` is a
 plain Keras model (zeros in its kernels) that quantize_model and export_onnx consume.
@@ -31,9 +32,10 @@ from kfp_mlops.components.optimization.batches import fit_inputs, open_split, va
 from kfp_mlops.components.optimization.common import (
     OptimizationGateError,
     OptimizationResult,
-    dense_sparsity,
     gzipped_size,
+    is_pruned_kind,
     keras_outputs,
+    kernel_sparsity,
     load_model,
     tflite_latency_ms,
     unless_unsupported,
@@ -110,7 +112,7 @@ def check_sparsity(
         layers = ", ".join(f"{name}={value:.3f}" for name, value in per_layer.items())
         raise OptimizationGateError(
             f"achieved sparsity {achieved:.4f} is more than {tolerance_pp} pp below the "
-            f"target {target} (per Dense layer: {layers})",
+            f"target {target} (per layer: {layers})",
             "fine-tune for more epochs or with a smaller batch_size so the schedule's "
             "pruning steps run, or lower final_sparsity",
         )
@@ -145,7 +147,7 @@ def prune(
         output_dir: Where model.h5 (stripped Keras) and model.tflite (its float32 TFLite
             conversion, which shows the size win of the zeros after gzip) are written.
         initial_sparsity: Sparsity at the first pruning step, in [0, 1).
-        final_sparsity: Target sparsity of the Dense kernels, in [initial, 0.95].
+        final_sparsity: Target sparsity of the Dense and conv kernels, in [initial, 0.95].
         epochs: Fine-tuning epochs (>= 1).
         batch_size: Fine-tuning batch size.
         learning_rate: Adam learning rate of the fine-tuning.
@@ -207,10 +209,10 @@ def prune(
     keras_path = out / KERAS_FILE
     pruned.save(str(keras_path), include_optimizer=False)
 
-    sparsity, per_layer = dense_sparsity(pruned)
+    sparsity, per_layer = kernel_sparsity(pruned)
     for name, value in per_layer.items():
         log.info("layer %s: sparsity %.4f", name, value)
-    log.info("overall Dense-kernel sparsity %.4f (target %.4f)", sparsity, final_sparsity)
+    log.info("overall kernel sparsity %.4f (target %.4f)", sparsity, final_sparsity)
 
     # Latency and the compressed size are measured on float32 TFLite conversions of the
     # input and pruned models, with the LiteRT interpreter at batch 1, so the numbers
@@ -228,8 +230,8 @@ def prune(
         out,
         model_path,
         pruning=f"magnitude pruning (tfmot, PolynomialDecay {initial_sparsity:g} -> "
-        f"{final_sparsity:g}) to {sparsity:.1%} Dense-kernel sparsity, {epochs} fine-tuning "
-        "epoch(s)",
+        f"{final_sparsity:g}) to {sparsity:.1%} kernel sparsity (Dense and conv), "
+        f"{epochs} fine-tuning epoch(s)",
         **{FLOAT_TFLITE_SOURCE: sha256_of(keras_path)},
     )
     metrics = {
@@ -282,7 +284,7 @@ def fine_tune_pruned(
     learning_rate: float,
     seed: int,
 ) -> tuple[Any, Any]:
-    """Wrap every Dense layer for pruning, fine-tune, strip; returns (model, Keras history).
+    """Wrap every Dense and conv layer for pruning, fine-tune, strip; returns (model, history).
 
     ``train`` is Keras ``fit`` keyword arguments (:func:`..batches.fit_inputs`: arrays with
     ``batch_size``, or a streamed dataset with ``steps_per_epoch``); ``validation`` its
@@ -302,8 +304,10 @@ def fine_tune_pruned(
     )
 
     def wrap_dense(layer: Any) -> Any:
-        # Only Dense kernels are pruned; other layers are reused as they are (with weights).
-        if isinstance(layer, tf.keras.layers.Dense) or custom_prunable(layer):
+        # Dense and conv kernels are pruned; other layers are reused as they are (with weights).
+        if isinstance(layer, tf.keras.Model):  # a nested model (a user CNN behind a Reshape)
+            return tf.keras.models.clone_model(layer, clone_function=wrap_dense)
+        if is_pruned_kind(layer) or custom_prunable(layer):
             return tfmot.sparsity.keras.prune_low_magnitude(
                 layer, pruning_schedule=pruning_schedule
             )

@@ -34,9 +34,9 @@ from kfp_mlops.components.optimization.batches import (
 from kfp_mlops.components.optimization.common import (
     OptimizationResult,
     UnsupportedModelError,
-    dense_sparsity,
     gzipped_size,
     keras_outputs,
+    kernel_sparsity,
     load_model,
     tflite_latency_ms,
     unless_unsupported,
@@ -228,7 +228,7 @@ def quantize(
     gate = quality.gate(baseline_score, tflite_score, gate_mode, f"{mode} TFLite model")
     metrics = {
         **_size_and_latency(content, float32_tflite, test.head(1), latency_runs),
-        "sparsity": dense_sparsity(model)[0],
+        "sparsity": kernel_sparsity(model)[0],
         quality.metric: tflite_score,
         f"baseline_{quality.metric}": baseline_score,
         gate.key: gate.change,

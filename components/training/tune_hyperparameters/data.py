@@ -33,8 +33,8 @@ class TrainingData:
 
 
 def _features(frame: pd.DataFrame, names: list[str], task: TaskSpec) -> np.ndarray:
-    x = frame[names].to_numpy(dtype="float32")
-    return x.reshape(-1, *task.image_shape) if task.feature_kind == "image" else x
+    # Images too stay flat: the models take the pixel vector (components.common.images).
+    return frame[names].to_numpy(dtype="float32")
 
 
 def prepare_data(

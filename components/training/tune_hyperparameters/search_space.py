@@ -31,6 +31,19 @@ DEFAULT_SEARCH_SPACE: dict[str, dict[str, Any]] = {
     "batch_size": {"choices": [32, 64, 128]},
 }
 
+#: builtin:cnn: hidden_units are conv filters (two blocks, so a digit-sized image keeps some
+#: resolution), and small image sets need a larger rate to learn in a short trial.
+CNN_SEARCH_SPACE: dict[str, dict[str, Any]] = {
+    **DEFAULT_SEARCH_SPACE,
+    "learning_rate": {"low": 2e-3, "high": 1e-2, "log": True},
+    "hidden_units": {"choices": ["16,32", "32,64"]},
+    "dropout": {"low": 0.0, "high": 0.2},
+    "l2": {"low": 1e-6, "high": 1e-4, "log": True},
+    "batch_size": {"choices": [32, 64]},
+}
+#: The built-in space of each built-in model (others use :data:`DEFAULT_SEARCH_SPACE`).
+BUILTIN_SEARCH_SPACES = {"builtin:cnn": CNN_SEARCH_SPACE}
+
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
@@ -138,10 +151,13 @@ def _normalise_spec(name: str, spec: Any) -> dict[str, Any]:
     return {"low": low, "high": high, "log": use_log}
 
 
-def resolve_search_space(search_space: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """Merge a user search space over :data:`DEFAULT_SEARCH_SPACE` and validate it.
+def resolve_search_space(
+    search_space: dict[str, Any] | None = None, model_fn: str = ""
+) -> dict[str, dict[str, Any]]:
+    """Merge a user search space over the model's built-in space and validate it.
 
-    Parameters the user does not name keep their default range.
+    Parameters the user does not name keep their default range: ``model_fn``'s entry in
+    :data:`BUILTIN_SEARCH_SPACES`, else :data:`DEFAULT_SEARCH_SPACE`.
 
     Raises:
         ParameterError: On an unknown parameter name, ``low >= high``, empty choices, or a
@@ -160,7 +176,8 @@ def resolve_search_space(search_space: dict[str, Any] | None = None) -> dict[str
             f"use only {list(PARAM_NAMES)}, or a search_space(trial) hook in the model_fn "
             "module for anything else",
         )
-    merged = {name: dict(DEFAULT_SEARCH_SPACE[name]) for name in PARAM_NAMES}
+    defaults = BUILTIN_SEARCH_SPACES.get(model_fn, DEFAULT_SEARCH_SPACE)
+    merged = {name: dict(defaults[name]) for name in PARAM_NAMES}
     for name, spec in search_space.items():
         merged[name] = spec
     return {name: _normalise_spec(name, merged[name]) for name in PARAM_NAMES}
