@@ -1,7 +1,8 @@
 """The served classifier as a ``kserve.Model``: load, preprocess, predict, postprocess.
 
 It serves raw rows: the JSON preprocessor of ``split_and_preprocess`` turns them into the
-model's feature vector, so clients send the same columns as the training data.
+model's feature vector, so clients send the same columns as the training data; an image
+model's clients send images (base64 PNG/JPEG or pixels 0-255, see :mod:`.images`).
 
 Whose fault an error is decides its status: a request the server cannot use is an
 ``InvalidInput`` (400), a model that fails or answers nonsense an ``InferenceError`` (500),
@@ -34,6 +35,7 @@ from kfp_mlops.components.common.model_dir import (
 )
 from kfp_mlops.components.serving import explainer, protocol
 from kfp_mlops.components.serving.features import FeatureEncoder
+from kfp_mlops.components.serving.images import EXPLAIN_UNSUPPORTED, ImageEncoder
 from kfp_mlops.components.serving.limits import Limits
 from kfp_mlops.components.serving.metrics import PREDICTIONS, READY
 
@@ -82,6 +84,8 @@ class ClassifierModel(Model):
         self.preprocessor = Preprocessor.load(preprocessor)
         self.encoder = FeatureEncoder(self.preprocessor)
         self.columns = self.encoder.columns
+        image = self.preprocessor.image_column  # image models read images, not columns
+        self.images = ImageEncoder(self.preprocessor, name) if image else None
         self.model_dir = model_dir
         self.backend_name = backend
         self.tf_threads = tf_threads
@@ -152,6 +156,9 @@ class ClassifierModel(Model):
         Without one, predict still serves and ``:explain`` answers 501 with the reason (an
         explainer that cannot be built must never take predict down with it).
         """
+        if self.images is not None:
+            self.explain_error = EXPLAIN_UNSUPPORTED
+            return
         try:
             self.explainer = explainer.ServingExplainer.from_model_dir(
                 self.model_dir, self.preprocessor, self.explained_outputs, self.explain_rows
@@ -210,7 +217,9 @@ class ClassifierModel(Model):
 
     # -- metadata -----------------------------------------------------------------------
     def get_input_types(self) -> list[dict[str, Any]]:
-        """One V2 input per raw feature column (FP32 numeric, BYTES categorical)."""
+        """One V2 input per raw feature column (FP32 numeric, BYTES categorical), or the image."""
+        if self.images is not None:
+            return self.images.input_types()
         numeric = set(self.preprocessor.numeric_columns)
         return [
             {"name": c, "datatype": "FP32" if c in numeric else "BYTES", "shape": [-1]}
@@ -238,12 +247,16 @@ class ClassifierModel(Model):
             InvalidInput: On a malformed body, a missing feature or a non-numeric value.
             RequestTooLarge: Over ``limits.max_rows`` rows (413).
         """
-        rows = protocol.count_rows(payload)
+        count = self.images.count_rows if self.images is not None else protocol.count_rows
+        rows = count(payload)
         self.limits.check_rows(rows)
         large = rows > self.limits.inline_rows
         return await self.offload(large, self._encode, payload, large)
 
     def _encode(self, payload: dict | InferRequest, large: bool) -> Batch:
+        if self.images is not None:
+            v2 = isinstance(payload, InferRequest)
+            return Batch(self.images.encode(payload), v2, payload.id if v2 else None, large=large)
         k = self.encoder.n_numeric
         if isinstance(payload, InferRequest):
             numeric, categorical = protocol.columns_from_v2(payload, self.columns, k, self.name)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import orjson
 from kserve import InferRequest
-from kserve.errors import InvalidInput
+from kserve.errors import InferenceError, InvalidInput
 from kserve.protocol.infer_type import to_np_dtype
 from kserve.protocol.rest.v2_datamodels import InferenceRequest, RequestInput
 from pydantic import ValidationError
@@ -113,6 +113,11 @@ def decode_v2(
                 f"the binary V2 body does not match its {BINARY_HEADER} header "
                 f"({headers[BINARY_HEADER]!r}): {exc}; the header must give the length of the "
                 "JSON part, followed by the tensors' raw bytes"
+            ) from exc
+        except InferenceError as exc:  # KServe re-reads binary BYTES as UTF-8 text
+            raise InvalidInput(
+                f"a BYTES tensor of the binary V2 body is not UTF-8 text ({exc}); send BYTES "
+                "elements as text: images base64-encoded"
             ) from exc
     request = _v2_in_pieces(body, piece_bytes) if piece_bytes and len(body) > piece_bytes else None
     if request is None:
