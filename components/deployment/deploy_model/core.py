@@ -82,13 +82,27 @@ def check_environment(environment: str) -> str:
     return ENVIRONMENT_ALIASES[environment]
 
 
+def smoke_inputs(preprocessor: dict[str, Any]) -> list[str]:
+    """The inputs the server's V2 metadata lists: the raw columns, or ``image`` for images."""
+    if preprocessor.get("image_column"):
+        return [preprocessor["image_column"]]
+    return list(preprocessor["numeric_columns"]) + list(preprocessor["categorical_columns"])
+
+
 def sample_rows(frame: pd.DataFrame, preprocessor: dict[str, Any], n: int = 8) -> list[dict]:
     """Up to ``n`` complete raw rows with only the feature columns, ready for JSON.
+
+    Images: ``{"image": {"b64": ...}}`` per image, the encoded files of a raw image Dataset.
 
     Raises:
         DataValidationError: If feature columns are missing or no row is complete.
     """
-    columns = list(preprocessor["numeric_columns"]) + list(preprocessor["categorical_columns"])
+    columns = smoke_inputs(preprocessor)
+    if preprocessor.get("image_column") and columns[0] in frame.columns:
+        import base64
+
+        files = frame[columns[0]].dropna().head(n)
+        return [{columns[0]: {"b64": base64.b64encode(bytes(b)).decode()}} for b in files]
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataValidationError(
@@ -271,7 +285,7 @@ def deploy(
     smoke = strategies.SmokeSpec(
         rows=rows,
         classes=[str(c) for c in pre["classes"]],
-        inputs=list(pre["numeric_columns"]) + list(pre["categorical_columns"]),
+        inputs=smoke_inputs(pre),
         probe_requests=probe_requests,
     )
     outcome = strategies.run(tgt, release, strategy, smoke, steps, thresholds, ready_timeout_s)

@@ -211,18 +211,17 @@ def _v1_problem(r: HttpResult, n: int, classes: Sequence[str]) -> str:
 
 
 def _v2_request(rows: Sequence[dict[str, Any]], inputs: Sequence[str]) -> dict[str, Any]:
-    """A V2 ``infer`` body: one tensor per raw input column."""
-    return {
-        "inputs": [
-            {
-                "name": c,
-                "shape": [len(rows)],
-                "datatype": "BYTES" if any(isinstance(row[c], str) for row in rows) else "FP32",
-                "data": [row[c] for row in rows],
-            }
-            for c in inputs
-        ]
-    }
+    """A V2 ``infer`` body: one tensor per raw input column (images: base64 BYTES)."""
+
+    def tensor(c: str) -> dict[str, Any]:
+        values = [row[c] for row in rows]
+        if values and isinstance(values[0], dict):  # {"b64": ...}: an encoded image
+            values, datatype = [v["b64"] for v in values], "BYTES"
+        else:
+            datatype = "BYTES" if any(isinstance(v, str) for v in values) else "FP32"
+        return {"name": c, "shape": [len(rows)], "datatype": datatype, "data": values}
+
+    return {"inputs": [tensor(c) for c in inputs]}
 
 
 def _v2_problem(r: HttpResult, n: int, k: int) -> str:

@@ -89,9 +89,10 @@ class IntegrationResult:
 def load_sample(test_path: str, preprocessor_path: str, max_rows: int = 0) -> Sample:
     """The processed test split as raw rows with labels (the first ``max_rows``; 0: all).
 
+    Image models get ``{"image": {"b64": <PNG>}}`` rows, the test images re-encoded.
+
     Raises:
-        ParameterError: For image models (their requests are not rows of columns), or a split
-            that does not fit the preprocessor.
+        ParameterError: For a split that does not fit the preprocessor.
         SplitError: If the split is missing or breaks the contract.
     """
     from kfp_mlops.components.common.artifacts import LABEL, read_split
@@ -99,11 +100,6 @@ def load_sample(test_path: str, preprocessor_path: str, max_rows: int = 0) -> Sa
 
     pre = Preprocessor.load(preprocessor_path)
     task = pre.task_spec
-    if task.feature_kind != "tabular":
-        raise ParameterError(
-            f"integration_test replays tabular rows; this model's features are {task.feature_kind}",
-            "test image models with their own client, or skip the staging integration test",
-        )
     frame = read_split(test_path, "test", regression=not task.is_classification)
     if list(frame.columns.drop(LABEL)) != list(pre.feature_names):
         raise ParameterError(
@@ -119,6 +115,12 @@ def load_sample(test_path: str, preprocessor_path: str, max_rows: int = 0) -> Sa
     if max_rows > 0:
         features, labels = features[:max_rows], labels[:max_rows]
     raw = pre.inverse_features(features)
+    if pre.image_column:  # the test images again as PNGs, sent base64 as a client would
+        import base64
+
+        inputs = [pre.image_column]
+        rows = [{inputs[0]: {"b64": base64.b64encode(b).decode()}} for b in raw[inputs[0]]]
+        return Sample(rows, labels, [str(c) for c in task.classes], inputs)
     inputs = list(pre.numeric_columns) + list(pre.categorical_columns)
     rows = json.loads(raw[inputs].to_json(orient="records"))  # NaN -> null, a gap the server fills
     return Sample(rows, labels, [str(c) for c in task.classes], inputs)

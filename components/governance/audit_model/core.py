@@ -100,6 +100,7 @@ class AuditResult:
             },
             "personal_columns": [{**p.__dict__, "sensitive": p.sensitive} for p in self.flagged],
             "cleared_columns": self.detection.cleared if self.detection else {},
+            "unscanned_binary_columns": self.detection.binary if self.detection else [],
         }
 
     def to_markdown(self) -> str:

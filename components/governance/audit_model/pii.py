@@ -101,6 +101,7 @@ class Detection:
     flagged: list[PersonalColumn] = field(default_factory=list)
     cleared: dict[str, str] = field(default_factory=dict)
     sample_rows: int = 0
+    binary: list[str] = field(default_factory=list)
 
     @property
     def columns(self) -> list[str]:
@@ -309,6 +310,11 @@ def detect(
     found = Detection(sample_rows=sample_rows)
     for column in frame.columns:
         values = _sample(frame[column], sample_rows)
+        if len(values) and isinstance(values.iloc[0], bytes | bytearray | memoryview):
+            # Encoded files (an image Dataset's ``image``): no text pattern applies; what the
+            # pictures show (faces, plates) is for a human reviewer, and the model card says so.
+            found.binary.append(str(column))
+            continue
         named = category_by_name(column)
         by_value, detail, share = (
             ("", "", 0.0) if values.empty else _by_values(values, now, min_share)

@@ -84,6 +84,14 @@ def _personal_data(result: AuditResult) -> list[str]:
         lines.append(f"- `{column}` is not personal data: {why}.")
     if detection.cleared:
         lines.append("")
+    if detection.binary:
+        names = ", ".join(f"`{cell(c)}`" for c in detection.binary)
+        lines += [
+            f"Binary columns ({names}, e.g. encoded images) are not scanned: no text pattern "
+            "applies. Whether the images show people (faces, number plates) needs a human "
+            "review.",
+            "",
+        ]
     lines += [f"Outcome: {sentence(minimisation.finding)}", ""]
     return lines
 
