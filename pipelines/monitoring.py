@@ -74,6 +74,8 @@ def retraining_pipeline(
     validation_margin: float = 0.9,
     task_type: str = "auto",
     model_fn: str = "builtin:mlp",
+    class_weight: str = "",
+    robust_loss: bool = False,
     tune_trials: int = 4,
     tune_epochs: int = 6,
     num_workers: int = 2,
@@ -122,6 +124,9 @@ def retraining_pipeline(
         model_fn: The model: builtin:mlp | builtin:resnet_mlp | builtin:cnn,
             package.module:function in the trainer image, or a .py file (path or gs://)
             defining build_model(task, params); see the README, "Bring your own model".
+        class_weight: Classification: "" (rows weigh the same), "balanced" (for imbalanced
+            labels) or a JSON object such as {"malignant": 3}; used by tuning and training.
+        robust_loss: Regression: train with the Huber loss instead of mean squared error.
         tune_trials: Optuna trials.
         tune_epochs: Epochs per trial.
         num_workers: Horovod processes.

@@ -75,6 +75,8 @@ class TrainSettings(_FromInputs):
     min_improvement: float = 0.0
     model_fn: str = "builtin:mlp"
     max_rmse: float = 0.0
+    class_weight: str = ""
+    robust_loss: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ def train_optimize_evaluate(splits: dict, settings: TrainSettings) -> dict:
             epochs_per_trial=s.tune_epochs,
             **mlflow,
             seed=s.seed,
+            class_weight=s.class_weight,
         )
     )
     resources(tune, cpu="2", memory="4Gi")
@@ -148,6 +151,8 @@ def train_optimize_evaluate(splits: dict, settings: TrainSettings) -> dict:
             checkpoint_uri=s.checkpoint_uri,
             **mlflow,
             seed=s.seed,
+            class_weight=s.class_weight,
+            robust_loss=s.robust_loss,
         )
     )
     resources(train, cpu="4", memory="16Gi")

@@ -43,6 +43,8 @@ def training_pipeline(
     drift_threshold: float = 0.1,
     on_validation_failure: str = "fail",
     model_fn: str = "builtin:mlp",
+    class_weight: str = "",
+    robust_loss: bool = False,
     tune_trials: int = 4,
     tune_epochs: int = 6,
     num_workers: int = 2,
@@ -97,6 +99,9 @@ def training_pipeline(
         model_fn: The model: builtin:mlp | builtin:resnet_mlp | builtin:cnn,
             package.module:function in the trainer image, or a .py file (path or gs://)
             defining build_model(task, params); see the README, "Bring your own model".
+        class_weight: Classification: "" (rows weigh the same), "balanced" (for imbalanced
+            labels) or a JSON object such as {"malignant": 3}; used by tuning and training.
+        robust_loss: Regression: train with the Huber loss instead of mean squared error.
         tune_trials: Optuna trials (0 is not allowed; use 1 to skip most of the search).
         tune_epochs: Epochs per trial.
         num_workers: Horovod processes (one per GPU on a GPU node).

@@ -25,8 +25,10 @@ BALANCED = "balanced"
 _EXAMPLE = 'use "", "balanced" or a JSON object such as {"malignant": 3.0}'
 
 
-def resolve(spec: str, task: TaskSpec, train_path: str) -> dict[str, float]:
+def resolve(spec: str, task: TaskSpec, train: str | np.ndarray) -> dict[str, float]:
     """Weights by class code (as strings, for the JSON worker config); empty: unweighted.
+
+    ``train`` is the training split's path, or its label codes already in memory (tuning).
 
     Raises:
         ParameterError: On a regression task, malformed JSON, an unknown class or a weight
@@ -42,7 +44,10 @@ def resolve(spec: str, task: TaskSpec, train_path: str) -> dict[str, float]:
         )
     k = task.num_classes
     if spec == BALANCED:
-        counts = label_counts(train_path, k)
+        if isinstance(train, np.ndarray):
+            counts = np.bincount(train.astype("int64"), minlength=k)[:k]
+        else:
+            counts = label_counts(train, k)
         n = int(counts.sum())
         return {str(c): (n / (k * int(counts[c])) if counts[c] else 1.0) for c in range(k)}
     try:

@@ -24,6 +24,7 @@ def tune_hyperparameters(
     tracking_uri: str = "",
     experiment_name: str = "kfp-mlops",
     seed: int = 42,
+    class_weight: str = "",
 ) -> float:
     """Search the model's hyper-parameters with Optuna on the task's validation metric.
 
@@ -66,6 +67,8 @@ def tune_hyperparameters(
             logging. Logs a parent run and one nested run per trial.
         experiment_name: MLflow experiment name.
         seed: Seed of the sampler and of each trial's weight initialisation.
+        class_weight: Classification only, as train_model's: "" (rows weigh the same),
+            "balanced" or a JSON object such as {"malignant": 3}; give both the same value.
 
     Returns:
         The best validation score (accuracy, or RMSE for regression).
@@ -89,6 +92,7 @@ def tune_hyperparameters(
         work_dir=os.path.dirname(best_params.path),
         model_fn=model_fn,
         task_path=preprocessor.path if preprocessor is not None else None,
+        class_weight=class_weight,
     )
     result.write_best_params(best_params.path)
     best_params.metadata.update(

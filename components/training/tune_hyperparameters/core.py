@@ -30,6 +30,7 @@ from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.task import TaskSpec
 from kfp_mlops.components.common.tf import import_tf
 from kfp_mlops.components.training.model_fn import BUILTIN_PREFIX, DEFAULT_MODEL_FN, resolve
+from kfp_mlops.components.training.train_model import class_weights
 from kfp_mlops.components.training.tune_hyperparameters.data import prepare_data
 from kfp_mlops.components.training.tune_hyperparameters.model_code import check_model_code
 from kfp_mlops.components.training.tune_hyperparameters.result import (
@@ -174,7 +175,7 @@ def _model_code(model_fn: str, search_space: dict[str, Any] | str | None) -> tup
             f"model_fn '{resolved.spec}' has a search_space hook and search_space is given too",
             "leave search_space empty (the hook decides), or remove the hook from the module",
         )
-    return resolved, resolve_search_space(search_space)
+    return resolved, resolve_search_space(search_space, resolved.spec)
 
 
 def tune(
@@ -193,6 +194,7 @@ def tune(
     work_dir: str | None = None,
     model_fn: str = DEFAULT_MODEL_FN,
     task_path: str | None = None,
+    class_weight: str = "",
 ) -> TuneResult:
     """Run (or resume) an Optuna study on the task's validation metric.
 
@@ -219,9 +221,12 @@ def tune(
         work_dir: Directory for the default sqlite study file.
         model_fn: ``builtin:mlp`` | ``builtin:resnet_mlp`` | ``builtin:cnn``,
             ``package.module:function`` or a ``.py`` file (as for ``train_model``); a module's
-            ``search_space(trial)`` hook replaces the built-in space.
+            ``search_space(trial)`` hook replaces the built-in space (builtin:cnn has its own:
+            conv filters "16,32" or "32,64", a higher learning rate).
         task_path: The preprocessor (or task) JSON of split_and_preprocess; None:
             classification with the classes read from the labels.
+        class_weight: ``""``, ``"balanced"`` or a JSON object of class -> weight, as for
+            ``train_model`` (classification only).
 
     Returns:
         The :class:`TuneResult`.
@@ -240,6 +245,7 @@ def tune(
     data = prepare_data(
         _frame(train, "train", regression), _frame(validation, "validation", regression), given
     )
+    weights = class_weights.resolve(class_weight, data.task, data.y_train)
     if tracking_uri:
         check_tracking_uri(tracking_uri)
     tf = import_tf()
@@ -264,11 +270,14 @@ def tune(
         tracker = Tracker(tracking_uri, experiment_name, parent_run_name)
         config = {"study_name": study_name, "storage": shown_storage, "n_trials": n_trials}
         config.update(epochs_per_trial=epochs_per_trial, seed=seed, model_fn=resolved.spec)
+        config.update(class_weight=json.dumps(weights) if weights else "")
         config.update(metric=data.task.primary_metric, direction=study.direction.name.lower())
         tracker.log(tracker.parent_id, params={**config, "search_space": json.dumps(space)[:6000]})
     try:
         if remaining > 0:
-            objective = make_objective(tf, data, resolved, space, epochs_per_trial, seed, tracker)
+            objective = make_objective(
+                tf, data, resolved, space, epochs_per_trial, seed, tracker, weights
+            )
             _optimize(study, objective, n_trials, remaining, timeout_s)
         result = result_from_study(
             study, shown_storage, n_before, tracker.parent_id if tracker else "", resolved.spec

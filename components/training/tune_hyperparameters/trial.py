@@ -67,6 +67,7 @@ def make_objective(
     epochs_per_trial: int,
     seed: int,
     tracker: Tracker | None,
+    class_weight: dict[str, float] | None = None,
 ) -> Callable[[Any], float]:
     """The Optuna objective: one short fit per trial, scored by its last validation metric.
 
@@ -78,6 +79,8 @@ def make_objective(
         epochs_per_trial: Epochs of each fit.
         seed: Trial ``k`` initialises its weights with ``seed + k``.
         tracker: Logs each trial as a nested MLflow run, or None.
+        class_weight: Loss weight by class code (train_model's, so trials and the final
+            fit optimise the same objective); None or empty: unweighted.
 
     Returns:
         A function of an Optuna trial returning its value (NaN when the fit diverged: Optuna
@@ -115,6 +118,7 @@ def make_objective(
                 batch_size=full["batch_size"],
                 verbose=0,
                 callbacks=[callback],
+                class_weight={int(c): w for c, w in (class_weight or {}).items()} or None,
             )
             value = callback.last_value
             if tracker and math.isfinite(value):
