@@ -84,6 +84,42 @@ def test_example_module_trains_a_regression_with_two_workers(diabetes_splits, tm
     assert rmse < 0.95
 
 
+def test_user_cnn_on_image_shape_trains_on_digit_images_with_two_workers(tmp_path):
+    """examples/user_model/small_cnn.py takes Input(task.image_shape): the library puts a
+    Reshape from the flat pixel vector in front; the nested model saved by the trainer env
+    loads and predicts identically here."""
+    from kfp_mlops.components.common.artifacts import load_keras
+    from kfp_mlops.components.data.load_dataset.images import digits_images
+
+    result = split_and_preprocess(digits_images(), seed=0)
+    for name in ("train", "validation", "test"):
+        getattr(result, name).to_parquet(tmp_path / f"{name}.parquet", index=False)
+    result.preprocessor.save(str(tmp_path / "preprocessor.json"))
+    trained = core.train(
+        str(tmp_path / "train.parquet"),
+        str(tmp_path / "validation.parquet"),
+        str(tmp_path / "model"),
+        num_workers=2,
+        epochs=10,
+        batch_size=32,
+        learning_rate=5e-3,
+        warmup_epochs=1,
+        grad_accum_steps=1,
+        early_stopping_patience=10,
+        export_saved_model=False,
+        model_fn=str(EXAMPLE.parent / "small_cnn.py"),
+        task_path=str(tmp_path / "preprocessor.json"),
+        timeout_s=540,
+    )
+    assert trained.metrics["workers"] == 2 and trained.metrics["num_features"] == 64
+    assert trained.metrics["val_accuracy"] > 0.8
+    model = load_keras(str(tmp_path / "model"))
+    assert list(model.inputs[0].shape) == [None, 64]
+    probe = json.loads((tmp_path / "model" / "probe_predictions.json").read_text())
+    here = model.predict(np.asarray(probe["inputs"], dtype="float32"), verbose=0)
+    np.testing.assert_allclose(here, probe["outputs"], atol=1e-5)
+
+
 @pytest.mark.parametrize(
     ("body", "match"),
     [

@@ -214,6 +214,9 @@ def train(cfg: WorkerConfig) -> dict[str, Any]:
     data = load_data(cfg, task, rank, size)
     val_ds = data.val_ds(tf, cfg.intra_op_threads)
 
+    if task.feature_kind == "tabular" and not task.feature_names:
+        # A spec without feature names (a config built by hand): the split's columns are.
+        task = TaskSpec.from_json({**task.to_json(), "feature_names": list(data.names)})
     tf.keras.utils.set_random_seed(cfg.seed)
     model, opt = _compile(tf, hvd, cfg, task, policy, data.num_features)
     shape = {
