@@ -9,7 +9,9 @@ allreduce every 4 batches).
 
 Two models side by side: the MLP 256-256 on 64 features, where communication dominates, and
 ``builtin:cnn`` (conv 32-64) on the digits as 8x8 images at a large global batch, where
-compute does; each prints its compute-to-allreduce time estimate.
+compute does; each prints its compute-to-allreduce time estimate. Beside them, the
+library's overhead: ``train_model``'s single worker against a plain ``model.fit`` of the same
+MLP and data in one trainer-env process (target >= 0.95x samples/s).
 
 A second section compares mixed_float16 with float32 step throughput on one GPU worker; it
 runs only when a GPU is visible and prints "skipped: no GPU" otherwise.
@@ -94,6 +96,48 @@ def run(
     return launcher.launch(config, workers).metrics
 
 
+#: A plain Keras fit of the same MLP on the same split, in the trainer env's TensorFlow, one
+#: thread, samples/s over the epochs after the first (graph tracing), as the workers count.
+_PLAIN_FIT = """
+import sys, time
+import pandas as pd, tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+frame = pd.read_parquet(sys.argv[1])
+x = frame.drop(columns=["label"]).to_numpy("float32")
+y = frame["label"].to_numpy("float32")
+epochs, batch = int(sys.argv[2]), int(sys.argv[3])
+model = tf.keras.Sequential([tf.keras.Input((x.shape[1],))] + [
+    tf.keras.layers.Dense(256, activation="relu") for _ in range(2)
+] + [tf.keras.layers.Dense(1, activation="sigmoid")])
+model.compile(tf.keras.optimizers.Adam(1e-3), "binary_crossentropy", ["accuracy"])
+times = []
+class Clock(tf.keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t = time.perf_counter()
+    def on_epoch_end(self, epoch, logs=None):
+        times.append(time.perf_counter() - self.t)
+model.fit(x, y, epochs=epochs, batch_size=batch, verbose=0, callbacks=[Clock()], shuffle=True)
+print(len(x) * (epochs - 1) / sum(times[1:]))
+"""
+
+
+def plain_fit(train_path: str, epochs: int, batch: int) -> float:
+    """Samples/s of a plain ``model.fit`` of the MLP (no Horovod, no library) in one process."""
+    import subprocess  # nosec B404 - the trainer env's own interpreter, fixed arguments
+
+    # The workers' environment (Keras 2 of TensorFlow 2.15, one thread, no GPU).
+    env = {**launcher.worker_env(launcher.trainer_python(), 1), "CUDA_VISIBLE_DEVICES": ""}
+    out = subprocess.run(  # nosec B603
+        [launcher.trainer_python(), "-c", _PLAIN_FIT, train_path, str(epochs), str(batch)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def scaling(label: str, one: dict, two: dict, batch: int) -> None:
     """Print samples/s of 1 and 2 processes, the ratio, and compute vs allreduce per step.
 
@@ -154,6 +198,13 @@ def main(argv: list[str] | None = None) -> int:
                 one = run(splits, base, "np1", 1, epochs, batch, accum=args.accum)
                 two = run(splits, base, "np2", 2, epochs, batch, accum=args.accum)
                 scaling("MLP 256-256 on 64 features (communication dominates)", one, two, batch)
+                plain = plain_fit(splits[0], epochs, batch)
+                overhead = one["samples_per_second"] / plain
+                print(
+                    f"  overhead: train_model with 1 worker {one['samples_per_second']:.0f} vs "
+                    f"a plain model.fit {plain:.0f} samples/s: {overhead:.2f}x "
+                    f"({'meets' if overhead >= 0.95 else 'below'} the 0.95x target)"
+                )
                 # Compute dominates: builtin:cnn (conv 32-64) on the digits as 8x8 images.
                 img, task = image_splits(4 if args.quick else 12, base)
                 cnn = {
