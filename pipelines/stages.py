@@ -262,6 +262,9 @@ def register_deploy_promote(splits: dict, trained: dict, settings: DeploySetting
             state_dir=s.serving_state_dir,
             max_p95_ms=s.canary_max_p95_ms,
             git_repo=s.git_repo,
+            # The registry's own copy is served when the cluster can read it (no re-upload).
+            tracking_uri=s.tracking_uri,
+            registered_version=register.outputs["Output"],
         )
     )
     deploy.after(register)

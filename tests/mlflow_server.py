@@ -28,11 +28,15 @@ def _mlflow_executable() -> str:
     return str(candidate) if candidate.exists() else "mlflow"
 
 
-def start_mlflow_server(tmp_dir: str | Path) -> tuple[str, subprocess.Popen]:
+def start_mlflow_server(
+    tmp_dir: str | Path, artifact_root: str = ""
+) -> tuple[str, subprocess.Popen]:
     """Start ``mlflow server`` in ``tmp_dir`` and wait until ``/health`` answers.
 
     Args:
         tmp_dir: Directory for the SQLite database, the artifacts and the server log.
+        artifact_root: Clients write artifacts straight there (e.g. ``gs://bucket/mlflow``,
+            as a cluster's MLflow with a bucket does); empty: proxied through the server.
 
     Returns:
         The server URL (``http://127.0.0.1:<port>``) and its process; terminate it when done.
@@ -59,9 +63,11 @@ def start_mlflow_server(tmp_dir: str | Path) -> tuple[str, subprocess.Popen]:
                 "1",
                 "--backend-store-uri",
                 f"sqlite:///{tmp / 'mlflow.db'}",
-                "--artifacts-destination",
-                str(tmp / "artifacts"),
-                "--serve-artifacts",
+                *(
+                    ["--default-artifact-root", artifact_root, "--no-serve-artifacts"]
+                    if artifact_root
+                    else ["--artifacts-destination", str(tmp / "artifacts"), "--serve-artifacts"]
+                ),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

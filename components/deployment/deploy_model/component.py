@@ -53,7 +53,10 @@ def deploy_model(
         namespace: Kubernetes namespace of the InferenceService.
         storage_uri: Where the cluster reads models (gs://bucket/models); files are uploaded
             to <storage_uri>/<name>/<version>/ (a file already stored there with the same
-            bytes is not uploaded again). Needed for gitops and cluster.
+            bytes is not uploaded again). Needed for gitops and cluster. With tracking_uri
+            and registered_version, when the registry keeps that version in gs:// with the
+            same files, the InferenceService reads the registry's copy and nothing is
+            uploaded.
         traffic_steps: Canary traffic percentages, ending at 100.
         max_error_rate: Highest error rate per canary step (0.01 = 1 %).
         max_p95_ms: Highest p95 latency (ms) per canary step.
@@ -63,9 +66,10 @@ def deploy_model(
         environment: production or staging. Staging keeps its own local state and GitOps
             folder (<dir>/_staging), so both servers coexist; pass the staging namespace.
         tracking_uri: MLflow registry URL; needed with registered_version.
-        registered_version: The registered version being deployed; a successful staging
-            deployment points the MLflow alias staging at it (production's champion is set
-            by promote_model).
+        registered_version: The registered version being deployed (register_model's
+            output): served from the registry's gs:// copy when it holds the same files; a
+            successful staging deployment points the MLflow alias staging at it
+            (production's champion is set by promote_model).
         git_repo: For target gitops: a local Git clone; each deployment is a commit there
             (tree + a status file per version), pushed when the clone has an origin remote;
             a rollback is a revert commit. Empty: files only.

@@ -199,7 +199,9 @@ def deploy(
         strategy: ``canary``, ``blue-green`` or ``rolling``.
         model_name: Service name; sanitized to a Kubernetes name.
         namespace: Kubernetes namespace (cluster and GitOps).
-        storage_uri: Where the cluster reads the model (``gs://`` is uploaded to).
+        storage_uri: Where the cluster reads the model (``gs://`` is uploaded to), unless
+            the registered version's own ``gs://`` copy holds the same files (then the
+            InferenceService reads that; see :mod:`.storage`).
         traffic_steps: Canary percentages, e.g. ``"10,50,100"``.
         max_error_rate: Runbook limit per canary step (0.01 = 1 %).
         max_p95_ms: Runbook p95 latency limit per canary step.
@@ -252,7 +254,14 @@ def deploy(
     docs: list[dict[str, Any]] = []
     model_uri = ""
     if storage_uri:
-        model_uri = f"{storage_uri.rstrip('/')}/{name}/{version}"
+        registered = bool(tracking_uri.strip() and str(registered_version).strip())
+        in_registry = ""
+        if registered and target != "local":  # the registry's copy, when KServe can read it
+            where = (tracking_uri, model_name, str(registered_version))
+            in_registry = storage.registry_location(
+                *where, model_dir, preprocessor, runtime, gcs_client
+            )
+        model_uri = in_registry or f"{storage_uri.rstrip('/')}/{name}/{version}"
         spec = m.ServingSpec(
             name=name,
             namespace=namespace,
@@ -262,7 +271,7 @@ def deploy(
             backend=backend,
         )
         docs = render_manifests(spec, strategy)
-        if model_uri.startswith("gs://") and target != "local":
+        if model_uri.startswith("gs://") and target != "local" and not in_registry:
             storage.upload_model(model_dir, preprocessor, model_uri, runtime, gcs_client)
 
     release = Release(name, version, str(model_dir), str(preprocessor), backend, spec)
