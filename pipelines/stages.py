@@ -18,6 +18,7 @@ from kfp import dsl
 from kfp_mlops.components.deployment.deploy_model.component import deploy_model
 from kfp_mlops.components.evaluation.evaluate_model.component import evaluate_model
 from kfp_mlops.components.evaluation.explain_model.component import explain_model
+from kfp_mlops.components.monitoring.alert_rules.component import alert_rules
 from kfp_mlops.components.monitoring.monitor_model.component import monitor_model
 from kfp_mlops.components.optimization.prune_model.component import prune_model
 from kfp_mlops.components.optimization.quantize_model.component import quantize_model
@@ -94,6 +95,10 @@ class DeploySettings(_FromInputs):
     serving_state_dir: str
     canary_max_p95_ms: float
     git_repo: str = ""
+    # The release gate's latency limits double as the served model's alert thresholds.
+    max_latency_p50_ms: float = 10.0
+    max_latency_p95_ms: float = 50.0
+    max_latency_p99_ms: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -228,6 +233,24 @@ def register_task(
     )
 
 
+def alert_rules_task(s: DeploySettings, deploy: Any) -> Any:
+    """The deployed model's Prometheus alerting rules, once its deployment passed.
+
+    The runbook's thresholds, with the pipeline's latency limits; the PrometheusRule (for
+    the Prometheus Operator, in the model's namespace) and the plain rules file are the
+    task's artifacts, ready for ``kubectl apply`` or a GitOps repository.
+    """
+    rules = alert_rules(
+        model_name=s.registered_model_name,
+        namespace=s.namespace,
+        latency_p50_ms=s.max_latency_p50_ms,
+        latency_p95_ms=s.max_latency_p95_ms,
+        latency_p99_ms=s.max_latency_p99_ms,
+    )
+    rules.after(deploy)
+    return rules
+
+
 def register_deploy_promote(splits: dict, trained: dict, settings: DeploySettings) -> dict:
     """Register the blessed model, deploy it gradually, then promote it to champion.
 
@@ -240,7 +263,7 @@ def register_deploy_promote(splits: dict, trained: dict, settings: DeploySetting
         settings: Where the model is registered and deployed.
 
     Returns:
-        The tasks by name: ``register``, ``deploy``, ``promote``.
+        The tasks by name: ``register``, ``deploy``, ``promote``, ``alerts``.
     """
     s = settings
     model = trained["quantize"].outputs["quantized_model"]
@@ -270,7 +293,8 @@ def register_deploy_promote(splits: dict, trained: dict, settings: DeploySetting
     deploy.after(register)
     promote = with_credentials(promote_model(**registry, version=register.outputs["Output"]))
     promote.after(deploy)
-    return {"register": register, "deploy": deploy, "promote": promote}
+    alerts = alert_rules_task(s, deploy)
+    return {"register": register, "deploy": deploy, "promote": promote, "alerts": alerts}
 
 
 def monitor_champion(settings: MonitorSettings) -> dict:

@@ -19,7 +19,7 @@ from kfp_mlops.components.deployment.integration_test.component import integrati
 from kfp_mlops.components.registry.promote_model.component import promote_model
 from kfp_mlops.components.registry.wait_for_approval.component import wait_for_approval
 from kfp_mlops.pipelines.k8s import with_credentials
-from kfp_mlops.pipelines.stages import DeploySettings, register_task
+from kfp_mlops.pipelines.stages import DeploySettings, alert_rules_task, register_task
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,9 +36,6 @@ class ReleaseSettings(DeploySettings):
     approval_poll_interval_s: float
     min_accuracy: float
     max_rmse: float
-    max_latency_p50_ms: float
-    max_latency_p95_ms: float
-    max_latency_p99_ms: float
     integration_protocol: str = "both"
 
 
@@ -76,7 +73,7 @@ def _production(splits: dict, model, s: ReleaseSettings, version) -> dict:
         )
     )
     promote.after(deploy)
-    return {"production": deploy, "promote": promote}
+    return {"production": deploy, "promote": promote, "alerts": alert_rules_task(s, deploy)}
 
 
 def release_through_staging(splits: dict, trained: dict, settings: ReleaseSettings) -> dict:

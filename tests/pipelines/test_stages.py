@@ -93,3 +93,28 @@ def test_console_script_and_module_shim_run_the_same_cli():
     assert out.startswith("usage: kfp-mlops")
     for command in ("compile", "run-local", "submit", "schedule"):
         assert command in out
+
+
+def _production(task) -> bool:
+    env = task.inputs.parameters.get("environment")
+    return env is None or env.runtime_value.constant.string_value == "production"
+
+
+def test_every_production_deploy_is_followed_by_its_alert_rules():
+    """Both release paths (single environment, through staging) generate the deployed
+    model's Prometheus rules after the production deploy, with the pipeline's latency
+    limits; staging gets none (its alerts would page for a model nobody uses yet)."""
+    for pipeline in (training_pipeline, retraining_pipeline):
+        tasks = _tasks(pipeline.pipeline_spec)
+        rules = {n: t for n, t in tasks.items() if n.startswith("alert-rules")}
+
+        deploys = {n for n, t in tasks.items() if n.startswith("deploy-model") and _production(t)}
+        assert sorted(d for t in rules.values() for d in t.dependent_tasks) == sorted(deploys)
+        # training_pipeline: the single-environment and the staging release paths.
+        assert len(deploys) >= (2 if pipeline is training_pipeline else 1)
+        for task in rules.values():
+            params = task.inputs.parameters
+            for ours, theirs in (("latency_p95_ms", "max_latency_p95_ms"),
+                                 ("model_name", "registered_model_name")):  # fmt: skip
+                channel = params[ours].component_input_parameter
+                assert channel.endswith(theirs), (ours, channel)
