@@ -122,3 +122,26 @@ def test_drift_retrains_and_promotes_only_a_better_model(workspace, breast_cance
     rows = breast_cancer.drop(columns=["target"]).head(2)
     status, answer = _predict_through_router(root, rows.to_dict(orient="records"))
     assert status == 200 and np.asarray(answer["predictions"]).shape[0] == 2
+
+
+def test_delivery_metrics_from_these_pipeline_runs(workspace):
+    """The DORA report of the four real runs above, through the CLI a team would use:
+    training (promoted), retraining without drift (nothing to ship), retraining on drift
+    (promoted), the strict retraining (gated out, not a deployment and not a failure)."""
+    import subprocess
+    import sys
+
+    root, _ = workspace
+    cmd = [sys.executable, "-m", "kfp_mlops.pipelines.cli", "delivery-metrics",
+           "--tracking-uri", f"sqlite:///{root / 'mlflow.db'}", "--model", MODEL,
+           "--days", "1", "--json"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(done.stdout[done.stdout.index("{") :])
+    assert figures["runs"] == 4 and figures["failed_runs"] == 0
+    assert figures["deployments"] == 2 and figures["versions_registered"] == 2
+    assert figures["change_failure_rate"] == 0.0 and figures["incidents"] == 0
+    assert figures["deployment_frequency_per_day"] == 2.0  # two deployments in a 1-day window
+    # Lead time: from each run's start (no data or commit time given) to its deployment;
+    # a real run of this pipeline takes minutes, never more than the test's own duration.
+    assert 30 < figures["lead_time_median_seconds"] < 3600
