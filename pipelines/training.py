@@ -29,6 +29,8 @@ from kfp_mlops.pipelines.stages_governance import AuditSettings, audit_before_re
 from kfp_mlops.pipelines.stages_release import ReleaseSettings, release_through_staging
 
 
+# Long by design: its 50 parameters are the run form the KFP UI shows (one per line, with
+# defaults); the body only composes the stages of pipelines/stages*.py.
 @dsl.pipeline(
     name="training-pipeline",
     description="Validate data, tune and train a Keras classifier with Horovod, prune and "

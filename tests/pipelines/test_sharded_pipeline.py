@@ -3,7 +3,9 @@
 load_dataset turns the directory into a sharded dataset, split_and_preprocess writes
 sharded splits, each Horovod rank streams only its own rows of them, and evaluate_model
 predicts the sharded test split in batches; the model is then registered, deployed on
-loopback and promoted as for a single file.
+loopback and promoted as for a single file. The model is a user's module (the example
+wide & deep network) on this binary task, trained with balanced class weights; the
+deployment is followed by its alert rules.
 """
 
 import json
@@ -20,8 +22,11 @@ from kfp_mlops.pipelines.tooling.local_runner import run_local
 pytestmark = [pytest.mark.slow, pytest.mark.trainer]
 
 MODEL = "sharded-classifier"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "user_model" / "wide_and_deep.py"
 PARAMS = {
     "registered_model_name": MODEL,
+    "model_fn": str(EXAMPLE),
+    "class_weight": "balanced",
     "tune_trials": 1,
     "tune_epochs": 2,
     # ~400 training rows in global batches of 64 with 4 accumulated batches per update make
@@ -65,6 +70,11 @@ def test_training_pipeline_runs_on_a_directory_of_parquet_shards(tmp_path, breas
         assert train.metrics["workers"] == 2 and train.metrics["val_accuracy"] > 0.85
         written = json.loads((Path(train.artifacts["model"]) / "metrics.json").read_text())
         assert written["streaming"] is True  # each rank streamed its own rows
+        described = json.loads((Path(train.artifacts["model"]) / "model_config.json").read_text())
+        assert described["model_fn"] == str(EXAMPLE)
+        # balanced: the rarer class (malignant, code 1) weighs more than the common one.
+        weights = described["class_weight"]
+        assert weights["1"] > 1.0 > weights["0"]
         assert written["train_rows"] == shards.read_manifest(split.artifacts["train"]).rows
         evaluation = _task(run, "evaluate-model")
         assert evaluation.parameters["Output"] is True
@@ -72,5 +82,9 @@ def test_training_pipeline_runs_on_a_directory_of_parquet_shards(tmp_path, breas
         report = json.loads(Path(evaluation.artifacts["evaluation_json"]).read_text())
         assert report["rows"] == shards.read_manifest(split.artifacts["test"]).rows
         assert _task(run, "promote-model") is not None
+        rules = _task(run, "alert-rules")
+        assert rules.parameters["Output"]  # the PrometheusRule's name
+        text = Path(rules.artifacts["rules_file"]).read_text()
+        assert f'model="{MODEL}"' in text and "ModelErrorRateHigh" in text
     finally:
         stop_local(str(root / "serving"), MODEL)

@@ -607,3 +607,30 @@ def test_component_kfp_local_regression_with_user_module(kfp_local, diabetes, tm
     assert run.outputs["metrics"].metadata["best_val_rmse"] == pytest.approx(written["best_value"])
     assert run.outputs["best_params"].metadata["direction"] == "minimize"
     assert "minimize validation rmse" in Path(run.outputs["report"].path).read_text()
+
+
+def test_a_bad_class_weight_is_refused_before_any_trial(splits):
+    train, validation = splits
+    with pytest.raises(ParameterError, match="names class 'nope', which is not one of"):
+        tune(train, validation, class_weight='{"nope": 2}')
+
+
+@pytest.mark.slow
+def test_trials_optimise_the_class_weighted_loss(splits):
+    """Class 0 weighted almost to nothing: the trial's model ignores it, so its validation
+    accuracy drops to about the other class's share (the weights reach model.fit)."""
+    fixed = {
+        "learning_rate": {"choices": [1e-2]},
+        "hidden_units": {"choices": ["32"]},
+        "batch_size": {"choices": [32]},
+        "dropout": {"choices": [0.0]},
+    }
+    kwargs = {"n_trials": 1, "epochs_per_trial": 4, "search_space": fixed}
+    plain = tune(*splits, **kwargs)
+    skewed = tune(*splits, class_weight='{"0": 0.0001}', **kwargs)
+    # "balanced" counts the classes of the training labels (a binary task's are (n, 1)).
+    assert tune(*splits, class_weight="balanced", **kwargs).best_value > 0.9
+    share_of_1 = float((splits[1]["label"] == 1).mean())
+    assert plain.best_value > 0.9
+    assert skewed.best_value < plain.best_value - 0.1
+    assert skewed.best_value == pytest.approx(share_of_1, abs=0.1)

@@ -45,7 +45,7 @@ def resolve(spec: str, task: TaskSpec, train: str | np.ndarray) -> dict[str, flo
     k = task.num_classes
     if spec == BALANCED:
         if isinstance(train, np.ndarray):
-            counts = np.bincount(train.astype("int64"), minlength=k)[:k]
+            counts = np.bincount(train.reshape(-1).astype("int64"), minlength=k)[:k]
         else:
             counts = label_counts(train, k)
         n = int(counts.sum())
