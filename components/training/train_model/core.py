@@ -15,16 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kfp_mlops.components.common.artifacts import LABEL
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.model_dir import MODEL_CONFIG_FILE
 from kfp_mlops.components.common.task import TaskSpec
 from kfp_mlops.components.training.hparams import TUNABLE, HyperParams
-from kfp_mlops.components.training.model import ModelConfig
-from kfp_mlops.components.training.train_model import class_weights, launcher, preflight
+from kfp_mlops.components.training.train_model import (
+    class_weights,
+    launcher,
+    preflight,
+    train_outputs,
+)
 from kfp_mlops.components.training.train_model.config import (
     MODEL_FILE,
-    SAVED_MODEL_DIR,
     WorkerConfig,
 )
 from kfp_mlops.components.training.train_model.report import write_curves
@@ -32,6 +34,24 @@ from kfp_mlops.components.training.train_multinode import run as trainjob
 from kfp_mlops.components.training.train_multinode.run import ClusterRun
 
 log = logging.getLogger(__name__)
+
+#: :func:`train`'s parameters that make up its :class:`HyperParams` (tuning may override them).
+_HPARAM_ARGS = (
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "hidden_units",
+    "activation",
+    "dropout",
+    "l2",
+    "precision",
+    "loss_scale",
+    "warmup_epochs",
+    "grad_accum_steps",
+    "clip_norm",
+    "early_stopping_patience",
+    "seed",
+)
 
 
 @dataclass
@@ -231,48 +251,67 @@ def train(
         DataLoadError: On missing or unusable data.
         launcher.TrainingError: If a worker fails; the message holds its error.
     """
-    hparams = HyperParams.from_params(
-        {
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "learning_rate": learning_rate,
-            "hidden_units": hidden_units,
-            "activation": activation,
-            "dropout": dropout,
-            "l2": l2,
-            "precision": precision,
-            "loss_scale": loss_scale,
-            "warmup_epochs": warmup_epochs,
-            "grad_accum_steps": grad_accum_steps,
-            "clip_norm": clip_norm,
-            "early_stopping_patience": early_stopping_patience,
-            "seed": seed,
-        }
+    # Every parameter by name (nothing else is bound yet): _worker_config sorts them out.
+    args = dict(locals())
+    config, params = _worker_config(args)
+    model_dir = config.output_dir  # absolute; a cluster run repoints config.output_dir
+    data, task, python = _preflight(
+        config, num_workers, class_weight=class_weight, python=python, local=cluster is None
     )
-    overrides, model_params = load_best_params(best_params_path)
+    result = _run(config, num_workers, python, timeout_s, cluster)
+    train_outputs.write_model_config(model_dir, config, data, task, result)
+    used = {
+        **params,
+        "hidden_units": config.hidden_units,
+        "num_workers": num_workers,
+        "epochs": epochs,
+    }
+    return _finish(result, config, model_dir, used, curves_path=curves_path)
+
+
+def _worker_config(args: dict[str, Any]) -> tuple[WorkerConfig, dict[str, Any]]:
+    """The workers' configuration from :func:`train`'s arguments, with the tuning overrides.
+
+    Returns:
+        The config, and the (overridden) :data:`TUNABLE` parameters.
+    """
+    hparams = HyperParams.from_params({k: args[k] for k in _HPARAM_ARGS})
+    overrides, model_params = load_best_params(args["best_params_path"])
     hparams = hparams.merged(overrides)
     params = {k: v for k, v in hparams.to_dict().items() if k in TUNABLE}
-    model_dir = _absolute(str(model_dir))
-    checkpoint_dir = _absolute(checkpoint_uri or default_checkpoint_dir(model_dir))
+    model_dir = _absolute(str(args["model_dir"]))
+    task_path = args["task_path"]
     config = WorkerConfig(
         **hparams.to_dict(),
-        train_path=_absolute(str(train_path)),
-        validation_path=_absolute(str(validation_path)),
+        train_path=_absolute(str(args["train_path"])),
+        validation_path=_absolute(str(args["validation_path"])),
         output_dir=model_dir,
-        log_dir=_absolute(str(log_dir or Path(model_dir) / "logs")),
-        checkpoint_dir=checkpoint_dir,
-        num_classes=int(num_classes),
-        tracking_uri=tracking_uri,
-        experiment_name=experiment_name,
-        run_name=run_name,
-        export_saved_model=export_saved_model,
-        model_fn=model_fn or "builtin:mlp",
+        log_dir=_absolute(str(args["log_dir"] or Path(model_dir) / "logs")),
+        checkpoint_dir=_absolute(args["checkpoint_uri"] or default_checkpoint_dir(model_dir)),
+        num_classes=int(args["num_classes"]),
+        tracking_uri=args["tracking_uri"],
+        experiment_name=args["experiment_name"],
+        run_name=args["run_name"],
+        export_saved_model=args["export_saved_model"],
+        model_fn=args["model_fn"] or "builtin:mlp",
         model_params=model_params,
         task=TaskSpec.load(task_path).to_json() if task_path else {},
-        robust_loss=robust_loss,
+        robust_loss=args["robust_loss"],
     )
-    # Everything below fails in seconds, before any worker imports TensorFlow.
-    preflight.validate_parameters(config, num_workers, check_slots=cluster is None)
+    return config, params
+
+
+def _preflight(
+    config: WorkerConfig, num_workers: int, *, class_weight: str, python: str | None, local: bool
+) -> tuple[preflight.DataSummary, TaskSpec, str]:
+    """Validate parameters, splits, tracking server and model code; complete ``config``.
+
+    Everything here fails in seconds, before any worker imports TensorFlow.
+
+    Returns:
+        The splits' summary, the task and the trainer interpreter.
+    """
+    preflight.validate_parameters(config, num_workers, check_slots=local)
     given = TaskSpec.from_json(config.task) if config.task else None
     data = preflight.validate_data(
         config.train_path,
@@ -286,7 +325,7 @@ def train(
     config.train_rows = data.train_rows
     task = config.task_spec()
     config.class_weight = class_weights.resolve(class_weight, task, config.train_path)
-    preflight.check_tracking_server(tracking_uri)
+    preflight.check_tracking_server(config.tracking_uri)
     python = python or launcher.trainer_python()
     preflight.check_model_fn(config, python)
     log.info(
@@ -296,50 +335,42 @@ def train(
         "streamed per rank" if data.streaming else "in memory",
         data.num_classes,
         num_workers,
-        checkpoint_dir,
+        config.checkpoint_dir,
     )
+    return data, task, python
 
+
+def _run(
+    config: WorkerConfig,
+    num_workers: int,
+    python: str,
+    timeout_s: float | None,
+    cluster: ClusterRun | None,
+) -> launcher.LaunchResult:
+    """Run the workers as local Horovod processes, or as a TrainJob when ``cluster`` is set."""
     if cluster is None:
-        result = launcher.launch(config, num_workers, python=python, timeout_s=timeout_s)
-    else:
-        if timeout_s:
-            cluster = dataclasses.replace(cluster, timeout_s=timeout_s)
-        result = trainjob.run_on_cluster(config, cluster)
-    model_config = ModelConfig(
-        hidden_units=config.hidden_units,
-        activation=config.activation,
-        dropout=config.dropout,
-        l2=config.l2,
-    )
-    description = {
-        "num_features": data.num_features,
-        "num_classes": data.num_classes,
-        "feature_names": data.feature_names,
-        "label_column": LABEL,
-        "model_fn": config.model_fn,
-        "class_weight": config.class_weight,
-        "task": task.to_json(),
-        "model_config": model_config.to_dict(),
-        "precision_policy": result.metrics.get("precision_policy"),
-        "model_file": MODEL_FILE,
-        "saved_model_dir": SAVED_MODEL_DIR if export_saved_model else None,
-        "format": "Keras 2 HDF5 (loads with tf_keras / TF_USE_LEGACY_KERAS=1)",
-    }
-    Path(model_dir, MODEL_CONFIG_FILE).write_text(
-        json.dumps(description, indent=2), encoding="utf-8"
-    )
-    used = {
-        **params,
-        "hidden_units": config.hidden_units,
-        "num_workers": num_workers,
-        "epochs": epochs,
-    }
+        return launcher.launch(config, num_workers, python=python, timeout_s=timeout_s)
+    if timeout_s:
+        cluster = dataclasses.replace(cluster, timeout_s=timeout_s)
+    # Mutates config (gs:// paths, staged model_fn); what follows reads it back on purpose.
+    return trainjob.run_on_cluster(config, cluster)
+
+
+def _finish(
+    result: launcher.LaunchResult,
+    config: WorkerConfig,
+    model_dir: str,
+    used: dict[str, Any],
+    *,
+    curves_path: str | None,
+) -> TrainResult:
+    """Write the HTML curves, attach them and model_config.json to the MLflow run."""
     if curves_path:
         write_curves(curves_path, result.history, result.metrics, used)
     run_id = result.metrics.get("mlflow_run_id")
-    if tracking_uri and run_id:
-        _log_extra_artifacts(
-            tracking_uri,
+    if config.tracking_uri and run_id:
+        train_outputs.log_extra_artifacts(
+            config.tracking_uri,
             run_id,
             [p for p in (curves_path, str(Path(model_dir, MODEL_CONFIG_FILE))) if p],
         )
@@ -352,15 +383,3 @@ def train(
         params=used,
         weights=result.weights,
     )
-
-
-def _log_extra_artifacts(tracking_uri: str, run_id: str, paths: list[str]) -> None:
-    """Attach the curves and model_config.json to the workers' MLflow run."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    for path in paths:
-        try:
-            client.log_artifact(run_id, path)
-        except Exception as exc:  # the model is trained; a tracking hiccup must not fail the task
-            log.warning("MLflow: could not log %s to run %s: %s", path, run_id, exc)

@@ -266,6 +266,37 @@ def launch(
     python = python or trainer_python()
     horovodrun = horovodrun_path(python)
     log_dir = Path(config.log_dir)
+    config_path = _prepare(config, num_workers, log_dir)
+    cmd = build_command(
+        horovodrun, python, num_workers, str(config_path), str(log_dir / "horovodrun")
+    )
+    env = worker_env(python, config.intra_op_threads)
+    log.info("launching: %s", " ".join(cmd))
+    returncode, output, timed_out = _run_horovodrun(cmd, env, log_dir, timeout_s)
+    if timed_out:
+        raise TrainingError(
+            f"Horovod training did not finish within {timeout_s} s and was stopped",
+            f"raise the timeout or lower epochs; logs are in {log_dir}; "
+            f"a re-run resumes from the checkpoints in {config.checkpoint_dir}",
+        )
+    if returncode != 0:
+        _, detail = worker_errors(log_dir, output)
+        if not detail:
+            detail = "horovodrun output:\n" + tail(output, 20)
+        raise TrainingError(
+            f"Horovod training failed (horovodrun exit code {returncode}); {detail}",
+            f"fix the cause above (logs: {log_dir}/worker_<rank>.log); a re-run resumes from the "
+            f"last checkpoint in {config.checkpoint_dir}",
+        )
+    return _collect(config, log_dir)
+
+
+def _prepare(config: WorkerConfig, num_workers: int, log_dir: Path) -> Path:
+    """Clear a previous attempt's rank files, settle the thread counts, write config.json.
+
+    Returns:
+        The path of the written config.
+    """
     log_dir.mkdir(parents=True, exist_ok=True)
     for pattern in ("error_rank*.txt", "pid_rank*", "weights_rank*.json"):
         for stale in log_dir.glob(pattern):
@@ -276,13 +307,18 @@ def launch(
         config.inter_op_threads = config.intra_op_threads
     config_path = log_dir / "config.json"
     config.write(config_path)
-    cmd = build_command(
-        horovodrun, python, num_workers, str(config_path), str(log_dir / "horovodrun")
-    )
-    env = worker_env(python, config.intra_op_threads)
-    log.info("launching: %s", " ".join(cmd))
+    return config_path
 
-    tail: deque[str] = deque(maxlen=400)
+
+def _run_horovodrun(
+    cmd: list[str], env: dict[str, str], log_dir: Path, timeout_s: float | None
+) -> tuple[int, str, bool]:
+    """Run ``cmd``, teeing its output to ``horovodrun.log`` and the log.
+
+    Returns:
+        The exit code, the last 400 output lines, and whether the timeout killed the job.
+    """
+    recent: deque[str] = deque(maxlen=400)
     timed_out = threading.Event()
     with (log_dir / "horovodrun.log").open("w", encoding="utf-8") as out_file:
         # A new session makes the job's process group killable as a whole on timeout.
@@ -311,30 +347,18 @@ def launch(
             for raw_line in proc.stdout:
                 out_file.write(raw_line)
                 line = raw_line.rstrip("\n")
-                tail.append(line)
+                recent.append(line)
                 if "cpu_feature_guard" not in line and "rebuild TensorFlow" not in line:
                     log.info("%s", line)
             returncode = proc.wait()
         finally:
             if timer:
                 timer.cancel()
+    return returncode, "\n".join(recent), timed_out.is_set()
 
-    output = "\n".join(tail)
-    if timed_out.is_set():
-        raise TrainingError(
-            f"Horovod training did not finish within {timeout_s} s and was stopped",
-            f"raise the timeout or lower epochs; logs are in {log_dir}; "
-            f"a re-run resumes from the checkpoints in {config.checkpoint_dir}",
-        )
-    if returncode != 0:
-        _, detail = worker_errors(log_dir, output)
-        if not detail:
-            detail = "horovodrun output:\n" + tail(output, 20)
-        raise TrainingError(
-            f"Horovod training failed (horovodrun exit code {returncode}); {detail}",
-            f"fix the cause above (logs: {log_dir}/worker_<rank>.log); a re-run resumes from the "
-            f"last checkpoint in {config.checkpoint_dir}",
-        )
+
+def _collect(config: WorkerConfig, log_dir: Path) -> LaunchResult:
+    """Read what rank 0 wrote (metrics, history) and every rank's weights digest."""
     out = Path(config.output_dir)
     try:
         metrics = json.loads((out / METRICS_FILE).read_text(encoding="utf-8"))

@@ -196,20 +196,7 @@ def train(cfg: WorkerConfig) -> dict[str, Any]:
     import horovod.tensorflow as hvd_tf
     import horovod.tensorflow.keras as hvd
 
-    hvd.init()
-    rank, size = hvd.rank(), hvd.size()
-    log_dir = Path(cfg.log_dir)
-    gpu = _configure_devices(tf, hvd, cfg)
-    policy = resolve_precision(cfg.precision, gpu)
-    tf.keras.mixed_precision.set_global_policy(policy)
-    log.info(
-        "worker %d/%d, precision %s, gpu=%s, threads=%d",
-        rank,
-        size,
-        policy,
-        gpu,
-        cfg.intra_op_threads,
-    )
+    rank, size, policy = _init(tf, hvd, cfg)
     task = cfg.task_spec()
     data = load_data(cfg, task, rank, size)
     val_ds = data.val_ds(tf, cfg.intra_op_threads)
@@ -219,31 +206,20 @@ def train(cfg: WorkerConfig) -> dict[str, Any]:
         task = TaskSpec.from_json({**task.to_json(), "feature_names": list(data.names)})
     tf.keras.utils.set_random_seed(cfg.seed)
     model, opt = _compile(tf, hvd, cfg, task, policy, data.num_features)
-    shape = {
-        "num_features": data.num_features,
-        "num_classes": task.num_classes,
-        "hidden_units": list(cfg.hidden_units),
-        "model_fn": cfg.model_fn,
-    }
+    shape = _model_shape(cfg, task, data)
     checkpoint, state, initial_epoch = _restore(tf, hvd_tf, cfg, model, opt, shape)
+    state = state or {}
     train_ds = data.train_ds(tf, cfg.seed + rank, initial_epoch, cfg.intra_op_threads)
     lr_cls, throughput_cls, ckpt_cls, mlflow_cls = callbacks(tf)
-    lr_controller = lr_cls(cfg, size, (state or {}).get("lr_state"))
+    lr_controller = lr_cls(cfg, size, state.get("lr_state"))
     throughput = throughput_cls()
-    fit_callbacks = [
-        hvd.callbacks.BroadcastGlobalVariablesCallback(0),
-        # Must come before every callback that reads the epoch's metrics.
-        hvd.callbacks.MetricAverageCallback(),
-        lr_controller,
-        throughput,
-        tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience),
-    ]
-    history: list[dict[str, Any]] = list((state or {}).get("history", []))
+    fit_callbacks = _rank_callbacks(tf, hvd, cfg, lr_controller, throughput)
+    history: list[dict[str, Any]] = list(state.get("history", []))
     mlflow = run = None
     if rank == 0:
         if cfg.tracking_uri:
             params = _run_params(cfg, task, policy, size, data)
-            mlflow, run = _start_mlflow(cfg, params, (state or {}).get("mlflow_run_id"))
+            mlflow, run = _start_mlflow(cfg, params, state.get("mlflow_run_id"))
         tf.io.gfile.makedirs(cfg.checkpoint_dir)
         manager = tf.train.CheckpointManager(checkpoint, cfg.checkpoint_dir, max_to_keep=2)
         extra = {"shape": shape, "mlflow_run_id": run.info.run_id if run else ""}
@@ -251,25 +227,8 @@ def train(cfg: WorkerConfig) -> dict[str, Any]:
         if mlflow:
             fit_callbacks.append(mlflow_cls(mlflow))
 
-    start = time.perf_counter()
-    if initial_epoch < cfg.epochs:
-        model.fit(
-            train_ds,
-            epochs=cfg.epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=data.steps_per_epoch,
-            validation_data=val_ds,
-            callbacks=fit_callbacks,
-            # Per-row loss weights; Keras wants int keys for every class 0..k-1.
-            class_weight={int(c): w for c, w in cfg.class_weight.items()} or None,
-            verbose=0,
-        )
-    fit_seconds = time.perf_counter() - start
-
-    # Peak resident memory of this rank (what bounded streaming is measured by).
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    digest = {"rank": rank, "peak_rss_mb": peak_mb, **weights_digest(model)}
-    write_json(str(log_dir / f"weights_rank{rank}.json"), digest)
+    fit_seconds = _fit(model, cfg, data, train_ds, val_ds, initial_epoch, fit_callbacks)
+    _write_weights_digest(model, Path(cfg.log_dir), rank)
     if rank != 0:
         return {}
     metrics = final_metrics(model, opt, data, task, history, throughput, size)
@@ -283,6 +242,86 @@ def train(cfg: WorkerConfig) -> dict[str, Any]:
     save_outputs(model, cfg, data, history, metrics, mlflow)
     log.info("done: %s after %d epochs", headline(metrics, task), len(history))
     return metrics
+
+
+def _init(tf: Any, hvd: Any, cfg: WorkerConfig) -> tuple[int, int, str]:
+    """Start Horovod, pin this rank's devices and set the global precision policy.
+
+    Returns:
+        This rank, the world size and the precision policy in force.
+    """
+    hvd.init()
+    rank, size = hvd.rank(), hvd.size()
+    gpu = _configure_devices(tf, hvd, cfg)
+    policy = resolve_precision(cfg.precision, gpu)
+    tf.keras.mixed_precision.set_global_policy(policy)
+    log.info(
+        "worker %d/%d, precision %s, gpu=%s, threads=%d",
+        rank,
+        size,
+        policy,
+        gpu,
+        cfg.intra_op_threads,
+    )
+    return rank, size, policy
+
+
+def _model_shape(cfg: WorkerConfig, task: TaskSpec, data: WorkerData) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed by this run."""
+    return {
+        "num_features": data.num_features,
+        "num_classes": task.num_classes,
+        "hidden_units": list(cfg.hidden_units),
+        "model_fn": cfg.model_fn,
+    }
+
+
+def _rank_callbacks(
+    tf: Any, hvd: Any, cfg: WorkerConfig, lr_controller: Any, throughput: Any
+) -> list[Any]:
+    """The callbacks every rank runs, in the order they must run."""
+    return [
+        hvd.callbacks.BroadcastGlobalVariablesCallback(0),
+        # Must come before every callback that reads the epoch's metrics.
+        hvd.callbacks.MetricAverageCallback(),
+        lr_controller,
+        throughput,
+        tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience),
+    ]
+
+
+def _fit(
+    model: Any,
+    cfg: WorkerConfig,
+    data: WorkerData,
+    train_ds: Any,
+    val_ds: Any,
+    initial_epoch: int,
+    fit_callbacks: list[Any],
+) -> float:
+    """Fit from ``initial_epoch`` to ``cfg.epochs`` (nothing if already there); the seconds."""
+    start = time.perf_counter()
+    if initial_epoch < cfg.epochs:
+        model.fit(
+            train_ds,
+            epochs=cfg.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=data.steps_per_epoch,
+            validation_data=val_ds,
+            callbacks=fit_callbacks,
+            # Per-row loss weights; Keras wants int keys for every class 0..k-1.
+            class_weight={int(c): w for c, w in cfg.class_weight.items()} or None,
+            verbose=0,
+        )
+    return time.perf_counter() - start
+
+
+def _write_weights_digest(model: Any, log_dir: Path, rank: int) -> None:
+    """Write ``weights_rank<r>.json``: the weights' digest and this rank's peak memory."""
+    # Peak resident memory of this rank (what bounded streaming is measured by).
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    digest = {"rank": rank, "peak_rss_mb": peak_mb, **weights_digest(model)}
+    write_json(str(log_dir / f"weights_rank{rank}.json"), digest)
 
 
 def _run_params(

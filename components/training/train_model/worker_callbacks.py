@@ -1,7 +1,7 @@
 """The Horovod worker's Keras callbacks: LR schedule with plateaus, throughput, checkpoints, MLflow.
 
-Defined inside :func:`callbacks` because the classes derive from TensorFlow's, which is
-imported only in the trainer env at run time.
+Each class is defined inside a factory function (gathered by :func:`callbacks`) because the
+classes derive from TensorFlow's, which is imported only in the trainer env at run time.
 """
 
 from __future__ import annotations
@@ -21,11 +21,21 @@ from kfp_mlops.components.training.train_model.worker_data import write_json
 log = logging.getLogger("kfp_mlops.train_model.worker")
 
 
-def callbacks(tf: Any):
+def callbacks(tf: Any) -> tuple[type, type, type, type]:
     """Callback classes, defined once TensorFlow is imported."""
-    keras = tf.keras
+    base = tf.keras.callbacks.Callback
+    return (
+        _learning_rate_controller(base),
+        _throughput(base),
+        _checkpoint_and_history(base),
+        _mlflow_epochs(base),
+    )
 
-    class LearningRateController(keras.callbacks.Callback):
+
+def _learning_rate_controller(base: type) -> type:
+    """The warm-up + cosine learning-rate schedule with plateau reduction."""
+
+    class LearningRateController(base):
         """Warm-up + cosine schedule times a plateau factor, set at every epoch start.
 
         Keras' ``ReduceLROnPlateau`` would be overwritten by a schedule at the next epoch, so
@@ -76,7 +86,13 @@ def callbacks(tf: Any):
                     self.wait = 0
                     log.info("val_loss plateaued: learning-rate factor now %.4g", self.factor)
 
-    class Throughput(keras.callbacks.Callback):
+    return LearningRateController
+
+
+def _throughput(base: type) -> type:
+    """The per-epoch training-time callback."""
+
+    class Throughput(base):
         """Times the training part of each epoch (validation excluded)."""
 
         def __init__(self):
@@ -99,7 +115,13 @@ def callbacks(tf: Any):
                 self.train_seconds.append(time.perf_counter() - self._start)
                 self._recorded = True
 
-    class CheckpointAndHistory(keras.callbacks.Callback):
+    return Throughput
+
+
+def _checkpoint_and_history(base: type) -> type:
+    """Rank 0's per-epoch checkpoint and ``state.json`` writer."""
+
+    class CheckpointAndHistory(base):
         """Rank 0: save a checkpoint, then ``state.json`` (completed epoch, LR state, history)."""
 
         def __init__(self, manager, cfg, lr_controller, history, extra_state):
@@ -130,7 +152,13 @@ def callbacks(tf: Any):
                 path,
             )
 
-    class MlflowEpochs(keras.callbacks.Callback):
+    return CheckpointAndHistory
+
+
+def _mlflow_epochs(base: type) -> type:
+    """Rank 0's per-epoch MLflow metrics logger."""
+
+    class MlflowEpochs(base):
         """Rank 0: log each epoch's (rank-averaged) metrics to the active MLflow run."""
 
         def __init__(self, mlflow):
@@ -144,4 +172,4 @@ def callbacks(tf: Any):
             except Exception as exc:  # a tracking hiccup must not kill hours of training
                 log.warning("MLflow log_metrics failed at epoch %d: %s", epoch + 1, exc)
 
-    return LearningRateController, Throughput, CheckpointAndHistory, MlflowEpochs
+    return MlflowEpochs
