@@ -63,7 +63,7 @@ def test_prune_then_quantize_and_export_under_kfp_local(kfp_local, trained_model
     # quantize reuses prune's float32 model.tflite, and the record names both steps.
     assert quantized.metadata["float32_baseline"] == "reused from the input model directory"
     record = json.loads((Path(quantized.path) / "optimization.json").read_text())
-    assert "Dense-kernel sparsity" in record["pruning"]
+    assert "kernel sparsity (Dense and conv)" in record["pruning"]
     assert record["quantization"].startswith("int8 post-training quantization")
     assert isinstance(run.outputs["quantize_blessed"], bool)
     assert run.outputs["quantize_blessed"] == quantized.metadata["blessed"]

@@ -103,5 +103,5 @@ def test_prune_reaches_target_sparsity_and_shrinks_the_gzipped_model(
     assert set(result.metadata["layer_sparsity"]) == {"dense_0", "dense_1", "probabilities"}
     # The record names the step and the weights model.tflite was converted from.
     record = read_record(out)
-    assert "50.0% Dense-kernel sparsity" in record["pruning"]
+    assert "50.0% kernel sparsity (Dense and conv)" in record["pruning"]
     assert record[FLOAT_TFLITE_SOURCE] == sha256_of(out / "model.h5")

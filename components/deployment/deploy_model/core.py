@@ -17,10 +17,10 @@ from typing import Any
 
 import pandas as pd
 
-from kfp_mlops.components.common import model_dir as bundle
 from kfp_mlops.components.common.errors import DataValidationError, ParameterError
 from kfp_mlops.components.deployment.deploy_model import manifests as m
-from kfp_mlops.components.deployment.deploy_model import storage, strategies, validation
+from kfp_mlops.components.deployment.deploy_model import placement, storage, strategies, validation
+from kfp_mlops.components.deployment.deploy_model.placement import CheckedModel
 from kfp_mlops.components.deployment.deploy_model.targets import (
     ClusterTarget,
     GitOpsTarget,
@@ -232,7 +232,6 @@ def deploy(
         RegistryError: If the alias is to be set and the registry is unreachable (checked
             before anything is deployed).
     """
-    # Over 80 lines only for its 25 documented parameters (the component's); the body is short.
     _check_params(target, strategy, ready_timeout_s, storage_uri, runtime, namespace)
     alias = check_environment(environment)
     set_alias = environment != "production" and bool(str(registered_version).strip())
@@ -241,62 +240,18 @@ def deploy(
     steps = strategies.parse_traffic_steps(traffic_steps)
     thresholds = strategies.Thresholds(max_error_rate, max_p95_ms)
     thresholds.validate()
-    name = m.k8s_name(model_name, m.MAX_ISVC_NAME)
-    served = bundle.preflight(model_dir, preprocessor, backend)
-    if runtime == "tensorflow":
-        bundle.check_saved_model_signature(model_dir)
-    pre = bundle.check_preprocessor(preprocessor)
-    version = bundle.version_of(model_dir, preprocessor, backend)
-    rows = sample_rows(smoke_data, pre, smoke_rows)
-    log.info("deploying %s %s (%s backend) to %s with %s", name, version, served, target, strategy)
+    model = placement.check_model(model_dir, preprocessor, model_name, backend, runtime)
+    rows = sample_rows(smoke_data, model.pre, smoke_rows)
 
-    spec = None
-    docs: list[dict[str, Any]] = []
-    model_uri = ""
-    if storage_uri:
-        registered = bool(tracking_uri.strip() and str(registered_version).strip())
-        in_registry = ""
-        if registered and target != "local":  # the registry's copy, when KServe can read it
-            where = (tracking_uri, model_name, str(registered_version))
-            in_registry = storage.registry_location(
-                *where, model_dir, preprocessor, runtime, gcs_client
-            )
-        model_uri = in_registry or f"{storage_uri.rstrip('/')}/{name}/{version}"
-        spec = m.ServingSpec(
-            name=name,
-            namespace=namespace,
-            version=version,
-            storage_uri=model_uri,
-            runtime=runtime,
-            backend=backend,
-        )
-        docs = render_manifests(spec, strategy)
-        if model_uri.startswith("gs://") and target != "local" and not in_registry:
-            storage.upload_model(model_dir, preprocessor, model_uri, runtime, gcs_client)
-
-    release = Release(name, version, str(model_dir), str(preprocessor), backend, spec)
-    tgt: Target
-    if target == "local":
-        tgt = LocalTarget(environment_dir(state_dir or str(DEFAULT_STATE_DIR), environment), name)
-    elif target == "gitops":
-        # "or git_repo": with only a clone given, staging and production still get their
-        # own folders in it.
-        tgt = GitOpsTarget(
-            environment_dir(gitops_dir or git_repo, environment),
-            name,
-            steps,
-            git_repo=git_repo,
-            environment=environment,
-            remote=git_remote,
-        )
-    else:
-        tgt = ClusterTarget(name, namespace, api_client, kubeconfig, poll_interval_s)
-    smoke = strategies.SmokeSpec(
-        rows=rows,
-        classes=[str(c) for c in pre["classes"]],
-        inputs=smoke_inputs(pre),
-        probe_requests=probe_requests,
+    registry = (tracking_uri, model_name, str(registered_version))
+    release, docs, model_uri = _prepare_release(
+        model, namespace, strategy, target, storage_uri, registry, gcs_client
     )
+    access = _Access(
+        state_dir, gitops_dir, git_repo, git_remote, api_client, kubeconfig, poll_interval_s
+    )
+    tgt = _build_target(target, model.name, namespace, environment, steps, access)
+    smoke = _smoke_spec(model.pre, rows, probe_requests)
     outcome = strategies.run(tgt, release, strategy, smoke, steps, thresholds, ready_timeout_s)
     result = DeployResult(outcome, docs, release, model_uri, environment)
     if outcome.ok:
@@ -305,6 +260,88 @@ def deploy(
             _set_alias(tracking_uri, model_name, alias, str(registered_version))
             result.alias = alias
     return result
+
+
+@dataclass(frozen=True)
+class _Access:
+    """How each kind of target is reached: local state, the GitOps folder, the cluster API."""
+
+    state_dir: str
+    gitops_dir: str
+    git_repo: str
+    git_remote: str
+    api_client: Any
+    kubeconfig: str
+    poll_interval_s: float
+
+
+def _prepare_release(
+    model: CheckedModel,
+    namespace: str,
+    strategy: str,
+    target: str,
+    storage_uri: str,
+    registry: tuple[str, str, str],
+    gcs_client: Any,
+) -> tuple[Release, list[dict[str, Any]], str]:
+    """Choose where the model is stored, render and upload it; returns (release, docs, uri)."""
+    name, version, runtime = model.name, model.version, model.runtime
+    log.info(
+        "deploying %s %s (%s backend) to %s with %s", name, version, model.served, target, strategy
+    )
+    spec = None
+    docs: list[dict[str, Any]] = []
+    uri = ""
+    if storage_uri:
+        uri, in_registry = placement.model_uri(model, target, storage_uri, registry, gcs_client)
+        spec = m.ServingSpec(
+            name=name,
+            namespace=namespace,
+            version=version,
+            storage_uri=uri,
+            runtime=runtime,
+            backend=model.backend,
+        )
+        docs = render_manifests(spec, strategy)
+        if uri.startswith("gs://") and target != "local" and not in_registry:
+            storage.upload_model(model.model_dir, model.preprocessor, uri, runtime, gcs_client)
+    release = Release(
+        name, version, str(model.model_dir), str(model.preprocessor), model.backend, spec
+    )
+    return release, docs, uri
+
+
+def _build_target(
+    target: str, name: str, namespace: str, environment: str, steps: list[int], access: _Access
+) -> Target:
+    """The local, GitOps or cluster target; staging keeps its own local and GitOps folders."""
+    if target == "local":
+        folder = access.state_dir or str(DEFAULT_STATE_DIR)
+        return LocalTarget(environment_dir(folder, environment), name)
+    if target == "gitops":
+        # "or git_repo": with only a clone given, staging and production still get their
+        # own folders in it.
+        return GitOpsTarget(
+            environment_dir(access.gitops_dir or access.git_repo, environment),
+            name,
+            steps,
+            git_repo=access.git_repo,
+            environment=environment,
+            remote=access.git_remote,
+        )
+    return ClusterTarget(
+        name, namespace, access.api_client, access.kubeconfig, access.poll_interval_s
+    )
+
+
+def _smoke_spec(pre: dict[str, Any], rows: list[dict], probe_requests: int) -> strategies.SmokeSpec:
+    """What the smoke tests send (``rows``) and expect (the preprocessor's classes and inputs)."""
+    return strategies.SmokeSpec(
+        rows=rows,
+        classes=[str(c) for c in pre["classes"]],
+        inputs=smoke_inputs(pre),
+        probe_requests=probe_requests,
+    )
 
 
 def _check_alias_registry(tracking_uri: str, model_name: str, version: str) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -146,51 +147,6 @@ def distill(
     params = students.student_params(
         student_hidden_units, student_activation, student_dropout, student_l2
     )
-    teacher = load_model(model_path)
-    task = students.resolve_task(teacher, model_path, preprocessor_path, train_path)
-    x_train, y_train = students.load_arrays(train_path, "train", task, teacher)
-    num_features = int(x_train.shape[-1]) if x_train.ndim == 2 else 0
-    with precision_policy(policy):
-        student = students.build_student(student_model_fn, task, params, num_features)
-    students.check_smaller(student, teacher, student_model_fn, params)
-    x_val, y_val = students.load_arrays(validation_path, "validation", task, teacher)
-    x_test, y_test = students.load_arrays(test_path, "test", task, teacher)
-
-    kind = task.task_type
-    settings = FitSettings(
-        kind,
-        alpha,
-        temperature,
-        epochs,
-        batch_size,
-        learning_rate,
-        seed,
-        checkpoint_uri or default_checkpoint_dir(output_dir),
-        policy,
-    )
-    signature = _signature(model_path, student_model_fn, params, alpha, temperature, policy)
-    signature["parameters"] = int(student.count_params())
-    log.info(
-        "distilling a %s teacher (%d parameters) into %s %s (%d parameters), alpha=%g T=%g",
-        kind,
-        teacher.count_params(),
-        student_model_fn,
-        params["hidden_units"],
-        student.count_params(),
-        alpha,
-        temperature,
-    )
-    history, resumed = fit(
-        student,
-        (x_train, y_train, teacher_logits(teacher, x_train, kind)),
-        (x_val, y_val, teacher_logits(teacher, x_val, kind)),
-        settings,
-        signature,
-    )
-    # Saved as a plain float32 model whatever the training policy, so serving, pruning
-    # and int8 calibration see the same kind of model as the teacher.
-    final = students.build_student(student_model_fn, task, params, num_features)
-    final.set_weights(student.get_weights())
     given = {
         "student_model_fn": student_model_fn,
         "params": params,
@@ -200,10 +156,90 @@ def distill(
         "latency_runs": latency_runs,
         "gate_mode": gate_mode,
     }
-    out = _write_outputs(final, model_path, preprocessor_path, output_dir, task, params, given)
+    data = _prepare(model_path, preprocessor_path, (train_path, validation_path, test_path), given)
+
+    kind = data.task.task_type
+    checkpoint_dir = checkpoint_uri or default_checkpoint_dir(output_dir)
+    settings = FitSettings(
+        kind, alpha, temperature, epochs, batch_size, learning_rate, seed, checkpoint_dir, policy
+    )
+    history, resumed = _train(data, settings, model_path, given)
+    # Saved as a plain float32 model whatever the training policy, so serving, pruning
+    # and int8 calibration see the same kind of model as the teacher.
+    final = students.build_student(student_model_fn, data.task, params, data.num_features)
+    final.set_weights(data.student.get_weights())
+    out = _write_outputs(final, model_path, preprocessor_path, output_dir, data.task, params, given)
     quality = Quality(kind == "regression", max_accuracy_drop, max_rmse_increase_pct)
     return _compare(
-        teacher, final, model_path, out, (x_test, y_test), quality, history, resumed, given
+        data.teacher, final, model_path, out, data.test, quality, history, resumed, given
+    )
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The teacher, its task, the splits as (x, y) arrays and the student to train."""
+
+    teacher: Any
+    task: Any
+    student: Any
+    num_features: int
+    train: tuple[Any, Any]
+    validation: tuple[Any, Any]
+    test: tuple[Any, Any]
+
+
+def _prepare(
+    model_path: str,
+    preprocessor_path: str | None,
+    splits: tuple[str, str, str],
+    given: dict[str, Any],
+) -> _Inputs:
+    """Load the teacher and the (train, validation, test) splits; build and check the student."""
+    train_path, validation_path, test_path = splits
+    student_model_fn, params = given["student_model_fn"], given["params"]
+    teacher = load_model(model_path)
+    task = students.resolve_task(teacher, model_path, preprocessor_path, train_path)
+    x_train, y_train = students.load_arrays(train_path, "train", task, teacher)
+    num_features = int(x_train.shape[-1]) if x_train.ndim == 2 else 0
+    with precision_policy(given["policy"]):
+        student = students.build_student(student_model_fn, task, params, num_features)
+    students.check_smaller(student, teacher, student_model_fn, params)
+    validation = students.load_arrays(validation_path, "validation", task, teacher)
+    test = students.load_arrays(test_path, "test", task, teacher)
+    return _Inputs(teacher, task, student, num_features, (x_train, y_train), validation, test)
+
+
+def _train(
+    data: _Inputs, settings: FitSettings, model_path: str, given: dict[str, Any]
+) -> tuple[list[dict[str, float]], int]:
+    """Distill the teacher into ``data.student`` in place; returns (history, epoch resumed from)."""
+    student, teacher, kind = data.student, data.teacher, settings.kind
+    signature = _signature(
+        model_path,
+        given["student_model_fn"],
+        given["params"],
+        settings.alpha,
+        settings.temperature,
+        settings.policy,
+    )
+    signature["parameters"] = int(student.count_params())
+    log.info(
+        "distilling a %s teacher (%d parameters) into %s %s (%d parameters), alpha=%g T=%g",
+        kind,
+        teacher.count_params(),
+        given["student_model_fn"],
+        given["params"]["hidden_units"],
+        student.count_params(),
+        settings.alpha,
+        settings.temperature,
+    )
+    (x_train, y_train), (x_val, y_val) = data.train, data.validation
+    return fit(
+        student,
+        (x_train, y_train, teacher_logits(teacher, x_train, kind)),
+        (x_val, y_val, teacher_logits(teacher, x_val, kind)),
+        settings,
+        signature,
     )
 
 

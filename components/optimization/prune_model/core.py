@@ -32,24 +32,27 @@ from kfp_mlops.components.optimization.batches import fit_inputs, open_split, va
 from kfp_mlops.components.optimization.common import (
     OptimizationGateError,
     OptimizationResult,
-    gzipped_size,
     is_pruned_kind,
     keras_outputs,
     kernel_sparsity,
     load_model,
-    tflite_latency_ms,
     unless_unsupported,
     validate_gate,
     validate_positive,
 )
 from kfp_mlops.components.optimization.prune_model.layers import check_prunable, custom_prunable
+from kfp_mlops.components.optimization.prune_model.results import (
+    Baseline,
+    Pruned,
+    pruning_metadata,
+    pruning_metrics,
+)
 from kfp_mlops.components.optimization.quality import (
     MAX_RMSE_INCREASE_PCT,
     Quality,
 )
 from kfp_mlops.components.optimization.record import (
     FLOAT_TFLITE_SOURCE,
-    RECORD_FILE,
     sha256_of,
     write_record,
 )
@@ -172,7 +175,6 @@ def prune(
         OptimizationGateError: When sparsity falls short of the target, or (``gate_mode``
             ``fail``) when accuracy drops or RMSE grows more than allowed.
     """
-    # Long for its docstring and the flat metrics/metadata dicts; the steps are helpers.
     validate_sparsity(initial_sparsity, final_sparsity)
     validate_positive(epochs=epochs, batch_size=batch_size, latency_runs=latency_runs)
     validate_gate(max_accuracy_drop, gate_mode, max_rmse_increase_pct)
@@ -181,13 +183,7 @@ def prune(
     # Held in memory when small, else streamed chunk by chunk (:func:`..batches.fit_inputs`).
     train, rows = fit_inputs(train_path, "train", model, batch_size, seed)
     validation = validation_data(validation_path, model, batch_size)
-    # The test split is read in batches (bounded memory); only outputs and labels stay.
-    test = open_split(test_path, "test", model)
-    quality = Quality(test.regression, max_accuracy_drop, max_rmse_increase_pct)
-    baseline, y_test = test.outputs({"keras": lambda x: keras_outputs(model, x)})
-    baseline_score = quality.measure(baseline["keras"], y_test)
-    # Converted now: the pruning wrappers reuse (and so change) the input model's layers.
-    base_tflite = tflite_convert(model)
+    base = _measure_baseline(model, test_path, max_accuracy_drop, max_rmse_increase_pct)
 
     schedule = schedule_for(rows, batch_size, epochs)
     log.info("pruning schedule: %s", schedule)
@@ -196,7 +192,7 @@ def prune(
         train,
         validation,
         schedule,
-        quality,
+        base.quality,
         initial_sparsity=initial_sparsity,
         final_sparsity=final_sparsity,
         epochs=epochs,
@@ -204,6 +200,43 @@ def prune(
         seed=seed,
     )
 
+    out = _write_outputs(
+        pruned, model_path, output_dir, base, (initial_sparsity, final_sparsity), epochs
+    )
+    metrics = pruning_metrics(base, out, history, final_sparsity, latency_runs)
+
+    check_sparsity(out.sparsity, final_sparsity, out.per_layer, sparsity_tolerance_pp)
+    gate = base.quality.gate(base.score, out.score, gate_mode, "pruned model")
+    metrics[gate.key] = gate.change
+    metadata = pruning_metadata(
+        gate.metadata, out, schedule, initial_sparsity, final_sparsity, epochs
+    )
+    return OptimizationResult(metrics=metrics, blessed=gate.blessed, metadata=metadata)
+
+
+def _measure_baseline(
+    model: Any, test_path: str, max_accuracy_drop: float, max_rmse_increase_pct: float
+) -> Baseline:
+    """Open the test split, score the input model on it and convert it to float32 TFLite."""
+    # The test split is read in batches (bounded memory); only outputs and labels stay.
+    test = open_split(test_path, "test", model)
+    quality = Quality(test.regression, max_accuracy_drop, max_rmse_increase_pct)
+    baseline, y_test = test.outputs({"keras": lambda x: keras_outputs(model, x)})
+    score = quality.measure(baseline["keras"], y_test)
+    # Converted now: the pruning wrappers reuse (and so change) the input model's layers.
+    return Baseline(test, quality, y_test, score, tflite_convert(model))
+
+
+def _write_outputs(
+    pruned: Any,
+    model_path: str,
+    output_dir: str,
+    base: Baseline,
+    sparsities: tuple[float, float],
+    epochs: int,
+) -> Pruned:
+    """Write model.h5, model.tflite and the record; score both models on the test split."""
+    initial_sparsity, final_sparsity = sparsities
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras_path = out / KERAS_FILE
@@ -221,11 +254,11 @@ def prune(
     (out / TFLITE_FILE).write_bytes(pruned_tflite)
     # One more pass over the test split: the pruned Keras model and its TFLite conversion.
     pruned_rt = TFLiteModel(pruned_tflite)
-    outputs, _ = test.outputs(
+    outputs, _ = base.test.outputs(
         {"keras": lambda x: keras_outputs(pruned, x), "tflite": pruned_rt.predict}
     )
-    pruned_score = quality.measure(outputs["keras"], y_test)
-    tflite_score = quality.measure(outputs["tflite"], y_test)
+    pruned_score = base.quality.measure(outputs["keras"], base.y_test)
+    tflite_score = base.quality.measure(outputs["tflite"], base.y_test)
     write_record(
         out,
         model_path,
@@ -234,41 +267,7 @@ def prune(
         f"{epochs} fine-tuning epoch(s)",
         **{FLOAT_TFLITE_SOURCE: sha256_of(keras_path)},
     )
-    metrics = {
-        "sparsity": sparsity,
-        "target_sparsity": final_sparsity,
-        "size_bytes": keras_path.stat().st_size,
-        "gzipped_size_bytes": gzipped_size(keras_path),
-        quality.metric: pruned_score,
-        f"baseline_{quality.metric}": baseline_score,
-        f"tflite_{quality.metric}": tflite_score,
-        **_tflite_metrics(base_tflite, pruned_tflite, test.head(1), latency_runs),
-        f"final_val_{quality.metric}": float(
-            history.history.get(f"val_{quality.metric}", [0.0])[-1]
-        ),
-    }
-    metrics.update({f"sparsity_{name}": value for name, value in per_layer.items()})
-
-    check_sparsity(sparsity, final_sparsity, per_layer, sparsity_tolerance_pp)
-    gate = quality.gate(baseline_score, pruned_score, gate_mode, "pruned model")
-    metrics[gate.key] = gate.change
-    metadata = {
-        **gate.metadata,
-        "format": "keras-h5",
-        "files": [KERAS_FILE, TFLITE_FILE, RECORD_FILE],
-        "sparsity": round(sparsity, 4),
-        "layer_sparsity": {k: round(v, 4) for k, v in per_layer.items()},
-        "schedule": {
-            "initial_sparsity": initial_sparsity,
-            "final_sparsity": final_sparsity,
-            "begin_step": schedule.begin_step,
-            "end_step": schedule.end_step,
-            "frequency": schedule.frequency,
-            "epochs": epochs,
-        },
-        "latency_runtime": "LiteRT interpreter, float32 TFLite, batch 1, 1 thread",
-    }
-    return OptimizationResult(metrics=metrics, blessed=gate.blessed, metadata=metadata)
+    return Pruned(keras_path, pruned_tflite, sparsity, per_layer, pruned_score, tflite_score)
 
 
 def fine_tune_pruned(
@@ -325,22 +324,3 @@ def fine_tune_pruned(
         verbose=0,
     )
     return tfmot.sparsity.keras.strip_pruning(wrapped), history
-
-
-def _tflite_metrics(
-    base_tflite: bytes, pruned_tflite: bytes, row: Any, latency_runs: int
-) -> dict[str, float]:
-    """Size, gzipped size and batch-1 latency of the float32 TFLites (``row``: the input)."""
-    base_rt, pruned_rt = TFLiteModel(base_tflite), TFLiteModel(pruned_tflite)
-    base_latency = tflite_latency_ms(base_rt, row, latency_runs)
-    latency = tflite_latency_ms(pruned_rt, row, latency_runs)
-    base_gz, tflite_gz = gzipped_size(base_tflite), gzipped_size(pruned_tflite)
-    return {
-        "tflite_size_bytes": len(pruned_tflite),
-        "tflite_gzipped_size_bytes": tflite_gz,
-        "baseline_tflite_gzipped_size_bytes": base_gz,
-        "gzipped_size_ratio": base_gz / tflite_gz,
-        "latency_p50_ms": latency,
-        "baseline_latency_p50_ms": base_latency,
-        "latency_ratio": latency / base_latency if base_latency else 0.0,
-    }

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,31 @@ log = logging.getLogger(__name__)
 
 #: The modes a user may ask for (``float32`` is only the internal baseline).
 MODES = TFLITE_MODES[1:]
+
+
+@dataclass(frozen=True)
+class _Conversion:
+    """How the model is converted: TFLite mode, io type and float ops, and the optional QAT."""
+
+    mode: str
+    io_type: str
+    float_ops: list[str]
+    qat_epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    """The input model's test score, its float32 TFLite and the int8 calibration rows."""
+
+    y_test: Any
+    score: float
+    #: None unless int8 calibration (or QAT, which implies int8) needs it.
+    representative: Any
+    float32_tflite: bytes
+    float32_source: str
 
 
 def validate_params(mode: str, io_type: str, rows: int, qat_epochs: int) -> None:
@@ -185,18 +211,52 @@ def quantize(
         OptimizationGateError: With ``gate_mode="fail"``, when accuracy drops (or RMSE
             grows) too much.
     """
-    # Long for its docstring and the flat metrics/metadata dicts; the steps are helpers.
     validate_params(mode, io_type, representative_rows, qat_epochs)
     validate_positive(batch_size=batch_size, latency_runs=latency_runs)
     validate_gate(max_accuracy_drop, gate_mode, max_rmse_increase_pct)
-    allowed_float_ops = parse_ops(float_ops)
+    conversion = _Conversion(
+        mode, io_type, parse_ops(float_ops), qat_epochs, batch_size, learning_rate, seed
+    )
     model = load_model(model_path)
     # The test split is read in batches (bounded memory); only outputs and labels stay.
     test = open_split(test_path, "test", model)
     quality = Quality(test.regression, max_accuracy_drop, max_rmse_increase_pct)
+    calibration = representative_rows if mode == "int8" or qat_epochs else None
+    base = _measure_baseline(model, model_path, train_path, test, quality, calibration, seed)
+
+    content = _convert(model, conversion, base.representative, quality, train_path, validation_path)
+    runtime = TFLiteModel(content)
+    rows = 0 if base.representative is None else len(base.representative)
+    _write_outputs(output_dir, model_path, content, describe(mode, runtime, rows, qat_epochs))
+
+    tflite_outputs = test.outputs({"tflite": runtime.predict})[0]["tflite"]
+    tflite_score = quality.measure(tflite_outputs, base.y_test)
+    gate = quality.gate(base.score, tflite_score, gate_mode, f"{mode} TFLite model")
+    metrics = {
+        **_size_and_latency(content, base.float32_tflite, test.head(1), latency_runs),
+        "sparsity": kernel_sparsity(model)[0],
+        quality.metric: tflite_score,
+        f"baseline_{quality.metric}": base.score,
+        gate.key: gate.change,
+    }
+    log.info("quantized (%s): %s", mode, metrics)
+    metadata = _metadata(gate.metadata, conversion, runtime, rows, base.float32_source)
+    return OptimizationResult(metrics=metrics, blessed=gate.blessed, metadata=metadata)
+
+
+def _measure_baseline(
+    model: Any,
+    model_path: str,
+    train_path: str,
+    test: Any,
+    quality: Quality,
+    calibration: int | None,
+    seed: int,
+) -> _Baseline:
+    """Draw ``calibration`` rows, score the input model and get its float32 TFLite."""
     representative = None
-    if mode == "int8" or qat_epochs:
-        representative = _calibration(train_path, model, representative_rows, seed)
+    if calibration is not None:
+        representative = _calibration(train_path, model, calibration, seed)
     baseline, y_test = test.outputs({"keras": lambda x: keras_outputs(model, x)})
     baseline_score = quality.measure(baseline["keras"], y_test)
     # prune_model's output already holds the float32 conversion of these weights.
@@ -204,49 +264,61 @@ def quantize(
     float32_source = "reused from the input model directory" if float32_tflite else "converted"
     if float32_tflite is None:
         float32_tflite = tflite_convert(model)
+    return _Baseline(y_test, baseline_score, representative, float32_tflite, float32_source)
 
+
+def _convert(
+    model: Any,
+    conversion: _Conversion,
+    representative: Any,
+    quality: Quality,
+    train_path: str,
+    validation_path: str,
+) -> bytes:
+    """The quantized TFLite model, after quantization-aware training when asked for."""
     to_convert = model
-    if qat_epochs:
+    if conversion.qat_epochs:
         # Held in memory when small, else streamed chunk by chunk (:func:`..batches.fit_inputs`).
-        train, _ = fit_inputs(train_path, "train", model, batch_size, seed)
-        validation = validation_data(validation_path, model, batch_size)
+        train, _ = fit_inputs(train_path, "train", model, conversion.batch_size, conversion.seed)
+        validation = validation_data(validation_path, model, conversion.batch_size)
         to_convert = quantization_aware(
-            model, train, validation, quality, qat_epochs, learning_rate, seed
+            model,
+            train,
+            validation,
+            quality,
+            conversion.qat_epochs,
+            conversion.learning_rate,
+            conversion.seed,
         )
-    content = tflite_convert(
+    return tflite_convert(
         to_convert,
-        mode=mode,
+        mode=conversion.mode,
         representative=representative,
-        io_type=io_type if mode == "int8" else "float32",
-        float_ops=allowed_float_ops,
+        io_type=conversion.io_type if conversion.mode == "int8" else "float32",
+        float_ops=conversion.float_ops,
     )
-    runtime = TFLiteModel(content)
-    rows = 0 if representative is None else len(representative)
-    _write_outputs(output_dir, model_path, content, describe(mode, runtime, rows, qat_epochs))
 
-    tflite_score = quality.measure(test.outputs({"tflite": runtime.predict})[0]["tflite"], y_test)
-    gate = quality.gate(baseline_score, tflite_score, gate_mode, f"{mode} TFLite model")
-    metrics = {
-        **_size_and_latency(content, float32_tflite, test.head(1), latency_runs),
-        "sparsity": kernel_sparsity(model)[0],
-        quality.metric: tflite_score,
-        f"baseline_{quality.metric}": baseline_score,
-        gate.key: gate.change,
-    }
-    log.info("quantized (%s): %s", mode, metrics)
-    metadata = {
-        **gate.metadata,
+
+def _metadata(
+    gate_metadata: dict[str, Any],
+    conversion: _Conversion,
+    runtime: TFLiteModel,
+    rows: int,
+    float32_source: str,
+) -> dict[str, Any]:
+    """The gate's metadata, then the files, the conversion settings and the float32 baseline."""
+    return {
+        **gate_metadata,
         "format": "tflite",
         "files": [TFLITE_FILE, KERAS_FILE, RECORD_FILE],
-        "mode": mode,
+        "mode": conversion.mode,
         "io_type": runtime.input["dtype"].__name__,
-        "qat_epochs": qat_epochs,
+        "qat_epochs": conversion.qat_epochs,
         "representative_rows": rows,
-        "float_ops": allowed_float_ops,
+        "float_ops": conversion.float_ops,
         "float32_baseline": float32_source,
         "latency_runtime": "LiteRT interpreter, batch 1, 1 thread",
     }
-    return OptimizationResult(metrics=metrics, blessed=gate.blessed, metadata=metadata)
 
 
 def describe(mode: str, runtime: TFLiteModel, rows: int, qat_epochs: int) -> str:

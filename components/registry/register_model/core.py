@@ -15,8 +15,6 @@ import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +23,11 @@ from kfp_mlops.components.common import report
 from kfp_mlops.components.common.artifacts import keras_file
 from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.common.model_dir import (
-    BACKGROUND_FILE,
     FORMAT_FILES,
     OPTIMIZATION_FILE,
-    PREPROCESSOR_FILE,
 )
 from kfp_mlops.components.registry import common
+from kfp_mlops.components.registry.register_model import tracking
 
 log = logging.getLogger(__name__)
 
@@ -313,55 +310,18 @@ def register(
         RegistryError: If the registry is unreachable (nothing is written).
         ParameterError: If the directory holds no Keras model.
     """
-    refuse_unblessed(blessed, evaluation)
-    if not name.strip():
-        raise ParameterError("registered_model_name is empty", "pass e.g. kfp-mlops-classifier")
-    common.check_registry(tracking_uri)
-    keras_file(model_dir)  # a directory without a model must not become a version
-    if explanation is not None:
-        explanation_section(explanation)  # a wrong JSON fails before anything is written
-    if background_path and not Path(background_path).is_file():
-        raise ParameterError(
-            f"the background sample '{background_path}' does not exist",
-            "pass the background output of explain_model (a tabular model's), or nothing",
-        )
+    _check_inputs(blessed, evaluation, name, tracking_uri, model_dir, explanation, background_path)
     pipeline_run_id = pipeline_run_id or os.environ.get("KFP_RUN_ID", "") or "local"
     optimization = describe_optimization(model_dir, optimization)
     tags = version_tags(evaluation, pipeline_run_id, data_hash, optimization)
     if validation is not None and "success" in validation:
         tags["data_validation_success"] = str(bool(validation["success"])).lower()
 
-    from mlflow.exceptions import MlflowException
-
     client = common.client(tracking_uri)
-    experiment_id = common.experiment_id(client, experiment_name)
-    run = client.create_run(experiment_id, tags={**tags, "mlflow.runName": f"register-{name}"})
-    run_id = run.info.run_id
-    try:
-        with tempfile.TemporaryDirectory() as staging:
-            staged = Path(staging) / common.MODEL_ARTIFACT_PATH
-            shutil.copytree(model_dir, staged)
-            if preprocessor_path:
-                shutil.copyfile(preprocessor_path, staged / PREPROCESSOR_FILE)
-            if background_path:
-                shutil.copyfile(background_path, staged / BACKGROUND_FILE)
-            client.log_artifacts(run_id, str(staged), common.MODEL_ARTIFACT_PATH)
-        for key, value in (evaluation.get("metrics") or {}).items():
-            if isinstance(value, (int, float)) and math.isfinite(value):
-                client.log_metric(run_id, key, float(value))
-        client.log_dict(run_id, evaluation, "evaluation.json")
-        try:
-            client.create_registered_model(name)
-        except MlflowException as exc:
-            if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
-                raise
-        version = client.create_model_version(
-            name,
-            source=f"runs:/{run_id}/{common.MODEL_ARTIFACT_PATH}",
-            run_id=run_id,
-            tags=tags,
-            description=f"Registered by pipeline run {pipeline_run_id}",
-        )
+    with tracking.registration_run(client, experiment_name, tags, name) as run_id:
+        tracking.log_model_dir(client, run_id, model_dir, preprocessor_path, background_path)
+        tracking.log_evaluation(client, run_id, evaluation)
+        version = tracking.create_version(client, name, run_id, tags, pipeline_run_id)
         card = model_card(
             name=name,
             version=str(version.version),
@@ -378,11 +338,31 @@ def register(
         )
         client.log_text(run_id, card, "model_card.md")
         client.set_registered_model_alias(name, common.CHALLENGER, str(version.version))
-        client.set_terminated(run_id, "FINISHED")
-    except BaseException:
-        client.set_terminated(run_id, "FAILED")
-        raise
     log.info("registered %s version %s as %s", name, version.version, common.CHALLENGER)
     return Registration(
         name=name, version=str(version.version), run_id=run_id, tags=tags, model_card=card
     )
+
+
+def _check_inputs(
+    blessed: bool,
+    evaluation: dict[str, Any],
+    name: str,
+    tracking_uri: str,
+    model_dir: str,
+    explanation: dict[str, Any] | None,
+    background_path: str | None,
+) -> None:
+    """Refuse an unblessed model or bad inputs, and probe the registry, before any write."""
+    refuse_unblessed(blessed, evaluation)
+    if not name.strip():
+        raise ParameterError("registered_model_name is empty", "pass e.g. kfp-mlops-classifier")
+    common.check_registry(tracking_uri)
+    keras_file(model_dir)  # a directory without a model must not become a version
+    if explanation is not None:
+        explanation_section(explanation)  # a wrong JSON fails before anything is written
+    if background_path and not Path(background_path).is_file():
+        raise ParameterError(
+            f"the background sample '{background_path}' does not exist",
+            "pass the background output of explain_model (a tabular model's), or nothing",
+        )
