@@ -226,12 +226,8 @@ def _add_cluster_arguments(p: argparse.ArgumentParser, optional: bool = False) -
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (``--help`` on every command)."""
-    parser = argparse.ArgumentParser(prog="kfp-mlops", description=__doc__.splitlines()[0])
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_build_commands(sub: argparse._SubParsersAction) -> None:
+    """Add ``compile``, ``list`` and ``readmes`` (what works on this checkout alone)."""
     p = sub.add_parser("compile", help="compile pipelines and components into compiled/")
     p.add_argument("names", nargs="*", help="pipelines or components to compile (default: all)")
     p.add_argument("--output", default="compiled", help="output folder (default: compiled)")
@@ -252,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="fail if a README's table is stale")
     p.set_defaults(func=_cmd_readmes)
 
+
+def _add_local_commands(sub: argparse._SubParsersAction) -> None:
+    """Add ``run-local`` and ``stop-local`` (kfp.local on this machine)."""
     p = sub.add_parser("run-local", help="run a pipeline locally through kfp.local")
     p.add_argument("pipeline", help="pipeline name (see `kfp-mlops list`)")
     p.add_argument(
@@ -270,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pipeline-root", default="local_outputs", help="the run-local pipeline root")
     p.set_defaults(func=_cmd_stop_local)
 
+
+def _add_submit_command(sub: argparse._SubParsersAction) -> None:
+    """Add ``submit`` (one run on a Kubeflow Pipelines cluster)."""
     p = sub.add_parser(
         "submit",
         help="compile, upload and run a pipeline on a Kubeflow Pipelines cluster",
@@ -287,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_submit)
 
+
+def _add_schedule_command(sub: argparse._SubParsersAction) -> None:
+    """Add ``schedule`` (recurring runs on a Kubeflow Pipelines cluster)."""
     p = sub.add_parser(
         "schedule",
         help="upload a pipeline and create a recurring run on a cron schedule",
@@ -308,6 +313,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-concurrency", type=int, default=1, help="runs allowed at once (default: 1)"
     )
     p.set_defaults(func=_cmd_schedule)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (``--help`` on every command)."""
+    parser = argparse.ArgumentParser(prog="kfp-mlops", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    # These first, in this order (the order of `kfp-mlops --help`); then the command modules.
+    _add_build_commands(sub)
+    _add_local_commands(sub)
+    _add_submit_command(sub)
+    _add_schedule_command(sub)
 
     from kfp_mlops.pipelines.tooling.commands import register_all
 

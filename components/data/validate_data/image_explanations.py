@@ -10,7 +10,8 @@ tabular sentence of :mod:`.explanations` plus the files GX reported. Every entry
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -99,6 +100,141 @@ def _entry(type_: str, column: str, observed: str, text: str, files: list[str]) 
     }
 
 
+@dataclass(frozen=True)
+class _Failure:
+    """A failed check on one facts column, with the facts rows that fail it."""
+
+    type_: str
+    column: str
+    kwargs: dict[str, Any]
+    facts: pd.DataFrame
+    rows: pd.DataFrame
+    target: str
+
+    @property
+    def count(self) -> int:
+        """How many files fail the check."""
+        return len(self.rows)
+
+    @property
+    def top(self) -> pd.DataFrame:
+        """The first :data:`NAMED` failing rows (the files an explanation names)."""
+        return self.rows.head(NAMED)
+
+    def entry(self, observed: str, text: str) -> dict[str, Any]:
+        """The failure entry, naming the first failing files."""
+        files = [str(f) for f in self.top[FILE_COLUMN]]
+        return _entry(self.type_, self.column, observed, text, files)
+
+
+def _absent_classes(
+    type_: str, column: str, kwargs: dict[str, Any], series: pd.Series
+) -> dict[str, Any]:
+    """The entry of reference classes that no file of the dataset has."""
+    absent = [v for v in kwargs.get("value_set") or [] if v not in set(series.dropna())]
+    shown = _listed([repr(v) for v in absent], len(absent))
+    return _entry(
+        type_,
+        column,
+        f"{len(absent)} classes without files",
+        f"{_plural(len(absent), 'class')} of the reference {_verb(len(absent), 'has')} no "
+        f"file in the dataset ({shown}); fix: add images of "
+        f"{_them(len(absent))} upstream (one subfolder per class), or "
+        "re-derive the suite if the class was dropped on purpose",
+        [],
+    )
+
+
+def _undecodable(f: _Failure) -> dict[str, Any]:
+    """The entry of files whose bytes do not decode, each with the reason."""
+    rows, top, count = f.rows, f.top, f.count
+    errors = rows["error"] if "error" in rows.columns else pd.Series("", index=rows.index)
+    reasons = [
+        f"'{name}' ({_reason(e)})"
+        for name, e in zip(top[FILE_COLUMN], errors.head(NAMED), strict=True)
+    ]
+    return f.entry(
+        f"{count} of {len(f.facts)} files do not decode",
+        f"{_plural(count, 'file')} of {len(f.facts)} {_verb(count, 'does')} not "
+        f"decode as PNG or JPEG: {_listed(reasons, count)}; fix: remove or re-export "
+        f"{_them(count)} upstream",
+    )
+
+
+def _other_shape(f: _Failure) -> dict[str, Any]:
+    """The entry of files whose height, width or channels is not the expected one."""
+    kwargs, column, count = f.kwargs, f.column, f.count
+    expected = kwargs.get("value_set") or [kwargs.get("min_value"), kwargs.get("max_value")]
+    shapes = [f"'{r[FILE_COLUMN]}' is {_shape_of(r)}" for _, r in f.top.iterrows()]
+    return f.entry(
+        f"{count} files with another {column}",
+        f"{_plural(count, 'file')} {_verb(count, 'has')} a {column} other than "
+        f"{'/'.join(_fmt(v) for v in expected if v is not None)} "
+        f"({_listed(shapes, count)}; height x width x channels); fix: resize or convert "
+        f"{_them(count)} to the training shape upstream, or drop {_them(count)}",
+    )
+
+
+def _mean_out_of_range(f: _Failure) -> dict[str, Any]:
+    """The entry of files whose mean pixel value is outside the reference's range."""
+    top, count = f.top, f.count
+    means = [f"'{name}' {m:.1f}" for name, m in zip(top[FILE_COLUMN], top["mean"], strict=True)]
+    low, high = f.kwargs.get("min_value"), f.kwargs.get("max_value")
+    return f.entry(
+        f"{count} files with mean intensity out of range",
+        f"{_plural(count, 'file')} {_verb(count, 'has')} a mean pixel value "
+        f"outside [{_fmt(low)}, {_fmt(high)}] of the reference "
+        f"({_listed(means, count)}); fix: check for blank, saturated or inverted images "
+        "upstream, or re-derive the suite if the images changed on purpose",
+    )
+
+
+def _unknown_classes(f: _Failure) -> dict[str, Any]:
+    """The entry of files whose class is not in the reference's label set."""
+    top, count, target = f.top, f.count, f.target
+    labels = [
+        f"'{name}' is {_fmt(v)}" for name, v in zip(top[FILE_COLUMN], top[target], strict=True)
+    ]
+    unseen = f.rows[target].value_counts()
+    return f.entry(
+        f"{count} files of unknown classes: " + ", ".join(map(repr, unseen.index[:NAMED])),
+        f"{_plural(count, 'file')} {_verb(count, 'has')} a class not in the "
+        f"reference ({_listed(labels, count)}; unseen: "
+        f"{', '.join(f'{_fmt(v)} x{c}' for v, c in unseen.head(NAMED).items())}"
+        "); fix: move them to a known class subfolder upstream, or re-derive the suite if "
+        "the class is new on purpose",
+    )
+
+
+def _small_classes(f: _Failure) -> dict[str, Any]:
+    """The entry of classes that hold less than the floor share of the files."""
+    low, total = f.kwargs.get("min_value"), len(f.facts)
+    shares = f.rows.groupby(f.target, sort=True)[FILE_COLUMN].count()
+    classes = [f"{_fmt(c)} {n} of {total} ({100 * n / total:.1f}%)" for c, n in shares.items()]
+    return f.entry(
+        f"{len(shares)} classes below {100 * (low or 0):.2f}%",
+        f"{_plural(len(shares), 'class')} {_verb(len(shares), 'holds')} less "
+        f"than {100 * (low or 0):.2f}% of the files ({_listed(classes, len(shares))}); "
+        "fix: add images of those classes or rebalance upstream, or lower "
+        "min_class_fraction if the imbalance is real",
+    )
+
+
+def _explainer(f: _Failure) -> Callable[[_Failure], dict[str, Any]] | None:
+    """The explainer of a failure on a facts column, or None (the generic wording)."""
+    if f.column == "decodes":
+        return _undecodable
+    if f.column in _SHAPE:
+        return _other_shape
+    if f.column == "mean" and f.type_ == "expect_column_values_to_be_between":
+        return _mean_out_of_range
+    if f.column == f.target and f.type_ == "expect_column_values_to_be_in_set":
+        return _unknown_classes
+    if f.column == "class_share" and f.target in f.facts.columns and f.type_.endswith("between"):
+        return _small_classes
+    return None
+
+
 def _explain_facts(
     type_: str, kwargs: dict[str, Any], facts: pd.DataFrame, target: str
 ) -> dict[str, Any] | None:
@@ -108,18 +244,7 @@ def _explain_facts(
         return None
     series = facts[column]
     if type_ == "expect_column_distinct_values_to_contain_set" and column == target:
-        absent = [v for v in kwargs.get("value_set") or [] if v not in set(series.dropna())]
-        shown = _listed([repr(v) for v in absent], len(absent))
-        return _entry(
-            type_,
-            column,
-            f"{len(absent)} classes without files",
-            f"{_plural(len(absent), 'class')} of the reference {_verb(len(absent), 'has')} no "
-            f"file in the dataset ({shown}); fix: add images of "
-            f"{_them(len(absent))} upstream (one subfolder per class), or "
-            "re-derive the suite if the class was dropped on purpose",
-            [],
-        )
+        return _absent_classes(type_, column, kwargs, series)
     if column == "decodes" and type_ == "expect_column_values_to_be_in_set":
         bad = ~series.astype(bool)
     else:
@@ -128,84 +253,11 @@ def _explain_facts(
             return None
         bad = mask
     rows = facts[bad]
-    top = rows.head(NAMED)
-    files = [str(f) for f in top[FILE_COLUMN]]
-    count = len(rows)
-    if not count:  # GX failed for another reason (e.g. an exception): the generic wording
+    if not len(rows):  # GX failed for another reason (e.g. an exception): the generic wording
         return None
-    if column == "decodes":
-        errors = rows["error"] if "error" in rows.columns else pd.Series("", index=rows.index)
-        reasons = [
-            f"'{f}' ({_reason(e)})"
-            for f, e in zip(top[FILE_COLUMN], errors.head(NAMED), strict=True)
-        ]
-        return _entry(
-            type_,
-            column,
-            f"{count} of {len(facts)} files do not decode",
-            f"{_plural(count, 'file')} of {len(facts)} {_verb(count, 'does')} not "
-            f"decode as PNG or JPEG: {_listed(reasons, count)}; fix: remove or re-export "
-            f"{_them(count)} upstream",
-            files,
-        )
-    if column in _SHAPE:
-        expected = kwargs.get("value_set") or [kwargs.get("min_value"), kwargs.get("max_value")]
-        shapes = [f"'{r[FILE_COLUMN]}' is {_shape_of(r)}" for _, r in top.iterrows()]
-        return _entry(
-            type_,
-            column,
-            f"{count} files with another {column}",
-            f"{_plural(count, 'file')} {_verb(count, 'has')} a {column} other than "
-            f"{'/'.join(_fmt(v) for v in expected if v is not None)} "
-            f"({_listed(shapes, count)}; height x width x channels); fix: resize or convert "
-            f"{_them(count)} to the training shape upstream, or drop {_them(count)}",
-            files,
-        )
-    if column == "mean" and type_ == "expect_column_values_to_be_between":
-        means = [f"'{f}' {m:.1f}" for f, m in zip(top[FILE_COLUMN], top["mean"], strict=True)]
-        low, high = kwargs.get("min_value"), kwargs.get("max_value")
-        return _entry(
-            type_,
-            column,
-            f"{count} files with mean intensity out of range",
-            f"{_plural(count, 'file')} {_verb(count, 'has')} a mean pixel value "
-            f"outside [{_fmt(low)}, {_fmt(high)}] of the reference "
-            f"({_listed(means, count)}); fix: check for blank, saturated or inverted images "
-            "upstream, or re-derive the suite if the images changed on purpose",
-            files,
-        )
-    if column == target and type_ == "expect_column_values_to_be_in_set":
-        labels = [f"'{f}' is {_fmt(v)}" for f, v in zip(top[FILE_COLUMN], top[target], strict=True)]
-        unseen = rows[target].value_counts()
-        return _entry(
-            type_,
-            column,
-            f"{count} files of unknown classes: " + ", ".join(map(repr, unseen.index[:NAMED])),
-            f"{_plural(count, 'file')} {_verb(count, 'has')} a class not in the "
-            f"reference ({_listed(labels, count)}; unseen: "
-            f"{', '.join(f'{_fmt(v)} x{c}' for v, c in unseen.head(NAMED).items())}"
-            "); fix: move them to a known class subfolder upstream, or re-derive the suite if "
-            "the class is new on purpose",
-            files,
-        )
-    if column == "class_share" and target in facts.columns and type_.endswith("between"):
-        low = kwargs.get("min_value")
-        shares = rows.groupby(target, sort=True)[FILE_COLUMN].count()
-        classes = [
-            f"{_fmt(c)} {n} of {len(facts)} ({100 * n / len(facts):.1f}%)"
-            for c, n in shares.items()
-        ]
-        return _entry(
-            type_,
-            column,
-            f"{len(shares)} classes below {100 * (low or 0):.2f}%",
-            f"{_plural(len(shares), 'class')} {_verb(len(shares), 'holds')} less "
-            f"than {100 * (low or 0):.2f}% of the files ({_listed(classes, len(shares))}); "
-            "fix: add images of those classes or rebalance upstream, or lower "
-            "min_class_fraction if the imbalance is real",
-            files,
-        )
-    return None
+    failure = _Failure(type_, column, kwargs, facts, rows, target)
+    explainer = _explainer(failure)
+    return explainer(failure) if explainer is not None else None
 
 
 def explain(

@@ -37,11 +37,19 @@ from typing import Any
 import pandas as pd
 
 from kfp_mlops.components.common import images as image_files
-from kfp_mlops.components.common import shards
-from kfp_mlops.components.common.errors import DataLoadError, ParameterError
+from kfp_mlops.components.common.errors import ParameterError
 from kfp_mlops.components.data.validate_data import core
 from kfp_mlops.components.data.validate_data.gx_runner import gx_suite, run_gx
 from kfp_mlops.components.data.validate_data.image_explanations import explain, name_files
+from kfp_mlops.components.data.validate_data.image_facts import (  # noqa: F401 - re-exported
+    BATCH_ROWS,
+    FILE,
+    SHAPE_COLUMNS,
+    SHARE_COLUMN,
+    facts_table,
+    is_image_dataset,
+    read_facts,
+)
 from kfp_mlops.components.data.validate_data.suites import (
     check_margin,
     check_shared_columns,
@@ -53,102 +61,8 @@ from kfp_mlops.components.data.validate_data.suites import (
 
 log = logging.getLogger(__name__)
 
-FILE = image_files.FILE_COLUMN
-SHAPE_COLUMNS = ("height", "width", "channels")
-SHARE_COLUMN = "class_share"
 #: A derived class-balance floor is this fraction of the reference's smallest class share.
 BALANCE_RATIO = 0.5
-#: Images decoded per batch when reading a Dataset (bounds the bytes held in memory).
-BATCH_ROWS = 4096
-
-
-def is_image_dataset(path: str | None) -> bool:
-    """Whether a Dataset artifact (file or shards) is a raw image Dataset (footer only)."""
-    if not path or not Path(path).exists():
-        return False
-    import pyarrow as pa
-
-    try:
-        schema = shards.file_schema(shards.resolve_files(path)[0])
-    except shards.ShardError:  # unreadable: the table path reports it as before
-        return False
-    if image_files.IMAGE_COLUMN not in schema.names:
-        return False
-    kind = schema.field(image_files.IMAGE_COLUMN).type
-    return pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
-
-
-def facts_table(frame: pd.DataFrame, target_column: str = "target") -> pd.DataFrame:
-    """A raw image frame -> one row of facts per file (see the module docstring).
-
-    Every column but ``image`` is kept; ``class_share`` is added when ``target_column`` is
-    there. A frame that already is a facts table is returned as is.
-
-    Raises:
-        ParameterError: If ``frame`` is neither a raw image frame nor a facts table.
-    """
-    if not image_files.is_image_frame(frame):
-        if {FILE, "decodes", *SHAPE_COLUMNS} <= set(frame.columns):
-            return frame.reset_index(drop=True)
-        raise ParameterError(
-            f"the table is not a raw image Dataset (columns: {', '.join(map(str, frame.columns))})",
-            f"pass the Dataset load_dataset writes from an image folder "
-            f"('{FILE}', '{image_files.IMAGE_COLUMN}' and the target)",
-        )
-    names = (
-        frame[FILE].astype(str)
-        if FILE in frame.columns
-        else pd.Series(range(len(frame))).astype(str)
-    )
-    facts = [
-        image_files.inspect(data, name)
-        for data, name in zip(frame[image_files.IMAGE_COLUMN], names, strict=True)
-    ]
-    nan = math.nan
-    out = pd.DataFrame(
-        {
-            FILE: [f.file for f in facts],
-            "decodes": [f.decodes for f in facts],
-            **{
-                c: [float(getattr(f, c)) if f.decodes else nan for f in facts]
-                for c in SHAPE_COLUMNS
-            },
-            "mean": [f.mean for f in facts],
-            "error": [f.error for f in facts],
-        }
-    )
-    for column in frame.columns:
-        if column not in (FILE, image_files.IMAGE_COLUMN):
-            out[column] = frame[column].to_numpy()
-    return _with_share(out, target_column)
-
-
-def _with_share(facts: pd.DataFrame, target_column: str) -> pd.DataFrame:
-    if target_column in facts.columns and len(facts):
-        shares = facts[target_column].map(facts[target_column].value_counts(normalize=True))
-        facts[SHARE_COLUMN] = shares.astype("float64")
-    return facts
-
-
-def read_facts(path: str, target_column: str = "target") -> pd.DataFrame:
-    """The facts table of a raw image Dataset (one file or shards), decoded batch by batch.
-
-    Raises:
-        DataLoadError: If the path does not exist.
-        ParameterError: If the Dataset is not a raw image Dataset.
-    """
-    if not Path(path).exists():
-        raise DataLoadError(
-            f"dataset artifact '{path}' does not exist", "check the upstream task's output"
-        )
-    parts = [
-        facts_table(frame, target_column="")
-        for frame in shards.iter_frames(path, batch_rows=BATCH_ROWS)
-    ]
-    if not parts:
-        parts = [facts_table(shards.read_table(path), target_column="")]
-    facts = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    return _with_share(facts, target_column)
 
 
 def derive_image_suite(
@@ -178,16 +92,7 @@ def derive_image_suite(
             f"min_class_fraction={min_class_fraction} is out of range",
             "use a share in [0, 1), e.g. 0.05; 0 derives it from the reference",
         )
-    facts = facts_table(reference, target_column)
-    what = "reference" if derived_from == "reference" else "dataset"
-    if facts.empty:
-        raise ParameterError(f"the {what} has no images", "pass the training images as reference")
-    if target_column not in facts.columns:
-        raise ParameterError(
-            f"target column '{target_column}' is not in the {what} "
-            f"(columns: {', '.join(map(str, facts.columns))})",
-            "set target_column to the label's column name",
-        )
+    facts = _reference_facts(reference, target_column, derived_from)
     found = [
         expectation(
             "expect_table_columns_to_match_set", column_set=list(facts.columns), exact_match=True
@@ -195,44 +100,11 @@ def derive_image_suite(
         expectation("expect_table_row_count_to_be_between", min_value=1, max_value=None),
         expectation("expect_column_values_to_be_in_set", column="decodes", value_set=[True]),
     ]
-    decoded = facts[facts["decodes"].astype(bool)]
-    shape: list[int] = []
-    if len(decoded):
-        shape = image_files.majority_shape(
-            image_files.ImageFacts(str(f), True, int(h), int(w), int(c))
-            for f, h, w, c in decoded[[FILE, *SHAPE_COLUMNS]].itertuples(index=False)
-        )
-        found += [
-            expectation("expect_column_values_to_be_in_set", column=c, value_set=[v])
-            for c, v in zip(SHAPE_COLUMNS, shape, strict=True)
-        ]
-        low, high = float(decoded["mean"].min()), float(decoded["mean"].max())
-        pad = margin * (high - low) or margin * max(abs(low), abs(high)) or margin
-        found.append(
-            expectation(
-                "expect_column_values_to_be_between",
-                column="mean",
-                min_value=max(0.0, low - pad),
-                max_value=min(image_files.PIXEL_SCALE, high + pad),
-            )
-        )
-    elif derived_from == "reference":
-        raise ParameterError(
-            "no reference image decodes", "pass the training images (PNG or JPEG) as reference"
-        )
+    pixels, shape = _pixel_expectations(facts, margin, derived_from)
     labels = facts[target_column].dropna()
     classes = sorted((python_value(v) for v in labels.unique()), key=lambda v: (str(type(v)), v))
-    found += [
-        expectation("expect_column_values_to_not_be_null", column=target_column),
-        expectation("expect_column_values_to_be_in_set", column=target_column, value_set=classes),
-        expectation(
-            "expect_column_distinct_values_to_contain_set", column=target_column, value_set=classes
-        ),
-    ]
     floor = min_class_fraction or _derived_floor(labels)
-    found.append(
-        expectation("expect_column_values_to_be_between", column=SHARE_COLUMN, min_value=floor)
-    )
+    found += [*pixels, *_class_expectations(target_column, classes, floor)]
     for exp in found:
         exp["meta"]["derived_from"] = derived_from
     log.info(
@@ -251,6 +123,98 @@ def derive_image_suite(
         "min_class_fraction": floor,
     }
     return {"name": f"derived-images-from-{derived_from}", "expectations": found, "meta": meta}
+
+
+def _reference_facts(
+    reference: pd.DataFrame, target_column: str, derived_from: str
+) -> pd.DataFrame:
+    """The facts table a suite is derived from, checked to have files and the target.
+
+    Args:
+        reference: A raw image frame or its facts table.
+        target_column: The label column.
+        derived_from: ``reference`` or ``data`` (names the frame in the errors).
+
+    Raises:
+        ParameterError: If ``reference`` is not an image frame, has no files or no target.
+    """
+    facts = facts_table(reference, target_column)
+    what = "reference" if derived_from == "reference" else "dataset"
+    if facts.empty:
+        raise ParameterError(f"the {what} has no images", "pass the training images as reference")
+    if target_column not in facts.columns:
+        raise ParameterError(
+            f"target column '{target_column}' is not in the {what} "
+            f"(columns: {', '.join(map(str, facts.columns))})",
+            "set target_column to the label's column name",
+        )
+    return facts
+
+
+def _pixel_expectations(
+    facts: pd.DataFrame, margin: float, derived_from: str
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """The shape and mean-intensity expectations of the decoded files, and their shape.
+
+    Args:
+        facts: The facts table the suite is derived from.
+        margin: Slack of the mean-intensity range, as a fraction of the facts' range.
+        derived_from: ``reference`` or ``data``.
+
+    Returns:
+        The expectations (none when no file decodes) and the majority shape
+        (``[height, width, channels]``; empty when no file decodes).
+
+    Raises:
+        ParameterError: If no file of a reference decodes (a dataset's own suite then
+            checks only that every file decodes).
+    """
+    decoded = facts[facts["decodes"].astype(bool)]
+    if not len(decoded):
+        if derived_from == "reference":
+            raise ParameterError(
+                "no reference image decodes", "pass the training images (PNG or JPEG) as reference"
+            )
+        return [], []
+    shape = image_files.majority_shape(
+        image_files.ImageFacts(str(f), True, int(h), int(w), int(c))
+        for f, h, w, c in decoded[[FILE, *SHAPE_COLUMNS]].itertuples(index=False)
+    )
+    found = [
+        expectation("expect_column_values_to_be_in_set", column=c, value_set=[v])
+        for c, v in zip(SHAPE_COLUMNS, shape, strict=True)
+    ]
+    low, high = float(decoded["mean"].min()), float(decoded["mean"].max())
+    pad = margin * (high - low) or margin * max(abs(low), abs(high)) or margin
+    found.append(
+        expectation(
+            "expect_column_values_to_be_between",
+            column="mean",
+            min_value=max(0.0, low - pad),
+            max_value=min(image_files.PIXEL_SCALE, high + pad),
+        )
+    )
+    return found, shape
+
+
+def _class_expectations(
+    target_column: str, classes: list[Any], floor: float
+) -> list[dict[str, Any]]:
+    """The label expectations: no nulls, known classes, every class there, balance floor.
+
+    Args:
+        target_column: The label column.
+        classes: The reference's classes, sorted.
+        floor: The least share of the files each class must hold.
+    """
+    return [
+        expectation("expect_column_values_to_not_be_null", column=target_column),
+        expectation("expect_column_values_to_be_in_set", column=target_column, value_set=classes),
+        expectation(
+            "expect_column_distinct_values_to_contain_set", column=target_column, value_set=classes
+        ),
+        expectation("expect_column_values_to_be_between", column=SHARE_COLUMN, min_value=floor),
+    ]
 
 
 def _derived_floor(labels: pd.Series) -> float:

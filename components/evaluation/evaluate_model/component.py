@@ -82,11 +82,8 @@ def evaluate_model(
     Returns:
         Whether the model is blessed (all thresholds met and not worse than the champion).
     """
-    import json
-    import os
-
-    from kfp_mlops.components.common.kfp_outputs import log_finite
     from kfp_mlops.components.evaluation.evaluate_model import core
+    from kfp_mlops.components.evaluation.evaluate_model.outputs import write_outputs
 
     result = core.evaluate(
         test.path,
@@ -108,37 +105,6 @@ def evaluate_model(
         compare_metric=compare_metric,
         min_improvement=min_improvement,
     )
-    log_finite(metrics, result.scalars)
-    if result.champion:
-        log_finite(metrics, result.champion["metrics"], prefix="champion_")
-    metrics.log_metric("blessed", 1.0 if result.blessed else 0.0)
-
-    if not result.is_regression:
-        classification_metrics.log_confusion_matrix(
-            result.metrics.classes, result.metrics.confusion_matrix
-        )
-    if result.metrics.roc:
-        roc = result.metrics.roc
-        classification_metrics.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])
-
-    # The metadata also goes into the files, so the artifacts are self-contained in the
-    # object store (the KFP UI reads the metadata; kfp.local shows only the files).
-    for artifact in (metrics, classification_metrics):
-        os.makedirs(os.path.dirname(artifact.path), exist_ok=True)
-        with open(artifact.path, "w", encoding="utf-8") as f:
-            json.dump(artifact.metadata, f, indent=1)
-    with open(summary.path, "w", encoding="utf-8") as f:
-        f.write(result.to_markdown())
-    os.makedirs(os.path.dirname(report.path), exist_ok=True)
-    with open(report.path, "w", encoding="utf-8") as f:
-        f.write(result.to_html())
-    core.write_json(result, evaluation_json.path)
-    evaluation_json.metadata.update(
-        {
-            "blessed": result.blessed,
-            "reasons": result.decision.reasons,
-            "serving_format": result.serving_format,
-            "champion_version": (result.champion or {}).get("version", ""),
-        }
+    return write_outputs(
+        result, metrics, classification_metrics, summary.path, report.path, evaluation_json
     )
-    return result.blessed

@@ -107,54 +107,9 @@ def train_model_multinode(
             (n_classes * rows of the class), counted from the training split) or a JSON
             object of class -> weight, e.g. {"malignant": 3.0}; unnamed classes weigh 1.
     """
-    import os
+    # Every parameter by name, taken first (before the import below adds a local);
+    # kfp_task maps them onto the core's arguments.
+    params = dict(locals())
+    from kfp_mlops.components.training.train_multinode.kfp_task import train_on_artifacts
 
-    from kfp_mlops.components.common.kfp_outputs import log_finite
-    from kfp_mlops.components.training.train_multinode.core import train_multinode
-
-    os.makedirs(model.path, exist_ok=True)
-    result = train_multinode(
-        train.path,
-        validation.path,
-        train.uri,
-        validation.uri,
-        model.path,
-        model.uri,
-        manifests_path=manifests.path,
-        curves_path=curves.path,
-        best_params_path=best_params.path if best_params is not None else None,
-        num_nodes=num_nodes,
-        procs_per_node=procs_per_node,
-        gpus_per_node=gpus_per_node,
-        accelerator_type=accelerator_type,
-        cpu=node_cpu,
-        memory=node_memory,
-        node_selector_json=node_selector_json,
-        tolerations_json=tolerations_json,
-        namespace=namespace,
-        timeout_minutes=timeout_minutes,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        hidden_units=hidden_units,
-        activation=activation,
-        dropout=dropout,
-        l2=l2,
-        precision=precision,
-        loss_scale=loss_scale,
-        warmup_epochs=warmup_epochs,
-        grad_accum_steps=grad_accum_steps,
-        clip_norm=clip_norm,
-        early_stopping_patience=early_stopping_patience,
-        checkpoint_uri=checkpoint_uri,
-        tracking_uri=tracking_uri,
-        experiment_name=experiment_name,
-        seed=seed,
-        num_classes=int(train.metadata.get("num_classes", 0) or 0),
-        model_fn=model_fn,
-        task_path=preprocessor.path if preprocessor is not None else None,
-        robust_loss=robust_loss,
-        class_weight=class_weight,
-    )
-    log_finite(metrics, result.summary_metrics())
-    model.metadata.update(result.model_metadata())
+    train_on_artifacts(**params)
