@@ -3,7 +3,8 @@
 One module-scoped training run makes a champion (registered, deployed on loopback,
 promoted); the retraining tests then run against it, in order:
 no drift -> no retraining; drift -> a better model is promoted; drift with a bar the new
-model cannot clear -> nothing is promoted and the champion keeps serving.
+model cannot clear -> nothing is promoted and the champion keeps serving; the rollback
+pipeline restores the first champion; the DORA report is computed from these runs.
 """
 
 import json
@@ -124,10 +125,25 @@ def test_drift_retrains_and_promotes_only_a_better_model(workspace, breast_cance
     assert status == 200 and np.asarray(answer["predictions"]).shape[0] == 2
 
 
+def test_rollback_pipeline_restores_the_previous_champion(workspace, breast_cancer):
+    """The retrained champion is rolled back: the first one is champion again and serves."""
+    root, run = workspace
+    first = _task(run, "register-model").parameters["Output"]
+    assert _champion(root) != first  # the drift test promoted a retrained model
+    lenient = {"max_p95_ms": 1e9, "ready_timeout_s": 240.0}
+    rolled = run_local("rollback_pipeline", lenient, pipeline_root=str(root))
+    assert _task(rolled, "rollback-model").parameters["Output"] == first
+    assert _champion(root) == first
+    rows = breast_cancer.drop(columns=["target"]).head(2).to_dict(orient="records")
+    status, answer = _predict_through_router(root, rows)
+    assert status == 200 and len(answer["predictions"]) == 2
+
+
 def test_delivery_metrics_from_these_pipeline_runs(workspace):
-    """The DORA report of the four real runs above, through the CLI a team would use:
+    """The DORA report of the five real runs above, through the CLI a team would use:
     training (promoted), retraining without drift (nothing to ship), retraining on drift
-    (promoted), the strict retraining (gated out, not a deployment and not a failure)."""
+    (promoted, later rolled back), the strict retraining (gated out, not a deployment and not
+    a failure) and the rollback (an incident still open: no deployment came after it)."""
     import subprocess
     import sys
 
@@ -138,9 +154,12 @@ def test_delivery_metrics_from_these_pipeline_runs(workspace):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     figures = json.loads(done.stdout[done.stdout.index("{") :])
-    assert figures["runs"] == 4 and figures["failed_runs"] == 0
+    assert figures["runs"] == 5 and figures["failed_runs"] == 0 and figures["rollbacks"] == 1
     assert figures["deployments"] == 2 and figures["versions_registered"] == 2
-    assert figures["change_failure_rate"] == 0.0 and figures["incidents"] == 0
+    # The drift retraining's version was rolled back: one failed change of two attempts.
+    assert figures["failed_changes"] == 1 and figures["change_failure_rate"] == 0.5
+    assert figures["incidents"] == 1 and figures["open_incidents"] == 1
+    assert "mean_time_to_restore_seconds" not in figures  # nothing restored it yet
     assert figures["deployment_frequency_per_day"] == 2.0  # two deployments in a 1-day window
     # Lead time: from each run's start (no data or commit time given) to its deployment;
     # a real run of this pipeline takes minutes, never more than the test's own duration.

@@ -45,11 +45,16 @@ def is_image_folder(source: str, client: Any = None) -> bool:
 
         bucket, prefix = split_gs_uri(source.rstrip("/") + "/x")
         prefix = prefix[:-1]
+        from google.api_core.exceptions import GoogleAPIError
+
         client = client or gcs_client()
-        for blob in client.list_blobs(bucket, prefix=prefix, max_results=20):
-            rel = PurePosixPath(blob.name[len(prefix) :])
-            if len(rel.parts) == 2 and is_image_file(rel.name):
-                return True
+        try:
+            for blob in client.list_blobs(bucket, prefix=prefix, max_results=20):
+                rel = PurePosixPath(blob.name[len(prefix) :])
+                if len(rel.parts) == 2 and is_image_file(rel.name):
+                    return True
+        except GoogleAPIError:  # a missing bucket, no access: the table loader names it
+            return False
         return False
     root = Path(source)
     if not root.is_dir():
