@@ -126,6 +126,19 @@ def check_shape(array: np.ndarray, shape: list[int] | tuple[int, ...], name: str
         )
 
 
+def pixel_shapes(shape: list[int]) -> list[tuple[int, ...]]:
+    """The shapes one image's pixel values may come in: ``(h, w, c)``, flat, ``(h, w)`` if c=1."""
+    h, w, c = (int(d) for d in shape)
+    return [(h, w, c), (h * w * c,)] + ([(h, w)] if c == 1 else [])
+
+
+def _decoded(data: bytes, shape: list[int], name: str) -> np.ndarray:
+    """One encoded image -> its flat float32 pixels in [0, 1], checked against ``shape``."""
+    array = decode(data, name)
+    check_shape(array, shape, name)
+    return array.reshape(-1).astype(np.float32) / np.float32(PIXEL_SCALE)
+
+
 def pixels(
     images: Iterable[bytes], shape: list[int], names: Iterable[str] | None = None
 ) -> np.ndarray:
@@ -138,10 +151,8 @@ def pixels(
     names = list(names) if names is not None else [f"image {i}" for i in range(len(images))]
     out = np.empty((len(images), int(np.prod(shape))), dtype=np.float32)
     for i, (data, name) in enumerate(zip(images, names, strict=True)):
-        array = decode(data, name)
-        check_shape(array, shape, name)
-        out[i] = array.reshape(-1)
-    return out / np.float32(PIXEL_SCALE)
+        out[i] = _decoded(data, shape, name)
+    return out
 
 
 def array_pixels(values: Any, shape: list[int], what: str = "the images") -> np.ndarray:
@@ -162,16 +173,7 @@ def array_pixels(values: Any, shape: list[int], what: str = "the images") -> np.
         ) from exc
     width = int(np.prod(shape))
     n = array.shape[0] if array.ndim else 0
-    if (
-        array.ndim == 0
-        or array.size != n * width
-        or array.shape[1:]
-        not in (
-            tuple(shape),
-            tuple(shape[:2]) if shape[2] == 1 else tuple(shape),
-            (width,),
-        )
-    ):
+    if array.ndim == 0 or array.shape[1:] not in pixel_shapes(shape):
         raise DataValidationError(
             f"{what} have shape {list(array.shape)}, the model takes [n, "
             f"{', '.join(map(str, shape))}]",
@@ -186,6 +188,11 @@ def features_to_png(features: np.ndarray, shape: list[int]) -> list[bytes]:
     """Flat pixel features in [0, 1] -> PNG files again (the inverse of :func:`pixels`)."""
     raw = np.clip(np.rint(np.asarray(features) * PIXEL_SCALE), 0, 255).astype(np.uint8)
     return [encode_png(row.reshape(shape)) for row in raw]
+
+
+def to_base64(data: bytes) -> str:
+    """Encoded image bytes as the base64 text requests carry (``{"b64": ...}``)."""
+    return base64.b64encode(bytes(data)).decode("ascii")
 
 
 def from_base64(text: str, name: str = "image") -> bytes:
@@ -248,9 +255,7 @@ def request_pixels(instances: list[Any], shape: list[int]) -> np.ndarray:
         if isinstance(item, str):
             item = from_base64(item, name)
         if isinstance(item, bytes | bytearray | memoryview):
-            array = decode(bytes(item), name)
-            check_shape(array, shape, name)
-            out[i] = array.reshape(-1) / np.float32(PIXEL_SCALE)
+            out[i] = _decoded(bytes(item), shape, name)
         else:
             out[i] = array_pixels(np.asarray(item)[None, ...], shape, name)[0]
     return out

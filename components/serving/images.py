@@ -14,8 +14,9 @@ Clients send images, never that vector:
 FP32 pixels are 0-255 like UINT8, *not* [0, 1]: both are divided by 255 here, exactly as
 training did, so a client never needs to know the model's scaling. Values outside 0-255 are
 a 400; values already scaled to [0, 1] cannot be told apart from a dark image, hence the
-rule stated in every message. Decoding and the shape rules are the preprocessor's
-(:meth:`Preprocessor.encode_images`), the same code training and batch scoring use.
+rule stated in every message. Decoding and the shape rules are
+:func:`~kfp_mlops.components.common.images.request_pixels`, the module the preprocessor
+decodes training images with.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 from kserve import InferRequest
 from kserve.errors import InvalidInput
 
+from kfp_mlops.components.common import images
 from kfp_mlops.components.common.errors import DataValidationError
 from kfp_mlops.components.common.images import PIXEL_SCALE
 from kfp_mlops.components.serving import protocol
@@ -59,8 +61,7 @@ class ImageEncoder:
         self.input_name = preprocessor.image_column
         self.model_name = model_name
         h, w, c = self.shape
-        # Shapes of one image's pixels: [h, w, c], [h, w] (one channel), flat.
-        self._shapes = [(h, w, c), (self.width,)] + ([(h, w)] if c == 1 else [])
+        self._shapes = images.pixel_shapes(self.shape)  # [h, w, c], flat, [h, w] if one channel
         self.expected = f"[n, {h}, {w}, {c}]"
         self.one = f"[{h}, {w}, {c}]"  # one instance's shape
         size = f"{h}x{w} pixels with {c} channel(s)"
@@ -73,6 +74,11 @@ class ImageEncoder:
             "UINT8 or FP32 (FP32 is 0-255 too, not 0-1), or one BYTES input of shape [n] with "
             f"base64-encoded PNG/JPEG images of {size}"
         )
+
+    @classmethod
+    def of(cls, preprocessor: Any, model_name: str) -> ImageEncoder | None:
+        """The encoder of an image model's preprocessor; None for a tabular one."""
+        return cls(preprocessor, model_name) if preprocessor.image_column else None
 
     def input_types(self) -> list[dict[str, Any]]:
         """The V2 metadata's one input: UINT8 pixels ``[-1, h, w, c]`` (FP32, BYTES also taken)."""
@@ -144,7 +150,7 @@ class ImageEncoder:
 
     def _images(self, instances: list[Any], where: str, how: str) -> np.ndarray:
         try:
-            return self.preprocessor.encode_images(instances)
+            return images.request_pixels(instances, self.shape)
         except DataValidationError as exc:  # its fix speaks of files: say what to send instead
             problem = _BYTES_IO.sub("", exc.problem)  # Pillow names its buffer: noise here
             raise InvalidInput(f"{where}{problem}; {how}") from exc

@@ -84,8 +84,7 @@ class ClassifierModel(Model):
         self.preprocessor = Preprocessor.load(preprocessor)
         self.encoder = FeatureEncoder(self.preprocessor)
         self.columns = self.encoder.columns
-        image = self.preprocessor.image_column  # image models read images, not columns
-        self.images = ImageEncoder(self.preprocessor, name) if image else None
+        self.images = ImageEncoder.of(self.preprocessor, name)  # None: a tabular model
         self.model_dir = model_dir
         self.backend_name = backend
         self.tf_threads = tf_threads

@@ -104,7 +104,8 @@ def test_the_preprocessor_decodes_scales_and_records_the_image_task(digits):
     # Serving's inputs (base64, arrays of 0-255 pixels in two shapes) give the same features.
     pixels = images.decode(row["image"].iloc[0])
     b64 = base64.b64encode(row["image"].iloc[0]).decode()
-    served = proc.encode_images([{"b64": b64}, b64, pixels.tolist(), pixels[..., 0]])
+    shape = proc.task_spec.image_shape
+    served = images.request_pixels([{"b64": b64}, b64, pixels.tolist(), pixels[..., 0]], shape)
     for got in served:
         np.testing.assert_allclose(got, proc.transform_features(row)[0], atol=1e-6)
     # inverse_features gives images back (the champion re-encoding path).
@@ -123,8 +124,8 @@ def test_bad_images_are_named_with_the_fix(digits):
     with pytest.raises(DataValidationError, match=r"is \[9, 8, 1\].*takes \[8, 8, 1\]"):
         proc.transform_features(odd)
     with pytest.raises(DataValidationError, match="instance 0 is not base64"):
-        proc.encode_images(["%%%"])
+        images.request_pixels(["%%%"], proc.task_spec.image_shape)
     with pytest.raises(DataValidationError, match="keys"):
-        proc.encode_images([{"data": "x"}])
+        images.request_pixels([{"data": "x"}], proc.task_spec.image_shape)
     with pytest.raises(DataValidationError, match=r"shape \[1, 7, 7\]"):
-        proc.encode_images([np.zeros((7, 7))])
+        images.request_pixels([np.zeros((7, 7))], proc.task_spec.image_shape)

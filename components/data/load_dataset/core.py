@@ -171,5 +171,6 @@ def load_to(
             client=client,
             rows_per_shard=rows_per_shard,
         )
-    result = load(source, file_format=file_format, target_column=target_column, client=client)
+    fmt = "images" if folder else file_format  # probed once: load() need not list it again
+    result = load(source, file_format=fmt, target_column=target_column, client=client)
     return streaming.save_small(result.frame, out_path, result.num_classes)

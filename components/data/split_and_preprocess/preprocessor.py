@@ -184,16 +184,6 @@ class Preprocessor:
         names = frame[images.FILE_COLUMN] if images.FILE_COLUMN in frame.columns else None
         return images.pixels(frame[self.image_column], self._spec.image_shape, names)
 
-    def encode_images(self, instances: list[Any]) -> np.ndarray:
-        """Images in a request -> features (the server's path; see ``images.request_pixels``).
-
-        Raises:
-            DataValidationError: Naming the instance that does not decode or fit the shape.
-        """
-        from kfp_mlops.components.common import images
-
-        return images.request_pixels(instances, self._spec.image_shape)
-
     def encode(self, numeric: Any, categorical: Any) -> np.ndarray:
         """Raw values as plain arrays -> features, without pandas (the model server's path).
 

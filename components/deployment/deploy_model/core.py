@@ -99,10 +99,10 @@ def sample_rows(frame: pd.DataFrame, preprocessor: dict[str, Any], n: int = 8) -
     """
     columns = smoke_inputs(preprocessor)
     if preprocessor.get("image_column") and columns[0] in frame.columns:
-        import base64
+        from kfp_mlops.components.common.images import to_base64
 
         files = frame[columns[0]].dropna().head(n)
-        return [{columns[0]: {"b64": base64.b64encode(bytes(b)).decode()}} for b in files]
+        return [{columns[0]: {"b64": to_base64(b)}} for b in files]
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataValidationError(

@@ -116,10 +116,10 @@ def load_sample(test_path: str, preprocessor_path: str, max_rows: int = 0) -> Sa
         features, labels = features[:max_rows], labels[:max_rows]
     raw = pre.inverse_features(features)
     if pre.image_column:  # the test images again as PNGs, sent base64 as a client would
-        import base64
+        from kfp_mlops.components.common.images import to_base64
 
         inputs = [pre.image_column]
-        rows = [{inputs[0]: {"b64": base64.b64encode(b).decode()}} for b in raw[inputs[0]]]
+        rows = [{inputs[0]: {"b64": to_base64(b)}} for b in raw[inputs[0]]]
         return Sample(rows, labels, [str(c) for c in task.classes], inputs)
     inputs = list(pre.numeric_columns) + list(pre.categorical_columns)
     rows = json.loads(raw[inputs].to_json(orient="records"))  # NaN -> null, a gap the server fills
