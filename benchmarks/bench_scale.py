@@ -168,8 +168,13 @@ def _child(argv: list[str]) -> int:
 # --- the parent: one process per step, a table of times, memory and ratios ---------------
 
 
-def measure(step: str, mode: str, work: Path, timeout: float = 3_600) -> dict:
-    """Run a step in a child; wall seconds, its own peak RSS (MB) and its result."""
+def measure(step: str, mode: str, work: Path, timeout: float | None = None) -> dict:
+    """Run a step in a child; wall seconds, its own peak RSS (MB) and its result.
+
+    The timeout (default 2 h, ``$KFP_MLOPS_BENCH_STEP_TIMEOUT`` seconds) kills a stuck step;
+    a 10M-row step takes minutes here (validate 216 s), more on a loaded machine.
+    """
+    timeout = timeout or float(os.environ.get("KFP_MLOPS_BENCH_STEP_TIMEOUT", "7200"))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_USE_LEGACY_KERAS": "1"}
     cmd = [sys.executable, "-m", "benchmarks.bench_scale", "--child", step, mode, str(work)]
     start = time.perf_counter()

@@ -87,7 +87,8 @@ def _cmd_run_local(args: argparse.Namespace) -> int:
         pipeline_root=args.pipeline_root,
         verbose=args.verbose,
     )
-    print(run.render())
+    run.write_summary()
+    print(run.render(full=args.verbose))
     for line in serving_endpoints(args.pipeline_root):
         print(line)
     return 0
@@ -261,7 +262,8 @@ def _add_local_commands(sub: argparse._SubParsersAction) -> None:
         "--verbose",
         action="store_true",
         help="print every task's full output as kfp.local streams it (default: one line per "
-        "task start and end, each task's output in <run>/logs/<task>.log)",
+        "task start and end, each task's output in <run>/logs/<task>.log) and the full listing "
+        "of every output at the end (always written to <run>/summary.txt)",
     )
     p.set_defaults(func=_cmd_run_local)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kfp_mlops.pipelines.tooling import catalog
+from kfp_mlops.pipelines.tooling import catalog, local_summary
 from kfp_mlops.pipelines.tooling.local_progress import (
     CompactProgress,
     TaskRecord,
@@ -31,6 +31,8 @@ from kfp_mlops.pipelines.tooling.local_progress import (
 
 log = logging.getLogger(__name__)
 
+#: The run folder's file holding the full listing of every task's outputs.
+SUMMARY_FILE = "summary.txt"
 #: The folder kfp.local gives one ParallelFor iteration.
 _ITERATION = re.compile(r".+-iteration-\d+")
 
@@ -89,12 +91,8 @@ class LocalRun:
     records: list[TaskRecord] = field(default_factory=list)
     seconds: float = 0.0
 
-    def render(self, max_metrics: int = 12) -> str:
-        """Human-readable listing of every artifact path, parameter and metric.
-
-        Tasks with many metrics (per-feature PSI, say) show the first ``max_metrics``; all
-        of them are in the task's ``executor_output.json``, whose path is printed.
-        """
+    def head(self) -> list[str]:
+        """The summary's first lines: status, time, run folder, logs, MLflow."""
         lines = [f"pipeline {self.pipeline}: outputs under {self.run_dir}"]
         if self.records:
             lines[0] = (
@@ -104,31 +102,29 @@ class LocalRun:
             lines.append(f"task logs: {shown_path(self.run_dir / 'logs')}/<task>.log")
         if self.params.get("tracking_uri"):
             lines.append(f"MLflow tracking and registry: {self.params['tracking_uri']}")
-        for task in self.tasks:
-            lines.append(f"  {task.task}")
-            for name, uri in sorted(task.artifacts.items()):
-                lines.append(f"    artifact  {name:<24} {uri}")
-            for name, value in sorted(task.parameters.items()):
-                lines.append(f"    output    {name:<24} {value}")
-            metrics = sorted(task.metrics.items())
-            for name, value in metrics[:max_metrics]:
-                shown = _short(value)
-                lines.append(f"    metric    {name:<24} {shown}")
-            if metrics:
-                more = f"{len(metrics) - max_metrics} more; " if len(metrics) > max_metrics else ""
-                lines.append(f"    metrics   ({more}all in {task.output_file})")
-        return "\n".join(lines)
+        return lines
 
+    @property
+    def summary_file(self) -> Path:
+        """Where :meth:`write_summary` puts the full listing."""
+        return self.run_dir / SUMMARY_FILE
 
-def _short(value: Any) -> str:
-    """A metric value on one line: numbers rounded, curves and matrices summarised."""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list):
-        return f"[{len(value)} points]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(map(str, value)) + "}"
-    return str(value)
+    def write_summary(self) -> Path:
+        """Write the full listing (every artifact path, output and metric) to the run folder."""
+        self.summary_file.write_text(self.render(full=True) + "\n")
+        return self.summary_file
+
+    def render(self, full: bool = False, max_metrics: int = 12) -> str:
+        """Where everything landed: one line per task, or (``full``) every artifact path.
+
+        The compact form names the summary file when it has been written.
+        """
+        if full:
+            return local_summary.full(self.head(), self.tasks, max_metrics)
+        shown = self.summary_file if self.summary_file.exists() else None
+        order = {record.task: i for i, record in enumerate(self.records)}
+        tasks = sorted(self.tasks, key=lambda t: order.get(t.task, len(order)))  # as they ran
+        return local_summary.compact(self.head(), tasks, shown)
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
