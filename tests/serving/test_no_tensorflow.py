@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+
+from tests.subprocess_json import run_json
 
 CODE = """
 import asyncio, json, sys
@@ -31,14 +31,7 @@ print(json.dumps({"heavy": heavy, "predictions": out["predictions"], "width": li
 @pytest.mark.slow
 def test_serving_a_tflite_model_imports_no_tensorflow(models):
     args = [str(models.tflite), str(models.preprocessor), json.dumps(models.rows(3))]
-    out = subprocess.run(
-        [sys.executable, "-c", CODE, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = run_json(CODE, *args, timeout=300)
     assert result["heavy"] == []
     assert len(result["predictions"]) == 3 and set(result["predictions"]) <= set(models.classes)
     assert result["width"] == len(models.inputs)
