@@ -12,7 +12,7 @@ from typing import Any
 from kfp_mlops.components.common.errors import ModelCodeError
 from kfp_mlops.components.common.task import TaskSpec
 from kfp_mlops.components.common.tf import import_tf
-from kfp_mlops.components.training.model import ModelConfig, hidden_units_from
+from kfp_mlops.components.training.model import ModelConfig, dense_stack, hidden_units_from
 
 
 def _config(params: dict[str, Any]) -> ModelConfig:
@@ -48,15 +48,8 @@ def mlp(task: TaskSpec, params: dict[str, Any]) -> Any:
     """Dense layers with dropout and L2 (``hidden_units``, ``activation``, ``dropout``, ``l2``)."""
     keras = import_tf().keras
     config = _config(params)
-    reg = keras.regularizers.l2(config.l2) if config.l2 > 0 else None
     inputs = _tabular_input(keras, task, "builtin:mlp")
-    x = inputs
-    for i, units in enumerate(config.hidden_units):
-        x = keras.layers.Dense(
-            int(units), activation=config.activation, kernel_regularizer=reg, name=f"dense_{i}"
-        )(x)
-        if config.dropout > 0:
-            x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
+    x = dense_stack(keras, inputs, config)
     name = "tabular_regressor" if task.task_type == "regression" else "tabular_classifier"
     return keras.Model(inputs, output_layer(keras, task)(x), name=name)
 

@@ -93,15 +93,8 @@ def build_model(num_features: int, num_classes: int, config: ModelConfig | None 
         )
     tf = import_tf()
     keras = tf.keras
-    reg = keras.regularizers.l2(config.l2) if config.l2 > 0 else None
     inputs = keras.Input(shape=(num_features,), name="features", dtype="float32")
-    x = inputs
-    for i, units in enumerate(config.hidden_units):
-        x = keras.layers.Dense(
-            int(units), activation=config.activation, kernel_regularizer=reg, name=f"dense_{i}"
-        )(x)
-        if config.dropout > 0:
-            x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
+    x = dense_stack(keras, inputs, config)
     if is_binary(num_classes):
         outputs = keras.layers.Dense(
             1, activation="sigmoid", dtype="float32", name="probabilities"
@@ -111,6 +104,18 @@ def build_model(num_features: int, num_classes: int, config: ModelConfig | None 
             num_classes, activation="softmax", dtype="float32", name="probabilities"
         )(x)
     return keras.Model(inputs, outputs, name="tabular_classifier")
+
+
+def dense_stack(keras: Any, x: Any, config: ModelConfig) -> Any:
+    """The MLP's hidden layers on ``x``: Dense (L2) then Dropout per ``hidden_units`` entry."""
+    reg = keras.regularizers.l2(config.l2) if config.l2 > 0 else None
+    for i, units in enumerate(config.hidden_units):
+        x = keras.layers.Dense(
+            int(units), activation=config.activation, kernel_regularizer=reg, name=f"dense_{i}"
+        )(x)
+        if config.dropout > 0:
+            x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
+    return x
 
 
 def predict_proba(model: Any, features: Any, num_classes: int) -> Any:
