@@ -43,3 +43,18 @@ def test_small_single_file_reference_is_read_whole(tmp_path):
     frame, drift = reference_and_drift(str(tmp_path / "ref.parquet"), "", "target", {})
     assert drift is None
     pd.testing.assert_frame_equal(frame, reference)
+
+
+def test_sharded_current_window_streams_the_drift_too(tmp_path):
+    reference, current = _frame(3_000), _frame(12_000, shift=0.5, seed=2)
+    reference.to_parquet(tmp_path / "ref.parquet", index=False)
+    shards.write_frame(current, tmp_path / "cur", rows_per_shard=5_000)
+    sample, drift = reference_and_drift(
+        str(tmp_path / "ref.parquet"), str(tmp_path / "cur"), "target", {"bins": 10}
+    )
+    expected = feature_drift(reference, current, exclude=("target", "latency_ms"))
+    assert drift is not None and drift.current_rows == 12_000
+    assert drift.drifted_features == expected.drifted_features == ["a"]
+    for got, want in zip(drift.features, expected.features, strict=True):
+        assert abs(got.psi - want.psi) < 1e-12
+    assert len(sample) == 3_000  # a small reference is its own sample

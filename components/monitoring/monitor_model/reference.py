@@ -19,8 +19,8 @@ def reference_and_drift(
 ) -> tuple[pd.DataFrame, DriftResult | None]:
     """The reference frame :func:`.core.monitor` gets, and its feature drift if streamed.
 
-    A small single-file reference is read whole (``monitor`` computes the drift). A sharded
-    or large one (over 1M rows) is streamed: its feature drift is computed batch by batch
+    A small single-file reference is read whole (``monitor`` computes the drift). When either
+    side is sharded or large (over 1M rows) the drift is streamed: computed batch by batch
     (:func:`~kfp_mlops.components.data.detect_drift.streaming.feature_drift_streaming`,
     the same bins and PSI) and a systematic sample of about 100k rows stands in for it
     where predictions are needed (prediction drift, label checks).
@@ -28,7 +28,8 @@ def reference_and_drift(
     from kfp_mlops.components.common.io import load_dataset_artifact
     from kfp_mlops.components.data.detect_drift import streaming
 
-    if not streaming.wants_streaming([reference_path]):
+    # Either side sharded or large: both sides are binned in one streaming pass each.
+    if not streaming.wants_streaming([p for p in (reference_path, current_path) if p]):
         return load_dataset_artifact(reference_path), None
     exclude = (target, options.get("latency_column", LATENCY_COLUMN))
     exclude += (options.get("timestamp_column", ""),)
