@@ -27,15 +27,15 @@ install: install-pipeline install-trainer  ## create both envs (idempotent: seco
 install-pipeline: $(STAMPS)/pipeline
 install-trainer: $(STAMPS)/trainer
 
-system-deps:  ## Debian packages: cmake, g++ (Horovod build), OpenSSH, PostgreSQL 15, Prometheus, Pushgateway, Alertmanager (tests); only if missing
+system-deps:  ## Debian packages: cmake, g++ (Horovod build), OpenSSH, PostgreSQL 15, Prometheus, Pushgateway, Alertmanager, Java 17 (tests); only if missing
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	@if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null \
 		|| ! test -x /usr/sbin/sshd || ! command -v ssh >/dev/null \
 		|| ! test -x /usr/lib/postgresql/15/bin/initdb || ! command -v promtool >/dev/null \
 		|| ! command -v prometheus-pushgateway >/dev/null \
-		|| ! command -v prometheus-alertmanager >/dev/null; then \
-		echo "installing cmake and g++ (Horovod build), openssh (horovodrun across hosts), postgresql-15, prometheus, pushgateway, alertmanager (tests run them on loopback)"; \
-		pkgs="cmake g++ make openssh-server openssh-client postgresql-15 prometheus prometheus-pushgateway prometheus-alertmanager"; \
+		|| ! command -v prometheus-alertmanager >/dev/null || ! command -v java >/dev/null; then \
+		echo "installing cmake and g++ (Horovod build), openssh (horovodrun across hosts), postgresql-15, prometheus, pushgateway, alertmanager (tests run them on loopback), Java 17 (Spark in local mode)"; \
+		pkgs="cmake g++ make openssh-server openssh-client postgresql-15 prometheus prometheus-pushgateway prometheus-alertmanager openjdk-17-jre-headless"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y -qq --no-install-recommends $$pkgs || exit 1; \

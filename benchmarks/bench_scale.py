@@ -10,7 +10,9 @@ Horovod workers, each streaming its own rows) and ``evaluate`` (the test split p
 in batches). ``before`` runs today's in-memory code on the single file, up to 1M rows.
 
 ``python -m benchmarks bench_scale [--quick] [--full] [--no-before] [--steps=load,split]``;
-``--full`` (or ``KFP_MLOPS_BENCH_FULL=1``) adds 10M rows (streaming steps only).
+``--full`` (or ``KFP_MLOPS_BENCH_FULL=1``) adds 10M rows (streaming steps only); ``--spark``
+adds ``validate`` on GX's Spark engine in local mode (``spark`` rows; needs pyspark and Java),
+the path past one pod, with the driver JVM's own peak beside the Python process's.
 """
 
 from __future__ import annotations
@@ -81,7 +83,9 @@ def _splits(work: Path, mode: str) -> dict[str, str]:
 def run_step(step: str, mode: str, work: Path) -> dict:
     """Run one step on the data in ``work``; return what it produced (for the log)."""
 
-    dataset = str(work / ("after-dataset" if mode == "after" else "before-dataset.parquet"))
+    dataset = str(work / ("before-dataset.parquet" if mode == "before" else "after-dataset"))
+    if mode == "spark":
+        return _spark_step(step, dataset)
     if step == "load":
         from kfp_mlops.components.data.load_dataset import core as load_core
 
@@ -153,6 +157,24 @@ def run_step(step: str, mode: str, work: Path) -> dict:
         )
         return {"rows": result.rows, "accuracy": result.metrics.scalars.get("accuracy")}
     raise ValueError(f"unknown step {step}")
+
+
+def _spark_step(step: str, dataset: str) -> dict:
+    """Validate on GX's Spark engine in local mode; also the JVM's own peak RSS."""
+    if step != "validate":
+        raise ValueError(f"no Spark path for {step}")
+    from kfp_mlops.components.data.validate_data.derive import derive_suite, profile_dataset
+    from kfp_mlops.components.data.validate_data.spark import spark_session, validate_spark
+
+    profiles, rows = profile_dataset(dataset, "target")
+    session = spark_session("local[2]", driver_memory="1g")
+    result = validate_spark(dataset, derive_suite(profiles, rows=rows), session=session)
+    jvm = session.sparkContext._gateway.proc.pid  # the driver JVM (spark-submit execs java)
+    status = Path(f"/proc/{jvm}/status").read_text().split("\n")
+    hwm = next((line.split()[1] for line in status if line.startswith("VmHWM")), "0")
+    session.stop()
+    jvm_mb = int(hwm) / 1024
+    return {"success": result.success, "evaluated": result.evaluated, "jvm_peak_mb": jvm_mb}
 
 
 def _child(argv: list[str]) -> int:
@@ -260,7 +282,7 @@ def main(flags: list[str] | None = None) -> int:
         subprocess.run([*make, single], check=True)
         modes = ["after"] + (["before"] if before and rows <= BEFORE_MAX_ROWS else [])
         for step in steps:
-            for mode in modes:
+            for mode in modes + (["spark"] if "--spark" in flags and step == "validate" else []):
                 record = {**measure(step, mode, work), "rows": rows}
                 records.append(record)
                 print(json.dumps(record, default=str), flush=True)
