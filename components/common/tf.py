@@ -19,6 +19,17 @@ def import_tf() -> Any:
         # for it and fail, although its own tf.keras is Keras 2 already.
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    try:
+        import tensorflow as tf
+    except ModuleNotFoundError as exc:
+        if exc.name != "tensorflow":
+            raise
+        from kfp_mlops.components.common.errors import InfrastructureError
 
+        raise InfrastructureError(
+            "TensorFlow is not installed in this environment (the TFLite-only serving image "
+            "has none), so a Keras model cannot run here",
+            "serve the model's model.tflite (backend tflite), or use an image with TensorFlow "
+            "(containers/serving/requirements.in, the pipeline or trainer image)",
+        ) from exc
     return tf

@@ -40,6 +40,8 @@ from kfp_mlops.components.serving.limits import Limits
 from kfp_mlops.components.serving.metrics import PREDICTIONS, READY
 
 log = logging.getLogger(__name__)
+#: What to do about a model that fails to load (unless its error names its own fix).
+LOAD_FIX = "fix or replace the model file (or its preprocessor) and restart the server"
 
 
 @dataclass
@@ -127,11 +129,9 @@ class ClassifierModel(Model):
             # A TFLite interpreter runs one call at a time: large batches get their own, so a
             # one-row request never waits for a 10,000-row one. TensorFlow is thread-safe.
             batch = inference.load_model(kind, str(path)) if kind == "tflite" else backend
-        except Exception as exc:
-            self.load_error = (
-                f"loading '{self.model_dir}' failed: {exc}; fix or replace the model "
-                "file (or the preprocessor it was trained with) and restart the server"
-            )
+        except Exception as exc:  # a fault that knows its fix (e.g. no TensorFlow) says it
+            problem, fix = getattr(exc, "problem", exc), getattr(exc, "fix", "") or LOAD_FIX
+            self.load_error = f"loading '{self.model_dir}' failed: {problem}; {fix}"
             log.error("model %s NOT ready: %s", self.name, self.load_error)
             raise ModelNotReady(self.name, self.load_error) from exc
         self.backend, self.batch_backend = backend, batch

@@ -16,15 +16,17 @@ from tests.deployment.conftest import Models, file_inputs, models  # noqa: F401
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory):
-    """``serve(model_dir, preprocessor, *flags) -> url``: a server stopped after the module."""
+    """``serve(model_dir, preprocessor, *flags, python=) -> url``: stopped after the module."""
     started: list[subprocess.Popen] = []
 
-    def start(model_dir, preprocessor, *flags: str, timeout: float = 240) -> str:
+    def start(
+        model_dir, preprocessor, *flags: str, timeout: float = 240, python: str = sys.executable
+    ) -> str:
         port = processes.free_port()
         log = tmp_path_factory.mktemp("server") / "server.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "kfp_mlops.components.serving", "--model-dir",
+                [python, "-m", "kfp_mlops.components.serving", "--model-dir",
                  str(model_dir), "--preprocessor", str(preprocessor), "--model-name", "clf",
                  "--http-port", str(port), "--no-access-log", *flags],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
