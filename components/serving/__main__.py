@@ -13,6 +13,7 @@ import sys
 import threading
 
 from kfp_mlops.components.common.model_dir import BACKENDS
+from kfp_mlops.components.serving import lean_kserve
 from kfp_mlops.components.serving.limits import Limits
 
 log = logging.getLogger("kfp_mlops.components.serving")
@@ -89,6 +90,7 @@ def _load_in_background(model: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Start the server; blocks until SIGTERM/SIGINT. Returns 2 on a bad flag or preprocessor."""
+    lean_kserve.install()  # before anything imports kserve: ~40% of the cold start
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from kserve import model_server

@@ -26,8 +26,8 @@ import re
 from typing import Any
 
 import numpy as np
-from kserve import InferRequest
 from kserve.errors import InvalidInput
+from kserve.protocol.infer_type import InferRequest
 
 from kfp_mlops.components.common import images
 from kfp_mlops.components.common.errors import DataValidationError

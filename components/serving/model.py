@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from kserve import InferOutput, InferRequest, InferResponse, Model
 from kserve.errors import InferenceError, InvalidInput, ModelNotReady
+from kserve.model import Model
+from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from kfp_mlops.components.common import inference
 from kfp_mlops.components.common.model_dir import (

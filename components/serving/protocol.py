@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 import orjson
-from kserve import InferRequest
 from kserve.errors import InferenceError, InvalidInput
-from kserve.protocol.infer_type import to_np_dtype
+from kserve.protocol.infer_type import InferRequest, to_np_dtype
 from kserve.protocol.rest.v2_datamodels import InferenceRequest, RequestInput
 from pydantic import ValidationError
 

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kserve import ModelServer
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+from kserve.model_server import ModelServer
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.rest.server import RESTServer
 
