@@ -64,8 +64,7 @@ class ClassifierModel(Model):
         model_dir: Model artifact directory (model.h5 and/or model.tflite) or a model file.
         preprocessor: Path of the preprocessor JSON.
         backend: ``auto`` (tflite when present, else keras), ``keras`` or ``tflite``.
-        tf_threads: TensorFlow threads for the Keras backend; ``None`` keeps TensorFlow's
-            default.
+        tf_threads: TensorFlow threads for the Keras backend (``None``: TensorFlow's default).
         limits: Request limits and the large-batch thresholds.
         explain_rows: Most rows one ``:explain`` request may carry (more: 400).
     """
