@@ -53,14 +53,18 @@ def free_port() -> int:
 
 
 def _spawn(
-    args: list[str], port: int, log_path: Path, extra_env: dict[str, str] | None = None
+    args: list[str],
+    port: int,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+    python: str | None = None,
 ) -> ServerProcess:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     env.update(extra_env or {})
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", *args],
+            [python or sys.executable, "-m", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -81,10 +85,12 @@ def start_server(
     port: int | None = None,
     access_log: bool = True,
     version: str = "",
+    python: str | None = None,
 ) -> ServerProcess:
     """Start ``serve`` for one model version on a free loopback port.
 
-    ``version`` labels the server's metrics (``KFP_MLOPS_MODEL_VERSION``), so alerts name it.
+    ``version`` labels the server's metrics (``KFP_MLOPS_MODEL_VERSION``), so alerts name it;
+    ``python`` runs it in another env (the benchmark's serving-image env), default this one.
     """
     port = port or free_port()
     args = [
@@ -105,7 +111,7 @@ def start_server(
     if not access_log:
         args.append("--no-access-log")
     extra = {"KFP_MLOPS_MODEL_VERSION": version} if version else None
-    return _spawn(args, port, Path(log_path), extra)
+    return _spawn(args, port, Path(log_path), extra, python)
 
 
 def start_router(
