@@ -1,14 +1,18 @@
-"""Import only the KServe modules the model server uses: about 40% of its cold start.
+"""Import only the KServe modules the model server uses: a faster start, 46 MB less memory.
 
 ``import kserve`` runs the package's ``__init__``, which imports ``KServeClient`` (the whole
 Kubernetes client), the generated InferenceService models and the inference clients: code
-the model server never calls, and most of a TFLite server's start-up (LiteRT itself loads in
-milliseconds). :func:`install` registers the ``kserve`` package without running that
-``__init__``, so ``kserve.model``, ``kserve.model_server`` and ``kserve.protocol...`` import
-on their own. The server imports kserve's submodules by their full names, so it runs the
-same with or without this: its own process (``python -m kfp_mlops.components.serving``)
-installs it first thing; everything else (tests, deploy_model, notebooks) imports KServe
-normally. ``KFP_MLOPS_FULL_KSERVE=1`` turns it off.
+the model server never calls (LiteRT itself loads in milliseconds). :func:`install`
+registers the ``kserve`` package without running that ``__init__``, so ``kserve.model``,
+``kserve.model_server`` and ``kserve.protocol...`` import on their own. Measured on a TFLite
+server in the serving image's env: 129 MB resident instead of 175 MB; start to first answer
+0.7-1.1 s instead of 1.0-1.1 s with byte-compiled packages, 2.4-3.2 s instead of 4.0-6.2 s
+compiling them from source.
+
+The server imports kserve's submodules by their full names, so it runs the same with or
+without this: its own process (``python -m kfp_mlops.components.serving``) installs it first
+thing; everything else (tests, deploy_model, notebooks) imports KServe normally.
+``KFP_MLOPS_FULL_KSERVE=1`` turns it off.
 """
 
 from __future__ import annotations

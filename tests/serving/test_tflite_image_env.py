@@ -34,7 +34,9 @@ def tflite_python(tmp_path_factory) -> str:
 
     run(uv, "venv", "-q", "-p", sys.executable, env)
     python = env / "bin" / "python"
-    run(uv, "pip", "install", "-q", "--python", python, "-r", REQUIREMENTS, "-c", CONSTRAINTS)
+    # --compile-bytecode: the image's pip writes .pyc files too.
+    run(uv, "pip", "install", "-q", "--compile-bytecode", "--python", python,
+        "-r", REQUIREMENTS, "-c", CONSTRAINTS)  # fmt: skip
     run(uv, "pip", "install", "-q", "--python", python, "--no-deps", "-e", ROOT)
     return str(python)
 
