@@ -29,12 +29,12 @@ import argparse
 import http.client
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.peer_env import built_venv
 from benchmarks.serving_hostile import hostile_load, max_size_bodies, post
 from kfp_mlops.components.deployment.deploy_model import processes
 from kfp_mlops.components.deployment.deploy_model.smoke import probe, wait_ready
@@ -191,7 +191,7 @@ def run_cold_start(
             target = f"  (target < {TARGET_COLD_START_S:g} s: {met})"
         print(f"  {backend:<7} {seconds:6.2f} s{where}{target}")
     if not python:
-        print(f"  TFLite serving image env: skipped: {why}")
+        print(f"  tflite in the serving image's env: skipped: {why}")
     return True
 
 
@@ -207,14 +207,8 @@ def serving_image_python(build: bool) -> tuple[str | None, str]:
     env = Path(os.environ.get("KFP_MLOPS_BENCH_SERVING_ENV") or default)
     python, uv = env / "bin" / "python", Path(sys.executable).with_name("uv")
     # Usable and byte-compiled (an env built before --compile-bytecode is rebuilt).
-    code = "import os, ai_edge_litert, kserve, kfp_mlops.components.serving as s; "
-    code += "assert os.path.exists(kserve.__cached__)"
-    probe = [str(python), "-c", code]
-    if python.exists() and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
-        return str(python), ""
-    if not build:
-        return None, f"{env} not built (a run without --quick builds it)"
-    print(f"  building the TFLite serving image env in {env} (once) ...", flush=True)
+    probe = "import os, ai_edge_litert, kserve, kfp_mlops.components.serving as s; "
+    probe += "assert os.path.exists(kserve.__cached__)"
     serving = root / "containers" / "serving"
     steps = [
         [uv, "venv", "-q", "--clear", "-p", sys.executable, env],
@@ -225,11 +219,8 @@ def serving_image_python(build: bool) -> tuple[str | None, str]:
          "-c", root / "containers" / "pipeline" / "constraints.txt"],
         [uv, "pip", "install", "-q", "--python", python, "--no-deps", "-e", root],
     ]  # fmt: skip
-    for step in steps:
-        done = subprocess.run([str(a) for a in step], capture_output=True, text=True, check=False)
-        if done.returncode:
-            return None, f"not installable ({(done.stderr.strip() or 'no output')[-300:]})"
-    return str(python), ""
+    steps = [[str(a) for a in step] for step in steps]
+    return built_venv("TFLite serving image", env, probe, steps, build)
 
 
 def run_hostile(model_dir: Path, pre: Path, rows: list[dict], seconds: float, tmp: Path) -> bool:

@@ -2,7 +2,9 @@
 
 Each peer (Evidently, pandera, BentoML) gets its own venv under ``~/.cache/kfp-mlops/`` or
 the folder its environment variable names, built once by a benchmark run that may build
-(not ``--quick``) and probed by importing the peer before every use.
+(not ``--quick``) and probed by importing the peer before every use. :func:`built_venv` does
+the probing and building for any benchmark-only venv (bench_serving's TFLite serving-image
+env too).
 """
 
 from __future__ import annotations
@@ -41,6 +43,27 @@ def peer_python(
         ``(python, "")`` when usable, else ``(None, why)``.
     """
     env = Path(os.environ.get(env_var) or Path.home() / ".cache" / "kfp-mlops" / folder)
+    steps = [
+        [sys.executable, "-m", "venv", "--clear", str(env)],
+        [str(env / "bin" / "python"), "-m", "pip", "install", "-q", *pins],
+    ]
+    return built_venv(name, env, probe, steps, build, timeout, after)
+
+
+def built_venv(
+    name: str,
+    env: Path,
+    probe: str,
+    steps: list[list[str]],
+    build: bool,
+    timeout: float = 1800,
+    after: Callable[[Path], str] | None = None,
+) -> tuple[str | None, str]:
+    """The interpreter of the venv at ``env``, built by running ``steps`` when unusable.
+
+    ``probe`` is Python code that succeeds only in a usable venv; the other arguments are
+    :func:`peer_python`'s. Returns ``(python, "")`` when usable, else ``(None, why)``.
+    """
     python = env / "bin" / "python"
     check = [str(python), "-c", probe]
     if python.exists() and subprocess.run(check, capture_output=True, check=False).returncode == 0:
@@ -48,10 +71,6 @@ def peer_python(
     if not build:
         return None, f"{name} env {env} not built (a run without --quick builds it)"
     print(f"  building the {name} env in {env} (once) ...", flush=True)
-    steps = [
-        [sys.executable, "-m", "venv", "--clear", str(env)],
-        [str(python), "-m", "pip", "install", "-q", *pins],
-    ]
     for step in steps:
         done = subprocess.run(step, capture_output=True, text=True, check=False, timeout=timeout)
         if done.returncode:
