@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kfp_mlops.components.common.cpus import cpu_count
 from kfp_mlops.components.common.errors import DataValidationError
 from kfp_mlops.components.common.images import is_image_frame
 from kfp_mlops.components.data.detect_drift.binning import (
@@ -299,11 +299,7 @@ def feature_drift(
 
 def _workers(tasks: int) -> int:
     """Threads for ``tasks`` features: the CPUs this process may run on, at most 8."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(tasks, cpus, 8))
+    return max(1, min(tasks, cpu_count(), 8))
 
 
 def summarise(

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kfp_mlops.components.common.cpus import cpu_count
 from kfp_mlops.components.common.errors import (
     ParameterError,
     WorkerError,
@@ -120,14 +121,6 @@ def visible_gpus() -> int:
     except (OSError, subprocess.SubprocessError):
         return 0
     return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
-
-
-def cpu_count() -> int:
-    """CPU cores this process may run on (respects affinity and container cpusets)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return os.cpu_count() or 1
 
 
 def available_slots() -> tuple[int, str]:
