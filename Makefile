@@ -31,10 +31,11 @@ install-trainer: $(STAMPS)/trainer $(STAMPS)/trainer-bytecode
 # machines) Python never caches them: every process then compiled TensorFlow, KServe and
 # MLflow from source (import tensorflow 11-12 s instead of 4-5 s; the TFLite server's cold
 # start 2.7-3.3 s instead of 0.8-1.2 s). Compile each env once, as pip does in the images.
+ENV_PY_pipeline := $(PY)
+ENV_PY_trainer := $(TVENV)/bin/python
 $(STAMPS)/%-bytecode: $(STAMPS)/%
 	@echo "byte-compiling the $* env (once, under a minute)"
-	@py=$$(if [ "$*" = trainer ]; then echo $(TVENV)/bin/python; else echo $(PY); fi); \
-		$$py -m compileall -q -j0 "$$($$py -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
+	@$(ENV_PY_$*) -m compileall -q -j0 "$$($(ENV_PY_$*) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
 		>/dev/null || echo "note: some files did not byte-compile (they still import, compiled each time)"
 	touch $@
 
